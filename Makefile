@@ -1,0 +1,75 @@
+# Makefile: builds build/healthd, installs build and test dependencies from Debian, runs the tests.
+CC ?= cc
+PREFIX ?= /usr/local
+DESTDIR ?=
+SANITIZE ?=
+WERROR ?= -Werror
+
+PKGS := libevent libevent_pthreads libcjson
+CFLAGS_WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith \
+	-Wcast-qual -Wno-missing-field-initializers -Wno-format-nonliteral $(WERROR)
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := -std=gnu11 $(CFLAGS_WARN) $(CFLAGS) -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+ifneq ($(SANITIZE),)
+ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=$(SANITIZE)
+BUILD := build/sanitize
+else
+BUILD := build
+endif
+
+SRCS := $(wildcard healthd/*.c)
+OBJS := $(patsubst healthd/%.c,$(BUILD)/obj/%.o,$(SRCS))
+LIB_OBJS := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+
+# Debian packages needed to build, test and run the demo; `make deps` installs the missing ones.
+DEB_BUILD := build-essential pkg-config libevent-dev libcjson-dev libcurl4-openssl-dev libmariadb-dev \
+	libhiredis-dev libsystemd-dev libcmocka-dev
+DEB_TEST := python3 python3-pytest haproxy iptables iproute2 mariadb-server mariadb-client redis-server \
+	redis-tools prometheus-alertmanager prometheus socat curl ca-certificates openssl procps e2fsprogs \
+	systemd ansible-core
+DEB_ALL := $(DEB_BUILD) $(DEB_TEST)
+
+.PHONY: all deps test unit integration clean run install check-deps
+all: $(BUILD)/healthd
+
+# Installs only what is missing, so that it costs nothing on a prepared machine.
+deps:
+	@missing=$$(for p in $(DEB_ALL); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+check-deps:
+	@pkg-config --exists $(PKGS) || $(MAKE) --no-print-directory deps
+
+$(BUILD)/obj/%.o: healthd/%.c healthd/*.h | check-deps
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/healthd: $(OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Ihealthd -o $@ $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -lcmocka
+
+unit: deps $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+integration: deps $(BUILD)/healthd
+	HEALTHD_BIN=$(CURDIR)/$(BUILD)/healthd /usr/bin/python3 -m pytest tests/integration -q -p no:cacheprovider
+
+test: deps
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory integration
+
+run: deps $(BUILD)/healthd
+	$(BUILD)/healthd --config examples/local.json
+
+clean:
+	rm -rf build

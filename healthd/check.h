@@ -1,0 +1,102 @@
+/* check.h: the contract between the engine and each check type: kinds, results, the ops table, one attempt. */
+#ifndef HEALTHD_CHECK_H
+#define HEALTHD_CHECK_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+struct event_base;
+struct evdns_base;
+struct cfg_ctx;
+struct cfg_key;
+struct hd_check;
+
+/* The fixed vocabulary of outcomes. The order is part of the metrics and tests; append only. */
+enum hd_kind {
+	HD_KIND_OK,
+	HD_KIND_TIMEOUT,
+	HD_KIND_REFUSED,
+	HD_KIND_UNREACHABLE,
+	HD_KIND_DNS,
+	HD_KIND_AUTH,
+	HD_KIND_PROTOCOL,
+	HD_KIND_TLS,
+	HD_KIND_HTTP_STATUS,
+	HD_KIND_THRESHOLD,
+	HD_KIND_SLOW,
+	HD_KIND_ERROR,
+	HD_KIND_COUNT
+};
+
+const char *hd_kind_name(enum hd_kind kind);
+/* Returns the kind for a name, or -1. */
+int hd_kind_from_name(const char *name);
+/* The kind for a failed connect()'s errno: refused, unreachable, timeout or error. */
+enum hd_kind hd_kind_from_errno(int err);
+
+/* The configuration of one check: common keys, plus the type's own struct in type_conf. */
+struct hd_check_conf {
+	char *name;
+	const struct hd_check_type *type;
+	bool critical;
+	int interval_ms;
+	int timeout_ms;
+	int rise;
+	int fall;
+	char *target;      /* what it reaches, for people: "db1:3306", "/var/lib/mysql", a URL */
+	char *fingerprint; /* canonical text of everything configured; equal fingerprints = unchanged on reload */
+	void *type_conf;   /* the type's own struct, conf_size bytes, filled from its key table */
+};
+
+/* One attempt of one check, from start to its single hd_check_done() or cancel. */
+struct hd_check_run {
+	const struct hd_check_conf *conf;
+	struct event_base *base;
+	struct evdns_base *dns;
+	void *state;             /* the type's own per-attempt state */
+	const char *phase;       /* what it is waiting for now: "resolve", "connect", "handshake", "query" ... */
+	char peer[64];           /* "10.0.13.1:3306" once the address is known */
+	char source_addr[64];    /* the local address used, once connected: what a firewall rule sees */
+	double started_ms;       /* hd_now_mono_ms_f() at start */
+	int64_t deadline_ms;     /* hd_now_mono_ms() at which the engine gives up */
+	struct hd_check *check;  /* engine-owned; types do not touch it */
+	struct hd_persist *persist; /* state a type keeps across attempts (e.g. a persistent session) */
+};
+
+/*
+ * A check type. start() begins one attempt and must end it with exactly one hd_check_done(), now or later,
+ * unless cancel() comes first. cancel() (deadline passed, or shutdown) releases everything the attempt holds
+ * and reports nothing: the engine records the timeout itself, naming run->phase and run->peer.
+ */
+struct hd_check_type {
+	const char *name;
+	const char *summary;             /* one line, for the configuration reference */
+	const struct cfg_key *keys;      /* the type's own keys; NULL-name terminated */
+	size_t conf_size;                /* size of the struct those keys fill */
+	/* Cross-key validation after the keys are read; sets conf->target. Returns 0 or -1 (error set in ctx). */
+	int (*validate)(struct hd_check_conf *conf, struct cfg_ctx *ctx);
+	void (*start)(struct hd_check_run *run);
+	void (*cancel)(struct hd_check_run *run);
+	void (*free_conf)(void *type_conf); /* may be NULL: the keys' strings are freed generically */
+	/* May be NULL: releases what a check keeps across attempts when it is removed. */
+	void (*free_persist)(struct hd_persist *persist);
+};
+
+/* Every registered type, NULL-terminated (checks.c). */
+extern const struct hd_check_type *const hd_check_types[];
+const struct hd_check_type *hd_check_type_find(const char *name);
+
+/* The one way an attempt ends. detail is for people: what was tried, against what, what happened. */
+void hd_check_done(struct hd_check_run *run, enum hd_kind kind, const char *fmt, ...) HD_PRINTF(3, 4);
+/* Milliseconds left before the deadline (at least 1). */
+int hd_run_remaining_ms(const struct hd_check_run *run);
+/* Fills run->peer from a socket address. */
+void hd_run_set_peer(struct hd_check_run *run, const struct sockaddr *sa);
+/* Fills run->source_addr from a connected socket. */
+void hd_run_set_source(struct hd_check_run *run, int fd);
+
+#endif

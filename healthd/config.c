@@ -1,0 +1,848 @@
+/* config.c: reads the JSON configuration with cJSON, keeps every value's line:col, checks each key against its table. */
+#include "config.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "alerts.h"
+
+/* Where one node of the parsed tree sits in the file; cJSON keeps no positions, so a scanner records them. */
+struct cfg_pos {
+	const cJSON *node;
+	const cJSON *parent;
+	int index;
+	int key_line, key_col;
+	int line, col;
+};
+
+struct scanner {
+	const char *s;
+	size_t len, i;
+	int line, col;
+	struct cfg_ctx *ctx;
+};
+
+static void scan_value(struct scanner *sc, const cJSON *node, const cJSON *parent, int index, int kl, int kc);
+
+static void scan_step(struct scanner *sc)
+{
+	if (sc->i >= sc->len)
+		return;
+	if (sc->s[sc->i] == '\n') {
+		sc->line++;
+		sc->col = 1;
+	} else if (((unsigned char)sc->s[sc->i] & 0xC0) != 0x80) {
+		sc->col++; /* columns count characters, not UTF-8 continuation bytes */
+	}
+	sc->i++;
+}
+
+static void scan_ws(struct scanner *sc)
+{
+	while (sc->i < sc->len && strchr(" \t\r\n", sc->s[sc->i]) != NULL && sc->s[sc->i] != '\0')
+		scan_step(sc);
+}
+
+static void scan_string(struct scanner *sc)
+{
+	scan_step(sc); /* opening quote */
+	while (sc->i < sc->len && sc->s[sc->i] != '"') {
+		if (sc->s[sc->i] == '\\')
+			scan_step(sc);
+		scan_step(sc);
+	}
+	scan_step(sc); /* closing quote */
+}
+
+static void scan_scalar(struct scanner *sc)
+{
+	while (sc->i < sc->len && strchr(",]} \t\r\n", sc->s[sc->i]) == NULL)
+		scan_step(sc);
+}
+
+static void record(struct cfg_ctx *ctx, const cJSON *node, const cJSON *parent, int index, int kl, int kc, int l, int c)
+{
+	if (ctx->n_pos == ctx->cap_pos) {
+		ctx->cap_pos = ctx->cap_pos ? ctx->cap_pos * 2 : 64;
+		ctx->pos = xrealloc(ctx->pos, ctx->cap_pos * sizeof(*ctx->pos));
+	}
+	ctx->pos[ctx->n_pos++] = (struct cfg_pos){node, parent, index, kl, kc, l, c};
+}
+
+static void scan_value(struct scanner *sc, const cJSON *node, const cJSON *parent, int index, int kl, int kc)
+{
+	const cJSON *child;
+	int i = 0;
+
+	scan_ws(sc);
+	record(sc->ctx, node, parent, index, kl, kc, sc->line, sc->col);
+	if (cJSON_IsObject(node)) {
+		scan_step(sc); /* { */
+		for (child = node->child; child != NULL; child = child->next, i++) {
+			scan_ws(sc);
+			int ckl = sc->line, ckc = sc->col;
+			scan_string(sc);
+			scan_ws(sc);
+			scan_step(sc); /* : */
+			scan_value(sc, child, node, i, ckl, ckc);
+			scan_ws(sc);
+			scan_step(sc); /* , or } */
+		}
+		if (node->child == NULL) {
+			scan_ws(sc);
+			scan_step(sc);
+		}
+	} else if (cJSON_IsArray(node)) {
+		scan_step(sc); /* [ */
+		for (child = node->child; child != NULL; child = child->next, i++) {
+			scan_value(sc, child, node, i, 0, 0);
+			scan_ws(sc);
+			scan_step(sc); /* , or ] */
+		}
+		if (node->child == NULL) {
+			scan_ws(sc);
+			scan_step(sc);
+		}
+	} else if (cJSON_IsString(node)) {
+		scan_string(sc);
+	} else {
+		scan_scalar(sc);
+	}
+}
+
+static const struct cfg_pos *find_pos(const struct cfg_ctx *ctx, const cJSON *node)
+{
+	for (size_t i = 0; i < ctx->n_pos; i++)
+		if (ctx->pos[i].node == node)
+			return &ctx->pos[i];
+	return NULL;
+}
+
+static void append(char *buf, size_t len, size_t *used, const char *fmt, ...) HD_PRINTF(4, 5);
+static void append(char *buf, size_t len, size_t *used, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*used >= len)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *used, len - *used, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*used += (size_t)n;
+}
+
+static void build_path(const struct cfg_ctx *ctx, const cJSON *node, char *buf, size_t len, size_t *used)
+{
+	const struct cfg_pos *p = find_pos(ctx, node);
+	const cJSON *name;
+
+	if (p == NULL || p->parent == NULL)
+		return;
+	build_path(ctx, p->parent, buf, len, used);
+	if (cJSON_IsObject(p->parent)) {
+		append(buf, len, used, "%s%s", *used ? "." : "", node->string);
+	} else {
+		name = cJSON_IsObject(node) ? cJSON_GetObjectItemCaseSensitive(node, "name") : NULL;
+		if (cJSON_IsString(name))
+			append(buf, len, used, "[\"%s\"]", name->valuestring);
+		else
+			append(buf, len, used, "[%d]", p->index);
+	}
+}
+
+const char *cfg_path(struct cfg_ctx *ctx, const cJSON *node, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	build_path(ctx, node, buf, len, &used);
+	return buf;
+}
+
+static char *vformat_at(struct cfg_ctx *ctx, const cJSON *node, bool at_key, const char *fmt, va_list ap)
+{
+	const struct cfg_pos *p = node ? find_pos(ctx, node) : NULL;
+	char path[256], msg[768];
+	int line = 1, col = 1;
+
+	if (p != NULL) {
+		line = at_key && p->key_line ? p->key_line : p->line;
+		col = at_key && p->key_line ? p->key_col : p->col;
+	}
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	cfg_path(ctx, node, path, sizeof(path));
+	if (path[0] != '\0')
+		return xasprintf("%s:%d:%d: %s: %s", ctx->file, line, col, path, msg);
+	return xasprintf("%s:%d:%d: %s", ctx->file, line, col, msg);
+}
+
+int cfg_error(struct cfg_ctx *ctx, const cJSON *node, bool at_key, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ctx->error != NULL)
+		return -1;
+	va_start(ap, fmt);
+	ctx->error = vformat_at(ctx, node, at_key, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+void cfg_warn(struct cfg_ctx *ctx, const cJSON *node, const char *fmt, ...)
+{
+	va_list ap;
+
+	ctx->warnings = xrealloc(ctx->warnings, (ctx->n_warnings + 1) * sizeof(char *));
+	va_start(ap, fmt);
+	ctx->warnings[ctx->n_warnings++] = vformat_at(ctx, node, true, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- the generic key reader ---- */
+
+static const char *json_type_name(const cJSON *v)
+{
+	if (cJSON_IsString(v))
+		return "a string";
+	if (cJSON_IsNumber(v))
+		return "a number";
+	if (cJSON_IsBool(v))
+		return "a boolean";
+	if (cJSON_IsNull(v))
+		return "null";
+	if (cJSON_IsArray(v))
+		return "an array";
+	return "an object";
+}
+
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), prev[64], cur[64];
+
+	if (la >= 63 || lb >= 63)
+		return 99;
+	for (size_t j = 0; j <= lb; j++)
+		prev[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		cur[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+			size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+			cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+		}
+		memcpy(prev, cur, (lb + 1) * sizeof(size_t));
+	}
+	return prev[lb];
+}
+
+static void list_keys(const struct cfg_table_ref *tables, size_t n, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t t = 0; t < n; t++)
+		for (const struct cfg_key *k = tables[t].keys; k->name; k++)
+			append(buf, len, &used, "%s%s", used ? ", " : "", k->name);
+}
+
+static int unknown_key(struct cfg_ctx *ctx, const cJSON *item, const struct cfg_table_ref *tables, size_t n)
+{
+	const char *best = NULL;
+	size_t best_d = 3;
+	char all[512];
+
+	for (size_t t = 0; t < n; t++)
+		for (const struct cfg_key *k = tables[t].keys; k->name; k++) {
+			size_t d = edit_distance(item->string, k->name);
+			if (d < best_d) {
+				best_d = d;
+				best = k->name;
+			}
+		}
+	if (best != NULL)
+		return cfg_error(ctx, item, true, "unknown key \"%s\" (did you mean \"%s\"?)", item->string, best);
+	list_keys(tables, n, all, sizeof(all));
+	return cfg_error(ctx, item, true, "unknown key \"%s\" (expected one of: %s)", item->string, all);
+}
+
+static void set_default(const struct cfg_key *k, void *dst)
+{
+	char *field = (char *)dst + k->offset;
+
+	switch (k->type) {
+	case CFG_INT:
+		*(int *)field = k->def ? atoi(k->def) : 0;
+		break;
+	case CFG_BOOL:
+		*(bool *)field = k->def && strcmp(k->def, "true") == 0;
+		break;
+	case CFG_ENUM:
+		*(int *)field = 0;
+		for (int i = 0; k->def && k->choices[i]; i++)
+			if (strcmp(k->choices[i], k->def) == 0)
+				*(int *)field = i;
+		break;
+	case CFG_STRING:
+	case CFG_HOSTPORT:
+		*(char **)field = k->def ? xstrdup(k->def) : NULL;
+		break;
+	case CFG_STRMAP:
+		*(char ***)field = NULL;
+		break;
+	}
+}
+
+static int read_strmap(struct cfg_ctx *ctx, const cJSON *v, char ***out)
+{
+	size_t n = 0;
+	const cJSON *h;
+	char **list;
+
+	if (!cJSON_IsObject(v))
+		return cfg_error(ctx, v, false, "expected an object of \"Name\": \"value\" strings, got %s", json_type_name(v));
+	cJSON_ArrayForEach(h, v) n++;
+	list = xcalloc(n + 1, sizeof(char *));
+	n = 0;
+	cJSON_ArrayForEach(h, v) {
+		if (!cJSON_IsString(h) || strpbrk(h->string, ":\r\n") || strpbrk(h->valuestring, "\r\n")) {
+			for (size_t i = 0; i < n; i++)
+				free(list[i]);
+			free(list);
+			return cfg_error(ctx, h, false, "expected a one-line string value for a header name without ':'");
+		}
+		list[n++] = xasprintf("%s: %s", h->string, h->valuestring);
+	}
+	*out = list;
+	return 0;
+}
+
+static int read_value(struct cfg_ctx *ctx, const cJSON *v, const struct cfg_key *k, void *dst)
+{
+	char *field = (char *)dst + k->offset;
+	char host[256];
+	const char *why;
+	int port;
+
+	switch (k->type) {
+	case CFG_INT: {
+		double d = v->valuedouble;
+		if (!cJSON_IsNumber(v))
+			return cfg_error(ctx, v, false, "expected an integer from %lld to %lld, got %s", k->min, k->max,
+					 json_type_name(v));
+		if (d != floor(d) || d < (double)k->min || d > (double)k->max)
+			return cfg_error(ctx, v, false, "expected an integer from %lld to %lld, got %g", k->min, k->max, d);
+		*(int *)field = (int)d;
+		return 0;
+	}
+	case CFG_BOOL:
+		if (!cJSON_IsBool(v))
+			return cfg_error(ctx, v, false, "expected true or false, got %s", json_type_name(v));
+		*(bool *)field = cJSON_IsTrue(v);
+		return 0;
+	case CFG_ENUM:
+		if (cJSON_IsString(v))
+			for (int i = 0; k->choices[i]; i++)
+				if (strcmp(k->choices[i], v->valuestring) == 0) {
+					*(int *)field = i;
+					return 0;
+				}
+		{
+			char all[256];
+			size_t used = 0;
+			all[0] = '\0';
+			for (int i = 0; k->choices[i]; i++)
+				append(all, sizeof(all), &used, "%s\"%s\"", i ? ", " : "", k->choices[i]);
+			return cfg_error(ctx, v, false, "expected one of %s, got %s%s%s", all,
+					 cJSON_IsString(v) ? "\"" : json_type_name(v), cJSON_IsString(v) ? v->valuestring : "",
+					 cJSON_IsString(v) ? "\"" : "");
+		}
+	case CFG_STRING:
+		if (!cJSON_IsString(v) || v->valuestring[0] == '\0')
+			return cfg_error(ctx, v, false, "expected a non-empty string, got %s",
+					 cJSON_IsString(v) ? "an empty string" : json_type_name(v));
+		free(*(char **)field);
+		*(char **)field = xstrdup(v->valuestring);
+		return 0;
+	case CFG_HOSTPORT:
+		if (!cJSON_IsString(v))
+			return cfg_error(ctx, v, false, "expected \"ADDR:PORT\", got %s", json_type_name(v));
+		if (hd_split_hostport(v->valuestring, host, sizeof(host), &port, &why) < 0)
+			return cfg_error(ctx, v, false, "%s, got \"%s\"", why, v->valuestring);
+		free(*(char **)field);
+		*(char **)field = xstrdup(v->valuestring);
+		return 0;
+	case CFG_STRMAP:
+		return read_strmap(ctx, v, (char ***)field);
+	}
+	return -1;
+}
+
+int cfg_read_object(struct cfg_ctx *ctx, const cJSON *obj, const struct cfg_table_ref *tables, size_t n)
+{
+	const cJSON *item, *prev;
+
+	if (!cJSON_IsObject(obj))
+		return cfg_error(ctx, obj, false, "expected an object, got %s", json_type_name(obj));
+	for (size_t t = 0; t < n; t++)
+		for (const struct cfg_key *k = tables[t].keys; k->name; k++)
+			set_default(k, tables[t].dst);
+	cJSON_ArrayForEach(item, obj) {
+		const struct cfg_key *found = NULL;
+		void *dst = NULL;
+
+		for (prev = obj->child; prev != item; prev = prev->next)
+			if (strcmp(prev->string, item->string) == 0)
+				return cfg_error(ctx, item, true, "duplicate key \"%s\"", item->string);
+		for (size_t t = 0; t < n && !found; t++)
+			for (const struct cfg_key *k = tables[t].keys; k->name; k++)
+				if (strcmp(k->name, item->string) == 0) {
+					found = k;
+					dst = tables[t].dst;
+					break;
+				}
+		if (found == NULL)
+			return unknown_key(ctx, item, tables, n);
+		if (read_value(ctx, item, found, dst) < 0)
+			return -1;
+	}
+	for (size_t t = 0; t < n; t++)
+		for (const struct cfg_key *k = tables[t].keys; k->name; k++)
+			if (k->required && cJSON_GetObjectItemCaseSensitive(obj, k->name) == NULL)
+				return cfg_error(ctx, obj, false, "missing required key \"%s\" (%s)", k->name, k->help);
+	return 0;
+}
+
+void cfg_free_table(const struct cfg_key *keys, void *dst)
+{
+	for (const struct cfg_key *k = keys; k->name; k++) {
+		char *field = (char *)dst + k->offset;
+		if (k->type == CFG_STRING || k->type == CFG_HOSTPORT) {
+			free(*(char **)field);
+			*(char **)field = NULL;
+		} else if (k->type == CFG_STRMAP) {
+			char **list = *(char ***)field;
+			for (size_t i = 0; list && list[i]; i++)
+				free(list[i]);
+			free(list);
+			*(char ***)field = NULL;
+		}
+	}
+}
+
+/* ---- the sections of the file ---- */
+
+#define OFF(s, f) offsetof(struct s, f)
+
+static const struct cfg_key listen_keys[] = {
+	{"http", CFG_HOSTPORT, OFF(hd_config, listen.http), false, 0, 0, "0.0.0.0:9110", NULL,
+	 "where the HTTP API listens (/health, /health/NAME, /ready, /live)"},
+	{"agent", CFG_HOSTPORT, OFF(hd_config, listen.agent), false, 0, 0, "0.0.0.0:9111", NULL,
+	 "where the HAProxy agent-check port listens"},
+	{"admin_socket", CFG_STRING, OFF(hd_config, listen.admin_socket), false, 0, 0, "/run/healthd/healthd.sock", NULL,
+	 "Unix socket for `healthd ctl` (mode 0600)"},
+	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL},
+};
+
+static const struct cfg_key defaults_keys[] = {
+	{"interval_ms", CFG_INT, OFF(hd_defaults, interval_ms), false, 100, 86400000, "2000", NULL,
+	 "time between the starts of two attempts of a check"},
+	{"timeout_ms", CFG_INT, OFF(hd_defaults, timeout_ms), false, 10, 600000, "1000", NULL,
+	 "hard deadline of one attempt, every phase included; at most interval_ms"},
+	{"rise", CFG_INT, OFF(hd_defaults, rise), false, 1, 100, "2", NULL,
+	 "consecutive successes before a down check counts as up"},
+	{"fall", CFG_INT, OFF(hd_defaults, fall), false, 1, 100, "3", NULL,
+	 "consecutive failures before an up check counts as down"},
+	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL},
+};
+
+static const struct cfg_key agent_keys[] = {
+	{"degraded_weight_pct", CFG_INT, OFF(hd_config, agent.degraded_weight_pct), false, 0, 100, "50", NULL,
+	 "weight the agent announces while only non-critical checks are down"},
+	{"max_connections", CFG_INT, OFF(hd_config, agent.max_connections), false, 1, 100000, "256", NULL,
+	 "open agent connections at most; more wait in the kernel's backlog"},
+	{"timeout_ms", CFG_INT, OFF(hd_config, agent.timeout_ms), false, 10, 60000, "2000", NULL,
+	 "how long an agent connection may stay open"},
+	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL},
+};
+
+static const struct cfg_key http_keys[] = {
+	{"max_connections", CFG_INT, OFF(hd_config, http.max_connections), false, 1, 100000, "512", NULL,
+	 "open HTTP connections at most; more wait in the kernel's backlog"},
+	{"timeout_ms", CFG_INT, OFF(hd_config, http.timeout_ms), false, 100, 600000, "5000", NULL,
+	 "read and write timeout of an HTTP connection (idle keep-alive included)"},
+	{"max_header_bytes", CFG_INT, OFF(hd_config, http.max_header_bytes), false, 512, 1048576, "8192", NULL,
+	 "largest request head accepted; request bodies are refused"},
+	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL},
+};
+
+static const char *const log_levels[] = {"error", "warning", "info", "debug", NULL};
+
+static const struct cfg_key log_keys[] = {
+	{"syslog", CFG_BOOL, OFF(hd_config, log.syslog), false, 0, 0, "false", NULL,
+	 "log to syslog (daemon facility) instead of stderr"},
+	{"level", CFG_ENUM, OFF(hd_config, log.level), false, 0, 0, "info", log_levels, "least severe level logged"},
+	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL},
+};
+
+struct check_common {
+	char *name;
+	char *type;
+	bool critical;
+	int interval_ms, timeout_ms, rise, fall;
+};
+
+static const struct cfg_key check_keys[] = {
+	{"name", CFG_STRING, OFF(check_common, name), true, 0, 0, NULL, NULL,
+	 "unique name, letters, digits, '_', '.', '-' (at most 63)"},
+	{"type", CFG_STRING, OFF(check_common, type), true, 0, 0, NULL, NULL, "the check type (see below)"},
+	{"critical", CFG_BOOL, OFF(check_common, critical), false, 0, 0, "true", NULL,
+	 "a critical check down takes the backend out (503, agent down); a non-critical one only lowers the weight"},
+	{"interval_ms", CFG_INT, OFF(check_common, interval_ms), false, 100, 86400000, NULL, NULL,
+	 "overrides defaults.interval_ms"},
+	{"timeout_ms", CFG_INT, OFF(check_common, timeout_ms), false, 10, 600000, NULL, NULL,
+	 "overrides defaults.timeout_ms"},
+	{"rise", CFG_INT, OFF(check_common, rise), false, 1, 100, NULL, NULL, "overrides defaults.rise"},
+	{"fall", CFG_INT, OFF(check_common, fall), false, 1, 100, NULL, NULL, "overrides defaults.fall"},
+	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL},
+};
+
+static bool valid_check_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 63)
+		return false;
+	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
+}
+
+static void free_check_conf(struct hd_check_conf *c)
+{
+	if (c == NULL)
+		return;
+	if (c->type_conf != NULL && c->type != NULL) {
+		if (c->type->free_conf)
+			c->type->free_conf(c->type_conf);
+		cfg_free_table(c->type->keys, c->type_conf);
+	}
+	free(c->type_conf);
+	free(c->name);
+	free(c->target);
+	free(c->fingerprint);
+	free(c);
+}
+
+static int parse_check(struct cfg_ctx *ctx, const cJSON *obj, const struct hd_defaults *defs, struct hd_check_conf **out)
+{
+	struct check_common common = {0};
+	const cJSON *type_node = cJSON_GetObjectItemCaseSensitive(obj, "type");
+	const struct hd_check_type *type;
+	struct hd_check_conf *c;
+	char *json;
+
+	if (!cJSON_IsObject(obj))
+		return cfg_error(ctx, obj, false, "expected a check object, got %s", json_type_name(obj));
+	if (type_node == NULL)
+		return cfg_error(ctx, obj, false, "missing required key \"type\" (one of: tcp, disk, mysql, redis, http)");
+	if (!cJSON_IsString(type_node))
+		return cfg_error(ctx, type_node, false, "expected a check type name, got %s", json_type_name(type_node));
+	type = hd_check_type_find(type_node->valuestring);
+	if (type == NULL) {
+		char all[256];
+		size_t used = 0;
+		all[0] = '\0';
+		for (size_t i = 0; hd_check_types[i]; i++)
+			append(all, sizeof(all), &used, "%s%s", i ? ", " : "", hd_check_types[i]->name);
+		return cfg_error(ctx, type_node, false, "unknown check type \"%s\" (expected one of: %s)",
+				 type_node->valuestring, all);
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->type = type;
+	c->type_conf = xcalloc(1, type->conf_size);
+	struct cfg_table_ref tables[] = {{check_keys, &common}, {type->keys, c->type_conf}};
+	if (cfg_read_object(ctx, obj, tables, 2) < 0)
+		goto fail;
+	if (!valid_check_name(common.name)) {
+		cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(obj, "name"), false,
+			  "\"%s\" is not a valid check name (1 to 63 of A-Z a-z 0-9 _ . -)", common.name);
+		goto fail;
+	}
+	c->name = common.name;
+	common.name = NULL;
+	c->critical = common.critical;
+	c->interval_ms = common.interval_ms ? common.interval_ms : defs->interval_ms;
+	c->timeout_ms = common.timeout_ms ? common.timeout_ms : defs->timeout_ms;
+	c->rise = common.rise ? common.rise : defs->rise;
+	c->fall = common.fall ? common.fall : defs->fall;
+	if (c->timeout_ms > c->interval_ms) {
+		cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(obj, common.timeout_ms ? "timeout_ms" : "interval_ms") ?: obj,
+			  false, "timeout_ms (%d) must not exceed interval_ms (%d): one attempt must end before the next",
+			  c->timeout_ms, c->interval_ms);
+		goto fail;
+	}
+	if (type->validate != NULL && type->validate(c, ctx) < 0)
+		goto fail;
+	if (c->target == NULL)
+		c->target = xstrdup("");
+	json = cJSON_PrintUnformatted(obj);
+	c->fingerprint = xasprintf("%s|%d|%d|%d|%d", json, c->interval_ms, c->timeout_ms, c->rise, c->fall);
+	cJSON_free(json);
+	cfg_free_table(check_keys, &common);
+	*out = c;
+	return 0;
+fail:
+	cfg_free_table(check_keys, &common);
+	free_check_conf(c);
+	return -1;
+}
+
+static int parse_checks(struct cfg_ctx *ctx, const cJSON *arr, struct hd_config *cfg)
+{
+	const cJSON *item;
+	size_t n = 0;
+
+	if (!cJSON_IsArray(arr))
+		return cfg_error(ctx, arr, false, "expected an array of check objects, got %s", json_type_name(arr));
+	cfg->checks = xcalloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(*cfg->checks));
+	cJSON_ArrayForEach(item, arr) {
+		if (parse_check(ctx, item, &cfg->defaults, &cfg->checks[n]) < 0)
+			return -1;
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(cfg->checks[i]->name, cfg->checks[n]->name) == 0) {
+				free_check_conf(cfg->checks[n]);
+				cfg->checks[n] = NULL;
+				return cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(item, "name"), false,
+						 "duplicate check name \"%s\" (also checks[%zu])",
+						 cJSON_GetObjectItemCaseSensitive(item, "name")->valuestring, i);
+			}
+		cfg->n_checks = ++n;
+	}
+	return 0;
+}
+
+/* A password in a file others can read is worth a warning, not a refusal. */
+static bool has_password_key(const cJSON *node)
+{
+	const cJSON *child;
+
+	if (node->string && strcmp(node->string, "password") == 0)
+		return true;
+	for (child = node->child; child != NULL; child = child->next)
+		if (has_password_key(child))
+			return true;
+	return false;
+}
+
+static struct hd_config *parse_root(struct cfg_ctx *ctx, const cJSON *root)
+{
+	struct hd_config *cfg = xcalloc(1, sizeof(*cfg));
+	const cJSON *item;
+	static const char *const sections[] = {"node_name", "listen", "defaults", "agent", "http", "log", "checks", "alerts"};
+
+	if (!cJSON_IsObject(root)) {
+		cfg_error(ctx, root, false, "expected a JSON object at the top, got %s", json_type_name(root));
+		goto fail;
+	}
+	cJSON_ArrayForEach(item, root) {
+		bool known = false;
+		for (const cJSON *prev = root->child; prev != item; prev = prev->next)
+			if (strcmp(prev->string, item->string) == 0) {
+				cfg_error(ctx, item, true, "duplicate key \"%s\"", item->string);
+				goto fail;
+			}
+		for (size_t i = 0; i < HD_ARRAY_LEN(sections); i++)
+			known |= strcmp(sections[i], item->string) == 0;
+		if (!known) {
+			cfg_error(ctx, item, true,
+				  "unknown key \"%s\" (expected one of: node_name, listen, defaults, agent, http, log, checks, alerts)",
+				  item->string);
+			goto fail;
+		}
+	}
+	/* Every section is read, present or not, so that its defaults apply. */
+	static const cJSON empty = {.type = cJSON_Object};
+#define SECTION(name) (cJSON_GetObjectItemCaseSensitive(root, name) ?: &empty)
+	if ((item = cJSON_GetObjectItemCaseSensitive(root, "node_name")) != NULL) {
+		if (!cJSON_IsString(item) || item->valuestring[0] == '\0') {
+			cfg_error(ctx, item, false, "expected a non-empty string, got %s", json_type_name(item));
+			goto fail;
+		}
+		cfg->node_name = xstrdup(item->valuestring);
+	} else {
+		char host[256] = "unknown";
+		gethostname(host, sizeof(host) - 1);
+		cfg->node_name = xstrdup(host);
+	}
+	struct cfg_table_ref listen = {listen_keys, cfg}, defaults = {defaults_keys, &cfg->defaults},
+			     agent = {agent_keys, cfg}, http = {http_keys, cfg}, log = {log_keys, cfg};
+	if (cfg_read_object(ctx, SECTION("listen"), &listen, 1) < 0 ||
+	    cfg_read_object(ctx, SECTION("defaults"), &defaults, 1) < 0 ||
+	    cfg_read_object(ctx, SECTION("agent"), &agent, 1) < 0 || cfg_read_object(ctx, SECTION("http"), &http, 1) < 0 ||
+	    cfg_read_object(ctx, SECTION("log"), &log, 1) < 0)
+		goto fail;
+	if (cfg->defaults.timeout_ms > cfg->defaults.interval_ms) {
+		cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(SECTION("defaults"), "timeout_ms") ?: root, false,
+			  "timeout_ms (%d) must not exceed interval_ms (%d)", cfg->defaults.timeout_ms,
+			  cfg->defaults.interval_ms);
+		goto fail;
+	}
+	if ((item = cJSON_GetObjectItemCaseSensitive(root, "checks")) == NULL) {
+		cfg_error(ctx, root, false, "missing required key \"checks\" (an array of checks)");
+		goto fail;
+	}
+	if (parse_checks(ctx, item, cfg) < 0)
+		goto fail;
+	if ((item = cJSON_GetObjectItemCaseSensitive(root, "alerts")) != NULL &&
+	    alerts_parse_config(ctx, item, &cfg->alerts) < 0)
+		goto fail;
+#undef SECTION
+	return cfg;
+fail:
+	config_free(cfg);
+	return NULL;
+}
+
+static void line_col_at(const char *text, const char *at, int *line, int *col)
+{
+	*line = 1;
+	*col = 1;
+	for (const char *p = text; p < at && *p; p++) {
+		if (*p == '\n') {
+			(*line)++;
+			*col = 1;
+		} else if (((unsigned char)*p & 0xC0) != 0x80) {
+			(*col)++;
+		}
+	}
+}
+
+struct hd_config *config_parse(const char *file, const char *text, size_t len, char **error)
+{
+	struct cfg_ctx ctx = {.file = file, .text = text, .text_len = len};
+	const char *end = NULL;
+	struct hd_config *cfg = NULL;
+	cJSON *root;
+
+	*error = NULL;
+	root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+	if (root == NULL) {
+		int line, col;
+		const char *at = end ? end : text;
+		line_col_at(text, at, &line, &col);
+		if (at >= text + len || *at == '\0')
+			*error = xasprintf("%s:%d:%d: invalid JSON: the text ends too early (an unclosed { [ or \"?)", file, line, col);
+		else
+			*error = xasprintf("%s:%d:%d: invalid JSON near \"%.20s\"", file, line, col, at);
+		return NULL;
+	}
+	{
+		struct scanner sc = {.s = text, .len = len, .line = 1, .col = 1, .ctx = &ctx};
+		scan_value(&sc, root, NULL, 0, 0, 0);
+	}
+	cfg = parse_root(&ctx, root);
+	if (cfg != NULL) {
+		cfg->path = xstrdup(file);
+		for (size_t i = 0; i < ctx.n_warnings; i++)
+			log_warn("%s", ctx.warnings[i]);
+	} else {
+		*error = ctx.error ? ctx.error : xasprintf("%s: invalid configuration", file);
+		ctx.error = NULL;
+	}
+	if (cfg != NULL && has_password_key(root)) {
+		struct stat st;
+		if (stat(file, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)))
+			log_warn("%s holds a password and is readable by others (mode %03o): chmod 600 it, or use password_file",
+				 file, (unsigned)(st.st_mode & 0777));
+	}
+	for (size_t i = 0; i < ctx.n_warnings; i++)
+		free(ctx.warnings[i]);
+	free(ctx.warnings);
+	free(ctx.error);
+	free(ctx.pos);
+	cJSON_Delete(root);
+	return cfg;
+}
+
+struct hd_config *config_load(const char *path, char **error)
+{
+	char *text = hd_read_small_file(path, 4 * 1024 * 1024);
+	struct hd_config *cfg;
+
+	if (text == NULL) {
+		*error = xasprintf("%s:0:0: cannot read the configuration: %s", path, strerror(errno));
+		return NULL;
+	}
+	cfg = config_parse(path, text, strlen(text), error);
+	free(text);
+	return cfg;
+}
+
+void config_free(struct hd_config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	for (size_t i = 0; cfg->checks && cfg->checks[i]; i++)
+		free_check_conf(cfg->checks[i]);
+	free(cfg->checks);
+	cfg_free_table(listen_keys, cfg);
+	alerts_free_config(cfg->alerts);
+	free(cfg->node_name);
+	free(cfg->path);
+	free(cfg);
+}
+
+const struct hd_check_conf *config_find_check(const struct hd_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->n_checks; i++)
+		if (strcmp(cfg->checks[i]->name, name) == 0)
+			return cfg->checks[i];
+	return NULL;
+}
+
+void cfg_print_keys(const char *section, const struct cfg_key *keys)
+{
+	for (const struct cfg_key *k = keys; k->name; k++) {
+		static const char *const tnames[] = {"integer", "boolean", "string", "one of", "\"ADDR:PORT\"",
+						      "object of strings"};
+		char type[160];
+		if (k->type == CFG_ENUM) {
+			size_t used = 0;
+			type[0] = '\0';
+			for (int i = 0; k->choices[i]; i++)
+				append(type, sizeof(type), &used, "%s`%s`", i ? " \\| " : "", k->choices[i]);
+		} else if (k->type == CFG_INT) {
+			snprintf(type, sizeof(type), "integer %lld..%lld", k->min, k->max);
+		} else {
+			hd_strlcpy(type, tnames[k->type], sizeof(type));
+		}
+		printf("| `%s%s%s` | %s | %s | %s |\n", section, section[0] ? "." : "", k->name, type,
+		       k->required ? "**required**" : k->def ? k->def : "-", k->help);
+	}
+}
+
+void config_print_reference(void)
+{
+	printf("| key | type | default | meaning |\n|---|---|---|---|\n");
+	printf("| `node_name` | string | the host name | this backend's name in alerts and /health |\n");
+	cfg_print_keys("listen", listen_keys);
+	cfg_print_keys("defaults", defaults_keys);
+	cfg_print_keys("agent", agent_keys);
+	cfg_print_keys("http", http_keys);
+	cfg_print_keys("log", log_keys);
+	alerts_print_reference();
+	printf("\nEvery check (`checks[]`):\n\n| key | type | default | meaning |\n|---|---|---|---|\n");
+	cfg_print_keys("", check_keys);
+	for (size_t i = 0; hd_check_types[i]; i++) {
+		printf("\n`type: \"%s\"`: %s\n\n| key | type | default | meaning |\n|---|---|---|---|\n",
+		       hd_check_types[i]->name, hd_check_types[i]->summary);
+		cfg_print_keys("", hd_check_types[i]->keys);
+	}
+}

@@ -1,0 +1,107 @@
+/* config.h: the JSON configuration: its structs, the table-driven key reader and file:line:col errors. */
+#ifndef HEALTHD_CONFIG_H
+#define HEALTHD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "check.h"
+
+struct cJSON;
+struct hd_alerts_conf;
+
+enum cfg_type {
+	CFG_INT,      /* int, range min..max */
+	CFG_BOOL,     /* bool */
+	CFG_STRING,   /* char *, non-empty */
+	CFG_ENUM,     /* int index into choices */
+	CFG_HOSTPORT, /* char * "ADDR:PORT" */
+	CFG_STRMAP,   /* char ** NULL-terminated "Name: value" pairs from an object of strings (headers) */
+};
+
+/* One configuration key: the parser and the reference documentation both read this table. */
+struct cfg_key {
+	const char *name;
+	enum cfg_type type;
+	size_t offset;               /* where the value goes in the destination struct */
+	bool required;
+	long long min, max;          /* CFG_INT */
+	const char *def;             /* default, as the documentation shows it; NULL = none */
+	const char *const *choices;  /* CFG_ENUM, NULL-terminated */
+	const char *help;
+};
+
+/* Parsing context: the file, its positions and the first error. */
+struct cfg_ctx {
+	const char *file;
+	const char *text;
+	size_t text_len;
+	struct cfg_pos *pos;
+	size_t n_pos, cap_pos;
+	char *error;        /* "FILE:LINE:COL: message", set by the first cfg_error() */
+	char **warnings;    /* kept for the caller to log */
+	size_t n_warnings;
+};
+
+/* Records an error at node's value (or its key when at_key) with the JSON path; returns -1. */
+int cfg_error(struct cfg_ctx *ctx, const struct cJSON *node, bool at_key, const char *fmt, ...) HD_PRINTF(4, 5);
+void cfg_warn(struct cfg_ctx *ctx, const struct cJSON *node, const char *fmt, ...) HD_PRINTF(3, 4);
+/* The dotted path of a node for messages: checks[2].port. */
+const char *cfg_path(struct cfg_ctx *ctx, const struct cJSON *node, char *buf, size_t len);
+
+/* Reads an object against one or more key tables: unknown, missing or mistyped keys are errors. */
+struct cfg_table_ref {
+	const struct cfg_key *keys;
+	void *dst;
+};
+int cfg_read_object(struct cfg_ctx *ctx, const struct cJSON *obj, const struct cfg_table_ref *tables, size_t n);
+/* Prints a key table as Markdown rows for the reference; section prefixes each key. */
+void cfg_print_keys(const char *section, const struct cfg_key *keys);
+/* Frees the strings and maps a table filled in dst. */
+void cfg_free_table(const struct cfg_key *keys, void *dst);
+
+struct hd_defaults {
+	int interval_ms;
+	int timeout_ms;
+	int rise;
+	int fall;
+};
+
+struct hd_config {
+	char *path;
+	char *node_name;            /* this backend's name in alerts; default: the host name */
+	struct {
+		char *http;
+		char *agent;
+		char *admin_socket;
+	} listen;
+	struct hd_defaults defaults;
+	struct {
+		int degraded_weight_pct;
+		int max_connections;
+		int timeout_ms;
+	} agent;
+	struct {
+		int max_connections;
+		int timeout_ms;
+		int max_header_bytes;
+	} http;
+	struct {
+		bool syslog;
+		int level;                /* enum hd_log_level */
+	} log;
+	struct hd_check_conf **checks;
+	size_t n_checks;
+	struct hd_alerts_conf *alerts; /* NULL when no "alerts" section */
+};
+
+/* Loads and validates a file. NULL on any error, with *error = "FILE:LINE:COL: message" (caller frees). */
+struct hd_config *config_load(const char *path, char **error);
+/* Same, from text in memory (tests). */
+struct hd_config *config_parse(const char *file, const char *text, size_t len, char **error);
+void config_free(struct hd_config *cfg);
+const struct hd_check_conf *config_find_check(const struct hd_config *cfg, const char *name);
+/* Prints the configuration reference (Markdown), generated from the key tables. */
+void config_print_reference(void);
+
+#endif

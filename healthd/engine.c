@@ -1,0 +1,413 @@
+/* engine.c: schedules every check on the loop, bounds each attempt by its deadline, and decides state changes. */
+#include "engine.h"
+
+#include <arpa/inet.h>
+#include <event2/event.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "config.h"
+
+struct subscriber {
+	hd_result_fn on_result;
+	hd_transition_fn on_transition;
+	void *arg;
+};
+
+struct hd_engine {
+	struct event_base *base;
+	struct evdns_base *dns;
+	struct hd_config *cfg;
+	struct hd_check **checks;
+	size_t n_checks;
+	struct subscriber subs[8];
+	size_t n_subs;
+	unsigned results_version;
+	unsigned state_version;
+	bool oneshot;
+	size_t oneshot_pending;
+	hd_all_done_fn oneshot_done;
+	void *oneshot_arg;
+};
+
+static void start_attempt(struct hd_check *c);
+
+const char *hd_state_name(enum hd_state s)
+{
+	switch (s) {
+	case HD_STATE_UP:
+		return "up";
+	case HD_STATE_DOWN:
+		return "down";
+	default:
+		return "pending";
+	}
+}
+
+enum hd_state hd_hysteresis(enum hd_state cur, bool ok, int *consecutive_ok, int *consecutive_fail, int rise, int fall)
+{
+	if (ok) {
+		(*consecutive_ok)++;
+		*consecutive_fail = 0;
+	} else {
+		(*consecutive_fail)++;
+		*consecutive_ok = 0;
+	}
+	switch (cur) {
+	case HD_STATE_PENDING:
+		return ok ? HD_STATE_UP : HD_STATE_DOWN;
+	case HD_STATE_UP:
+		return !ok && *consecutive_fail >= fall ? HD_STATE_DOWN : HD_STATE_UP;
+	case HD_STATE_DOWN:
+		return ok && *consecutive_ok >= rise ? HD_STATE_UP : HD_STATE_DOWN;
+	}
+	return cur;
+}
+
+/* ---- the one place every attempt ends ---- */
+
+static void free_run(struct hd_check *c)
+{
+	if (c->deadline)
+		event_del(c->deadline);
+	free(c->run);
+	c->run = NULL;
+}
+
+static void notify_transition(struct hd_engine *e, const struct hd_transition *t)
+{
+	for (size_t i = 0; i < e->n_subs; i++)
+		if (e->subs[i].on_transition)
+			e->subs[i].on_transition(t, e->subs[i].arg);
+}
+
+static void record_result(struct hd_check *c, const struct hd_result *r)
+{
+	struct hd_engine *e = c->engine;
+	bool ok = r->kind == HD_KIND_OK;
+	enum hd_state before = c->state;
+	enum hd_kind previous_kind = before == HD_STATE_DOWN ? c->down_kind : HD_KIND_OK;
+	int64_t down_since = before == HD_STATE_DOWN ? c->since_wall_ms : 0;
+	enum hd_state after;
+
+	c->last = *r;
+	if (!ok)
+		c->last_failure = *r;
+	c->attempts++;
+	c->results_by_kind[r->kind]++;
+	c->version++;
+	e->results_version++;
+	after = hd_hysteresis(before, ok, &c->consecutive_successes, &c->consecutive_failures, c->conf->rise,
+			      c->conf->fall);
+	if (after == HD_STATE_DOWN && before != HD_STATE_DOWN)
+		c->down_kind = r->kind;
+	else if (after == HD_STATE_DOWN && !ok)
+		c->down_kind = r->kind; /* still down: the latest reason is the one people need */
+	if (after != before) {
+		c->state = after;
+		c->since_wall_ms = r->wall_ms;
+		c->transitions++;
+		e->state_version++;
+		if (before != HD_STATE_PENDING || after == HD_STATE_DOWN)
+			log_info("check %s: %s -> %s (%s: %s)", c->conf->name, hd_state_name(before), hd_state_name(after),
+				 hd_kind_name(r->kind), r->detail);
+	} else if (after == HD_STATE_DOWN && !ok && c->down_kind != previous_kind) {
+		e->state_version++; /* the reason changed (DROP became REJECT): the agent line must follow */
+	}
+	for (size_t i = 0; i < e->n_subs; i++)
+		if (e->subs[i].on_result)
+			e->subs[i].on_result(c, e->subs[i].arg);
+	if (after != before || (after == HD_STATE_DOWN && previous_kind != c->down_kind)) {
+		struct hd_transition t = {c, before, after, previous_kind, down_since};
+		notify_transition(e, &t);
+	}
+	if (e->oneshot && e->oneshot_pending > 0 && --e->oneshot_pending == 0 && e->oneshot_done)
+		e->oneshot_done(e, e->oneshot_arg);
+}
+
+static void finish(struct hd_check_run *run, enum hd_kind kind, const char *fmt, va_list ap)
+{
+	struct hd_check *c = run->check;
+	struct hd_result r = {.kind = kind};
+
+	r.latency_ms = hd_now_mono_ms_f() - run->started_ms;
+	r.wall_ms = hd_now_wall_ms();
+	vsnprintf(r.detail, sizeof(r.detail), fmt, ap);
+	hd_strlcpy(r.peer, run->peer, sizeof(r.peer));
+	hd_strlcpy(r.source_addr, run->source_addr, sizeof(r.source_addr));
+	c->persist = run->persist;
+	free_run(c);
+	record_result(c, &r);
+}
+
+void hd_check_done(struct hd_check_run *run, enum hd_kind kind, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	finish(run, kind, fmt, ap);
+	va_end(ap);
+}
+
+static void finish_fmt(struct hd_check_run *run, enum hd_kind kind, const char *fmt, ...) HD_PRINTF(3, 4);
+static void finish_fmt(struct hd_check_run *run, enum hd_kind kind, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	finish(run, kind, fmt, ap);
+	va_end(ap);
+}
+
+int hd_run_remaining_ms(const struct hd_check_run *run)
+{
+	int64_t left = run->deadline_ms - hd_now_mono_ms();
+
+	return left < 1 ? 1 : (int)left;
+}
+
+void hd_run_set_peer(struct hd_check_run *run, const struct sockaddr *sa)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+		snprintf(run->peer, sizeof(run->peer), "%s:%d", ip, ntohs(in->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+		snprintf(run->peer, sizeof(run->peer), "[%s]:%d", ip, ntohs(in6->sin6_port));
+	}
+}
+
+void hd_run_set_source(struct hd_check_run *run, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char ip[INET6_ADDRSTRLEN];
+
+	if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return;
+	if (ss.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof(ip));
+	else if (ss.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, ip, sizeof(ip));
+	else
+		return;
+	hd_strlcpy(run->source_addr, ip, sizeof(run->source_addr));
+}
+
+/* ---- scheduling ---- */
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct hd_check *c = arg;
+	struct hd_check_run *run = c->run;
+	const char *where = run->peer[0] ? run->peer : c->conf->target;
+
+	(void)fd;
+	(void)what;
+	c->conf->type->cancel(run);
+	finish_fmt(run, HD_KIND_TIMEOUT, "%s %s: no answer within %d ms", run->phase ? run->phase : "check", where,
+		   c->conf->timeout_ms);
+}
+
+static void start_attempt(struct hd_check *c)
+{
+	struct hd_engine *e = c->engine;
+	struct hd_check_run *run;
+	struct timeval tv;
+
+	if (c->run != NULL) /* the previous attempt overran its slot: end it first */
+		on_deadline(-1, 0, c);
+	run = xcalloc(1, sizeof(*run));
+	run->conf = c->conf;
+	run->base = e->base;
+	run->dns = e->dns;
+	run->check = c;
+	run->persist = c->persist;
+	run->phase = "start";
+	run->started_ms = hd_now_mono_ms_f();
+	run->deadline_ms = hd_now_mono_ms() + c->conf->timeout_ms;
+	c->run = run;
+	tv.tv_sec = c->conf->timeout_ms / 1000;
+	tv.tv_usec = (c->conf->timeout_ms % 1000) * 1000;
+	evtimer_add(c->deadline, &tv);
+	c->conf->type->start(run); /* may end the attempt before it returns */
+}
+
+static void arm_tick(struct hd_check *c, int64_t delay_ms)
+{
+	struct timeval tv = {.tv_sec = (time_t)(delay_ms / 1000), .tv_usec = (suseconds_t)((delay_ms % 1000) * 1000)};
+
+	c->next_start_ms = hd_now_mono_ms() + delay_ms;
+	evtimer_add(c->tick, &tv);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct hd_check *c = arg;
+	int64_t now = hd_now_mono_ms();
+	int64_t next = c->next_start_ms + c->conf->interval_ms;
+
+	(void)fd;
+	(void)what;
+	if (!c->engine->oneshot) {
+		/* Fixed rate, no drift; after a stall, skip the missed slots rather than firing a burst. */
+		while (next <= now)
+			next += c->conf->interval_ms;
+		arm_tick(c, next - now);
+	}
+	start_attempt(c);
+}
+
+static struct hd_check *check_new(struct hd_engine *e, struct hd_check_conf *conf)
+{
+	struct hd_check *c = xcalloc(1, sizeof(*c));
+
+	c->engine = e;
+	c->conf = conf;
+	c->state = HD_STATE_PENDING;
+	c->tick = evtimer_new(e->base, on_tick, c);
+	c->deadline = evtimer_new(e->base, on_deadline, c);
+	return c;
+}
+
+static void check_stop(struct hd_check *c)
+{
+	if (c->run != NULL) {
+		c->conf->type->cancel(c->run);
+		c->persist = c->run->persist;
+		free_run(c);
+	}
+	if (c->tick)
+		event_del(c->tick);
+}
+
+static void check_free(struct hd_check *c)
+{
+	check_stop(c);
+	if (c->persist && c->conf->type->free_persist)
+		c->conf->type->free_persist(c->persist);
+	if (c->tick)
+		event_free(c->tick);
+	if (c->deadline)
+		event_free(c->deadline);
+	free(c->json_cache);
+	free(c);
+}
+
+struct hd_engine *engine_new(struct event_base *base, struct evdns_base *dns)
+{
+	struct hd_engine *e = xcalloc(1, sizeof(*e));
+
+	e->base = base;
+	e->dns = dns;
+	return e;
+}
+
+void engine_subscribe(struct hd_engine *e, hd_result_fn on_result, hd_transition_fn on_transition, void *arg)
+{
+	if (e->n_subs == HD_ARRAY_LEN(e->subs))
+		hd_fatal("too many engine subscribers");
+	e->subs[e->n_subs++] = (struct subscriber){on_result, on_transition, arg};
+}
+
+/* Spreads first starts over the first second (or interval) so that checks do not fire in bursts. */
+static int64_t first_delay_ms(size_t index, size_t count, int interval_ms)
+{
+	int64_t window = interval_ms < 1000 ? interval_ms : 1000;
+
+	return count ? (int64_t)index * window / (int64_t)count : 0;
+}
+
+void engine_apply_config(struct hd_engine *e, struct hd_config *cfg)
+{
+	struct hd_check **old = e->checks;
+	size_t n_old = e->n_checks;
+	struct hd_check **fresh = xcalloc(cfg->n_checks + 1, sizeof(*fresh));
+
+	for (size_t i = 0; i < cfg->n_checks; i++) {
+		struct hd_check_conf *conf = cfg->checks[i];
+		struct hd_check *keep = NULL;
+
+		for (size_t j = 0; j < n_old && keep == NULL; j++)
+			if (old[j] && strcmp(old[j]->conf->name, conf->name) == 0 &&
+			    strcmp(old[j]->conf->fingerprint, conf->fingerprint) == 0) {
+				keep = old[j];
+				old[j] = NULL;
+			}
+		if (keep != NULL) {
+			/* Unchanged: the running check keeps its own conf object (runs point into it); swap them. */
+			cfg->checks[i] = keep->conf;
+			for (size_t k = 0; e->cfg && k < e->cfg->n_checks; k++)
+				if (e->cfg->checks[k] == keep->conf)
+					e->cfg->checks[k] = conf;
+			fresh[i] = keep;
+		} else {
+			fresh[i] = check_new(e, conf);
+			arm_tick(fresh[i], first_delay_ms(i, cfg->n_checks, conf->interval_ms));
+			if (e->cfg != NULL)
+				log_info("check %s: %s", conf->name, config_find_check(e->cfg, conf->name) ? "changed, restarted" : "added");
+		}
+	}
+	for (size_t j = 0; j < n_old; j++)
+		if (old[j] != NULL) {
+			log_info("check %s: removed", old[j]->conf->name);
+			check_free(old[j]);
+		}
+	free(old);
+	config_free(e->cfg);
+	e->cfg = cfg;
+	e->checks = fresh;
+	e->n_checks = cfg->n_checks;
+	e->state_version++;
+	e->results_version++;
+}
+
+void engine_run_once(struct hd_engine *e, struct hd_config *cfg, hd_all_done_fn done, void *arg)
+{
+	e->oneshot = true;
+	e->oneshot_pending = cfg->n_checks;
+	e->oneshot_done = done;
+	e->oneshot_arg = arg;
+	engine_apply_config(e, cfg);
+	if (cfg->n_checks == 0 && done)
+		done(e, arg);
+}
+
+void engine_stop(struct hd_engine *e)
+{
+	for (size_t i = 0; i < e->n_checks; i++)
+		check_stop(e->checks[i]);
+}
+
+void engine_free(struct hd_engine *e)
+{
+	if (e == NULL)
+		return;
+	for (size_t i = 0; i < e->n_checks; i++)
+		check_free(e->checks[i]);
+	free(e->checks);
+	config_free(e->cfg);
+	free(e);
+}
+
+const struct hd_config *engine_config(const struct hd_engine *e) { return e->cfg; }
+size_t engine_n_checks(const struct hd_engine *e) { return e->n_checks; }
+struct hd_check *engine_check(const struct hd_engine *e, size_t i) { return i < e->n_checks ? e->checks[i] : NULL; }
+unsigned engine_results_version(const struct hd_engine *e) { return e->results_version; }
+unsigned engine_state_version(const struct hd_engine *e) { return e->state_version; }
+struct event_base *engine_base(const struct hd_engine *e) { return e->base; }
+
+struct hd_check *engine_find(const struct hd_engine *e, const char *name)
+{
+	for (size_t i = 0; i < e->n_checks; i++)
+		if (strcmp(e->checks[i]->conf->name, name) == 0)
+			return e->checks[i];
+	return NULL;
+}

@@ -1,0 +1,95 @@
+/* engine.h: the running checks, their schedule and state, and the one place where every result ends. */
+#ifndef HEALTHD_ENGINE_H
+#define HEALTHD_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "check.h"
+
+struct event_base;
+struct evdns_base;
+struct hd_config;
+
+enum hd_state { HD_STATE_PENDING, HD_STATE_UP, HD_STATE_DOWN };
+const char *hd_state_name(enum hd_state s);
+
+struct hd_result {
+	enum hd_kind kind;
+	char detail[384];
+	double latency_ms;
+	char peer[64];
+	char source_addr[64];
+	int64_t wall_ms;
+};
+
+/* One configured check while it runs. Other modules read it; only engine.c writes it. */
+struct hd_check {
+	struct hd_check_conf *conf;
+	enum hd_state state;
+	struct hd_result last;         /* the most recent attempt */
+	struct hd_result last_failure; /* the most recent failed attempt */
+	enum hd_kind down_kind;        /* the kind that took it down (valid while down) */
+	int64_t since_wall_ms;         /* when the state last changed */
+	int consecutive_failures;
+	int consecutive_successes;
+	uint64_t attempts;
+	uint64_t transitions;
+	uint64_t results_by_kind[HD_KIND_COUNT];
+	unsigned version;              /* bumped on every result; render caches compare it */
+	/* owned by status.c: this check's rendered JSON and the version it was rendered at */
+	char *json_cache;
+	size_t json_cache_len;
+	unsigned json_cache_version;
+	/* engine-private */
+	struct hd_engine *engine;
+	struct event *tick;
+	struct event *deadline;
+	struct hd_check_run *run;
+	struct hd_persist *persist;
+	int64_t next_start_ms;
+	bool removed;
+};
+
+/* A state change, as observers see it. */
+struct hd_transition {
+	const struct hd_check *check;
+	enum hd_state from, to;
+	enum hd_kind previous_kind; /* the kind before this change (ok when it was up) */
+	int64_t down_since_wall_ms; /* on recovery: when it went down */
+};
+
+typedef void (*hd_result_fn)(const struct hd_check *check, void *arg);
+typedef void (*hd_transition_fn)(const struct hd_transition *t, void *arg);
+typedef void (*hd_all_done_fn)(struct hd_engine *engine, void *arg);
+
+struct hd_engine *engine_new(struct event_base *base, struct evdns_base *dns);
+void engine_free(struct hd_engine *e);
+/* Observers run after each result / each state change, in subscription order. */
+void engine_subscribe(struct hd_engine *e, hd_result_fn on_result, hd_transition_fn on_transition, void *arg);
+/*
+ * Takes ownership of cfg and runs it. On a reload, checks whose configuration is unchanged keep their state,
+ * counters and schedule; removed ones stop; new and changed ones start fresh. The previous config is freed.
+ */
+void engine_apply_config(struct hd_engine *e, struct hd_config *cfg);
+/* Runs every check once, concurrently, and calls done when all have a result (one-shot mode). */
+void engine_run_once(struct hd_engine *e, struct hd_config *cfg, hd_all_done_fn done, void *arg);
+/* Cancels every running attempt (shutdown). */
+void engine_stop(struct hd_engine *e);
+
+const struct hd_config *engine_config(const struct hd_engine *e);
+size_t engine_n_checks(const struct hd_engine *e);
+struct hd_check *engine_check(const struct hd_engine *e, size_t i);
+struct hd_check *engine_find(const struct hd_engine *e, const char *name);
+/* Bumped on every result, and on every state or configuration change, for caches. */
+unsigned engine_results_version(const struct hd_engine *e);
+unsigned engine_state_version(const struct hd_engine *e);
+struct event_base *engine_base(const struct hd_engine *e);
+
+/*
+ * Rise/fall hysteresis, as HAProxy counts it: applies one attempt's outcome to the counters and returns
+ * the new state. The first result of a pending check decides at once.
+ */
+enum hd_state hd_hysteresis(enum hd_state cur, bool ok, int *consecutive_ok, int *consecutive_fail, int rise, int fall);
+
+#endif

@@ -1,0 +1,78 @@
+/* resolve.c: evdns_getaddrinfo behind a small cancellable handle; IP literals never touch DNS. */
+#include "resolve.h"
+
+#include <event2/dns.h>
+#include <event2/util.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+
+struct hd_resolve {
+	struct evdns_getaddrinfo_request *req;
+	hd_resolve_fn cb;
+	void *arg;
+	char host[256];
+	int port;
+	int cancelled;
+};
+
+static void on_addrinfo(int err, struct evutil_addrinfo *res, void *arg)
+{
+	struct hd_resolve *r = arg;
+	char why[384];
+
+	if (r->cancelled || err == EVUTIL_EAI_CANCEL) {
+		if (res)
+			evutil_freeaddrinfo(res);
+		free(r);
+		return;
+	}
+	r->req = NULL;
+	if (err != 0 || res == NULL) {
+		if (err == EVUTIL_EAI_NONAME || err == EVUTIL_EAI_NODATA)
+			snprintf(why, sizeof(why), "resolve %s: the name does not exist (NXDOMAIN or no address)", r->host);
+		else
+			snprintf(why, sizeof(why), "resolve %s: %s", r->host, evutil_gai_strerror(err));
+		r->cb(NULL, 0, why, r->arg);
+	} else {
+		r->cb(res->ai_addr, (socklen_t)res->ai_addrlen, NULL, r->arg);
+	}
+	if (res)
+		evutil_freeaddrinfo(res);
+	free(r);
+}
+
+struct hd_resolve *hd_resolve_start(struct hd_check_run *run, const char *host, int port, hd_resolve_fn cb, void *arg)
+{
+	struct evutil_addrinfo hints = {0};
+	struct hd_resolve *r = xcalloc(1, sizeof(*r));
+	struct evdns_getaddrinfo_request *req;
+	char service[16];
+
+	run->phase = "resolve";
+	r->cb = cb;
+	r->arg = arg;
+	r->port = port;
+	hd_strlcpy(r->host, host, sizeof(r->host));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	hints.ai_flags = EVUTIL_AI_ADDRCONFIG;
+	snprintf(service, sizeof(service), "%d", port);
+	/* The callback may run (and free r) inside this call. */
+	req = evdns_getaddrinfo(run->dns, host, service, &hints, on_addrinfo, r);
+	if (req == NULL)
+		return NULL;
+	r->req = req;
+	return r;
+}
+
+void hd_resolve_cancel(struct hd_resolve *r)
+{
+	if (r == NULL)
+		return;
+	r->cancelled = 1;
+	evdns_getaddrinfo_cancel(r->req); /* runs on_addrinfo with EVUTIL_EAI_CANCEL, which frees r */
+}

@@ -1,0 +1,21 @@
+/* resolve.h: non-blocking name resolution for checks (evdns), fresh on every attempt: a DNS change is a connectivity change. */
+#ifndef HEALTHD_RESOLVE_H
+#define HEALTHD_RESOLVE_H
+
+#include <sys/socket.h>
+
+struct hd_check_run;
+struct hd_resolve;
+
+/* On success sa is set and error NULL; on failure sa is NULL and error says why (kind dns). */
+typedef void (*hd_resolve_fn)(const struct sockaddr *sa, socklen_t salen, const char *error, void *arg);
+
+/*
+ * Resolves host (a name or an IP literal) for TCP to port. Sets run->phase to "resolve". The callback may run
+ * before this returns (IP literals); then the result is NULL. Otherwise cancel with hd_resolve_cancel().
+ */
+struct hd_resolve *hd_resolve_start(struct hd_check_run *run, const char *host, int port, hd_resolve_fn cb, void *arg);
+/* Stops a pending resolution; its callback will not run. */
+void hd_resolve_cancel(struct hd_resolve *r);
+
+#endif

@@ -1,0 +1,288 @@
+/* status.c: renders the engine's state into the bodies that HTTP and the agent port serve, and caches them. */
+#include "status.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+struct hd_status {
+	struct hd_engine *engine;
+	struct hd_admin admin;
+	unsigned admin_version;
+	bool announce_ready;
+	/* caches and the versions they were built at */
+	char *health_json;
+	size_t health_len;
+	unsigned health_results_version, health_admin_version;
+	char ready_body[160];
+	size_t ready_len;
+	unsigned ready_version;
+	char agent_line[192];
+	size_t agent_len;
+	unsigned agent_state_version, agent_admin_version;
+	bool health_valid, ready_valid, agent_valid;
+};
+
+const char *hd_overall_name(enum hd_overall o)
+{
+	return o == HD_OVERALL_UP ? "up" : o == HD_OVERALL_DEGRADED ? "degraded" : "down";
+}
+
+const char *hd_admin_name(enum hd_admin_mode m)
+{
+	return m == HD_ADMIN_DRAIN ? "drain" : m == HD_ADMIN_MAINT ? "maint" : "ready";
+}
+
+struct hd_status *status_new(struct hd_engine *e)
+{
+	struct hd_status *s = xcalloc(1, sizeof(*s));
+
+	s->engine = e;
+	return s;
+}
+
+void status_free(struct hd_status *s)
+{
+	if (s == NULL)
+		return;
+	free(s->health_json);
+	free(s);
+}
+
+enum hd_overall status_overall(struct hd_status *s, const struct hd_check **first_down)
+{
+	enum hd_overall o = HD_OVERALL_UP;
+	const struct hd_check *first_noncritical = NULL;
+
+	*first_down = NULL;
+	for (size_t i = 0; i < engine_n_checks(s->engine); i++) {
+		const struct hd_check *c = engine_check(s->engine, i);
+		if (c->state == HD_STATE_UP)
+			continue;
+		if (c->conf->critical) {
+			*first_down = c;
+			return HD_OVERALL_DOWN;
+		}
+		if (first_noncritical == NULL)
+			first_noncritical = c;
+		o = HD_OVERALL_DEGRADED;
+	}
+	*first_down = first_noncritical;
+	return o;
+}
+
+int status_http_code(struct hd_status *s)
+{
+	const struct hd_check *first;
+
+	return status_overall(s, &first) == HD_OVERALL_DOWN ? 503 : 200;
+}
+
+static const char *check_kind(const struct hd_check *c)
+{
+	if (c->state == HD_STATE_PENDING)
+		return "pending";
+	return hd_kind_name(c->state == HD_STATE_DOWN ? c->down_kind : c->last.kind);
+}
+
+void hd_agent_line(char *buf, size_t len, enum hd_overall overall, const char *failing_name, const char *failing_kind,
+		   int degraded_weight_pct, enum hd_admin_mode admin, bool announce_ready)
+{
+	const char *admin_word = admin == HD_ADMIN_DRAIN ? "drain " : admin == HD_ADMIN_MAINT ? "maint " :
+				 announce_ready ? "ready " : "";
+
+	switch (overall) {
+	case HD_OVERALL_UP:
+		snprintf(buf, len, "%sup 100%%\n", admin_word);
+		break;
+	case HD_OVERALL_DEGRADED:
+		snprintf(buf, len, "%sup %d%% #%s %s\n", admin_word, degraded_weight_pct, failing_name, failing_kind);
+		break;
+	case HD_OVERALL_DOWN:
+		snprintf(buf, len, "%sdown #%s %s\n", admin_word, failing_name, failing_kind);
+		break;
+	}
+}
+
+const char *status_agent_line(struct hd_status *s, size_t *len)
+{
+	unsigned sv = engine_state_version(s->engine);
+
+	if (!s->agent_valid || s->agent_state_version != sv || s->agent_admin_version != s->admin_version) {
+		const struct hd_check *first;
+		enum hd_overall o = status_overall(s, &first);
+		hd_agent_line(s->agent_line, sizeof(s->agent_line), o, first ? first->conf->name : "",
+			      first ? check_kind(first) : "", engine_config(s->engine)->agent.degraded_weight_pct,
+			      s->admin.mode, s->announce_ready);
+		s->agent_len = strlen(s->agent_line);
+		s->agent_state_version = sv;
+		s->agent_admin_version = s->admin_version;
+		s->agent_valid = true;
+	}
+	*len = s->agent_len;
+	return s->agent_line;
+}
+
+static void add_time(cJSON *obj, const char *key, int64_t wall_ms)
+{
+	char ts[40];
+
+	if (wall_ms <= 0) {
+		cJSON_AddNullToObject(obj, key);
+		return;
+	}
+	hd_iso8601(wall_ms, ts, sizeof(ts));
+	cJSON_AddStringToObject(obj, key, ts);
+}
+
+cJSON *hd_check_to_json(const struct hd_check *c)
+{
+	cJSON *o = cJSON_CreateObject();
+	const struct hd_result *r = c->state == HD_STATE_DOWN && c->last.kind == HD_KIND_OK ? &c->last_failure : &c->last;
+
+	cJSON_AddStringToObject(o, "status", hd_state_name(c->state));
+	if (c->state == HD_STATE_PENDING) {
+		cJSON_AddNullToObject(o, "kind");
+		cJSON_AddStringToObject(o, "detail", "no result yet");
+		cJSON_AddNullToObject(o, "latency_ms");
+	} else {
+		/* While down but rising, show why it is down and that the latest attempt passed. */
+		cJSON_AddStringToObject(o, "kind", check_kind(c));
+		cJSON_AddStringToObject(o, "detail", c->state == HD_STATE_DOWN && c->last.kind == HD_KIND_OK ?
+							    r->detail : c->last.detail);
+		cJSON_AddNumberToObject(o, "latency_ms", (double)(int64_t)(c->last.latency_ms * 1000.0) / 1000.0);
+	}
+	add_time(o, "since", c->since_wall_ms);
+	add_time(o, "last_checked", c->last.wall_ms);
+	cJSON_AddNumberToObject(o, "consecutive_failures", c->consecutive_failures);
+	cJSON_AddBoolToObject(o, "critical", c->conf->critical);
+	cJSON_AddStringToObject(o, "type", c->conf->type->name);
+	cJSON_AddStringToObject(o, "target", c->conf->target);
+	if (c->last.peer[0])
+		cJSON_AddStringToObject(o, "address", c->last.peer);
+	if (c->last.source_addr[0])
+		cJSON_AddStringToObject(o, "source_addr", c->last.source_addr);
+	if (c->state == HD_STATE_DOWN && c->last.kind != HD_KIND_OK)
+		cJSON_AddNumberToObject(o, "consecutive_successes", 0);
+	else if (c->state == HD_STATE_DOWN)
+		cJSON_AddNumberToObject(o, "consecutive_successes", c->consecutive_successes);
+	return o;
+}
+
+static cJSON *admin_to_json(const struct hd_admin *a)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "state", hd_admin_name(a->mode));
+	if (a->mode != HD_ADMIN_READY || a->since_wall_ms > 0) {
+		cJSON_AddStringToObject(o, "reason", a->reason);
+		add_time(o, "since", a->since_wall_ms);
+	}
+	return o;
+}
+
+static char *print_owned(cJSON *root, size_t *len)
+{
+	char *printed = cJSON_PrintUnformatted(root);
+	char *out;
+
+	*len = strlen(printed);
+	out = xmalloc(*len + 2);
+	memcpy(out, printed, *len);
+	out[(*len)++] = '\n';
+	out[*len] = '\0';
+	cJSON_free(printed);
+	cJSON_Delete(root);
+	return out;
+}
+
+const char *status_health_json(struct hd_status *s, size_t *len)
+{
+	unsigned rv = engine_results_version(s->engine);
+
+	if (!s->health_valid || s->health_results_version != rv || s->health_admin_version != s->admin_version) {
+		const struct hd_check *first;
+		cJSON *root = cJSON_CreateObject(), *checks;
+
+		cJSON_AddStringToObject(root, "status", hd_overall_name(status_overall(s, &first)));
+		cJSON_AddStringToObject(root, "node", engine_config(s->engine)->node_name);
+		cJSON_AddItemToObject(root, "admin", admin_to_json(&s->admin));
+		checks = cJSON_AddObjectToObject(root, "checks");
+		for (size_t i = 0; i < engine_n_checks(s->engine); i++) {
+			const struct hd_check *c = engine_check(s->engine, i);
+			cJSON_AddItemToObject(checks, c->conf->name, hd_check_to_json(c));
+		}
+		free(s->health_json);
+		s->health_json = print_owned(root, &s->health_len);
+		s->health_results_version = rv;
+		s->health_admin_version = s->admin_version;
+		s->health_valid = true;
+	}
+	*len = s->health_len;
+	return s->health_json;
+}
+
+const char *status_check_json(struct hd_status *s, struct hd_check *c, size_t *len)
+{
+	if (c->json_cache == NULL || c->json_cache_version != c->version) {
+		cJSON *o = hd_check_to_json(c);
+		cJSON_AddStringToObject(o, "name", c->conf->name);
+		free(c->json_cache);
+		c->json_cache = print_owned(o, &c->json_cache_len);
+		c->json_cache_version = c->version;
+	}
+	(void)s;
+	*len = c->json_cache_len;
+	return c->json_cache;
+}
+
+const char *status_ready_body(struct hd_status *s, size_t *len)
+{
+	unsigned sv = engine_state_version(s->engine);
+
+	if (!s->ready_valid || s->ready_version != sv) {
+		const struct hd_check *first;
+		enum hd_overall o = status_overall(s, &first);
+		if (first != NULL)
+			snprintf(s->ready_body, sizeof(s->ready_body), "%s #%s %s\n", hd_overall_name(o), first->conf->name,
+				 check_kind(first));
+		else
+			snprintf(s->ready_body, sizeof(s->ready_body), "%s\n", hd_overall_name(o));
+		s->ready_len = strlen(s->ready_body);
+		s->ready_version = sv;
+		s->ready_valid = true;
+	}
+	*len = s->ready_len;
+	return s->ready_body;
+}
+
+const struct hd_admin *status_admin(const struct hd_status *s)
+{
+	return &s->admin;
+}
+
+bool status_set_admin(struct hd_status *s, enum hd_admin_mode mode, const char *reason, int64_t since_wall_ms)
+{
+	bool leaving = s->admin.mode != HD_ADMIN_READY && mode == HD_ADMIN_READY;
+
+	if (s->admin.mode == mode && strcmp(s->admin.reason, reason ? reason : "") == 0)
+		return false;
+	s->admin.mode = mode;
+	hd_strlcpy(s->admin.reason, reason ? reason : "", sizeof(s->admin.reason));
+	s->admin.since_wall_ms = since_wall_ms;
+	s->announce_ready = leaving;
+	s->admin_version++;
+	return true;
+}
+
+bool status_take_ready_announcement(struct hd_status *s)
+{
+	if (!s->announce_ready)
+		return false;
+	s->announce_ready = false;
+	s->admin_version++;
+	return true;
+}

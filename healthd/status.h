@@ -1,0 +1,51 @@
+/* status.h: the answers clients get (/health JSON, /ready, the agent line), rendered from the engine's state and cached. */
+#ifndef HEALTHD_STATUS_H
+#define HEALTHD_STATUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine.h"
+
+enum hd_overall { HD_OVERALL_UP, HD_OVERALL_DEGRADED, HD_OVERALL_DOWN };
+enum hd_admin_mode { HD_ADMIN_READY, HD_ADMIN_DRAIN, HD_ADMIN_MAINT };
+
+const char *hd_overall_name(enum hd_overall o);
+const char *hd_admin_name(enum hd_admin_mode m);
+
+struct hd_admin {
+	enum hd_admin_mode mode;
+	char reason[256];
+	int64_t since_wall_ms;
+};
+
+struct hd_status;
+
+struct hd_status *status_new(struct hd_engine *e);
+void status_free(struct hd_status *s);
+
+/* Overall state; *first_down is the first critical check that is down (or pending), if any. */
+enum hd_overall status_overall(struct hd_status *s, const struct hd_check **first_down);
+/* HTTP status code for /health and /ready: 200 up or degraded, 503 down. */
+int status_http_code(struct hd_status *s);
+/* Cached bodies; valid until the next result. */
+const char *status_health_json(struct hd_status *s, size_t *len);
+const char *status_ready_body(struct hd_status *s, size_t *len);
+const char *status_check_json(struct hd_status *s, struct hd_check *c, size_t *len);
+/* The agent reply line (with its "\n"), rebuilt only on a state or admin change. */
+const char *status_agent_line(struct hd_status *s, size_t *len);
+
+const struct hd_admin *status_admin(const struct hd_status *s);
+/* Changes the admin state (drain, maint, ready) with a reason; returns true when it changed. */
+bool status_set_admin(struct hd_status *s, enum hd_admin_mode mode, const char *reason, int64_t since_wall_ms);
+/* The admin word the agent adds after leaving drain/maint, announced once (see agent.c). */
+bool status_take_ready_announcement(struct hd_status *s);
+
+/* Pure parts, for tests: the agent line for a given state. buf gets at most len bytes. */
+void hd_agent_line(char *buf, size_t len, enum hd_overall overall, const char *failing_name, const char *failing_kind,
+		   int degraded_weight_pct, enum hd_admin_mode admin, bool announce_ready);
+/* A check as a cJSON object (caller deletes). */
+struct cJSON *hd_check_to_json(const struct hd_check *c);
+
+#endif

@@ -1,0 +1,208 @@
+/* util.c: allocation wrappers, clocks, timestamps, host:port parsing and the logger. */
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+static bool log_to_syslog;
+static enum hd_log_level log_level = HD_LOG_INFO;
+
+static void *check_alloc(void *p)
+{
+	if (p == NULL)
+		hd_fatal("out of memory");
+	return p;
+}
+
+void *xmalloc(size_t n) { return check_alloc(malloc(n ? n : 1)); }
+void *xcalloc(size_t count, size_t n) { return check_alloc(calloc(count ? count : 1, n ? n : 1)); }
+void *xrealloc(void *p, size_t n) { return check_alloc(realloc(p, n ? n : 1)); }
+char *xstrdup(const char *s) { return check_alloc(strdup(s ? s : "")); }
+
+char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *out = NULL;
+
+	va_start(ap, fmt);
+	if (vasprintf(&out, fmt, ap) < 0)
+		out = NULL;
+	va_end(ap);
+	return check_alloc(out);
+}
+
+void hd_strlcpy(char *dst, const char *src, size_t size)
+{
+	size_t n;
+
+	if (size == 0)
+		return;
+	n = strnlen(src, size - 1);
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+static int64_t clock_ms(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t hd_now_mono_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
+int64_t hd_now_wall_ms(void) { return clock_ms(CLOCK_REALTIME); }
+
+double hd_now_mono_ms_f(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+void hd_iso8601(int64_t wall_ms, char *buf, size_t len)
+{
+	time_t secs = (time_t)(wall_ms / 1000);
+	struct tm tm;
+
+	if (wall_ms <= 0) {
+		hd_strlcpy(buf, "", len);
+		return;
+	}
+	gmtime_r(&secs, &tm);
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(wall_ms % 1000));
+}
+
+void hd_hhmmss(int64_t wall_ms, char *buf, size_t len)
+{
+	time_t secs = (time_t)(wall_ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&secs, &tm);
+	snprintf(buf, len, "%02d:%02d:%02d", tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+int hd_split_hostport(const char *s, char *host, size_t hostlen, int *port, const char **why)
+{
+	const char *colon, *hstart = s;
+	size_t hlen;
+	char *end;
+	long p;
+
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (close == NULL || close[1] != ':') {
+			*why = "expected \"[IPv6]:PORT\"";
+			return -1;
+		}
+		hstart = s + 1;
+		hlen = (size_t)(close - hstart);
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL) {
+			*why = "expected \"ADDR:PORT\"";
+			return -1;
+		}
+		hlen = (size_t)(colon - s);
+	}
+	if (hlen == 0 || hlen >= hostlen) {
+		*why = "expected \"ADDR:PORT\" with a non-empty address";
+		return -1;
+	}
+	errno = 0;
+	p = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || errno || p < 1 || p > 65535) {
+		*why = "port must be a number from 1 to 65535";
+		return -1;
+	}
+	memcpy(host, hstart, hlen);
+	host[hlen] = '\0';
+	*port = (int)p;
+	return 0;
+}
+
+char *hd_read_small_file(const char *path, size_t max)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char *buf;
+	ssize_t n;
+	size_t used = 0;
+
+	if (fd < 0)
+		return NULL;
+	buf = xmalloc(max + 1);
+	while (used < max && (n = read(fd, buf + used, max - used)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int saved = errno;
+			close(fd);
+			free(buf);
+			errno = saved;
+			return NULL;
+		}
+		used += (size_t)n;
+	}
+	close(fd);
+	buf[used] = '\0';
+	if (used > 0 && buf[used - 1] == '\n')
+		buf[--used] = '\0';
+	if (used > 0 && buf[used - 1] == '\r')
+		buf[--used] = '\0';
+	return buf;
+}
+
+void hd_log_init(bool use_syslog, enum hd_log_level level)
+{
+	log_to_syslog = use_syslog;
+	log_level = level;
+	if (use_syslog)
+		openlog("healthd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+void hd_vlog(enum hd_log_level lvl, const char *fmt, va_list ap)
+{
+	static const char *const names[] = {"error", "warning", "info", "debug"};
+	static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+	char ts[32];
+
+	if (lvl > log_level)
+		return;
+	if (log_to_syslog) {
+		vsyslog(prio[lvl], fmt, ap);
+		return;
+	}
+	hd_iso8601(hd_now_wall_ms(), ts, sizeof(ts));
+	fprintf(stderr, "%s healthd[%d] %s: ", ts, (int)getpid(), names[lvl]);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void hd_log(enum hd_log_level lvl, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	hd_vlog(lvl, fmt, ap);
+	va_end(ap);
+}
+
+void hd_fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	hd_vlog(HD_LOG_ERR, fmt, ap);
+	va_end(ap);
+	abort();
+}

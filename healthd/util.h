@@ -1,0 +1,49 @@
+/* util.h: allocation that cannot fail, clocks, time formatting and logging shared by every module. */
+#ifndef HEALTHD_UTIL_H
+#define HEALTHD_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HD_VERSION "0.1.0"
+#define HD_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define HD_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define HD_MUST_CHECK __attribute__((warn_unused_result))
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t count, size_t n);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xasprintf(const char *fmt, ...) HD_PRINTF(1, 2);
+
+/* Copies with truncation; always NUL-terminates. */
+void hd_strlcpy(char *dst, const char *src, size_t size);
+
+int64_t hd_now_mono_ms(void);   /* monotonic clock, for deadlines and latencies */
+double hd_now_mono_ms_f(void);  /* monotonic clock with sub-millisecond precision */
+int64_t hd_now_wall_ms(void);   /* wall clock, for timestamps people read */
+/* "2026-11-23T04:12:07.123Z"; buf needs 32 bytes. wall_ms <= 0 gives "". */
+void hd_iso8601(int64_t wall_ms, char *buf, size_t len);
+/* "04:12:07" UTC; buf needs 16 bytes. */
+void hd_hhmmss(int64_t wall_ms, char *buf, size_t len);
+
+/* Splits "ADDR:PORT" or "[v6]:PORT". Returns 0, or -1 with a reason in why. */
+int hd_split_hostport(const char *s, char *host, size_t hostlen, int *port, const char **why);
+
+/* Reads a whole small file (secrets, tokens); strips one trailing newline. NULL on error (errno set). */
+char *hd_read_small_file(const char *path, size_t max);
+
+enum hd_log_level { HD_LOG_ERR, HD_LOG_WARN, HD_LOG_INFO, HD_LOG_DEBUG };
+void hd_log_init(bool use_syslog, enum hd_log_level level);
+void hd_log(enum hd_log_level lvl, const char *fmt, ...) HD_PRINTF(2, 3);
+void hd_vlog(enum hd_log_level lvl, const char *fmt, va_list ap) HD_PRINTF(2, 0);
+#define log_err(...) hd_log(HD_LOG_ERR, __VA_ARGS__)
+#define log_warn(...) hd_log(HD_LOG_WARN, __VA_ARGS__)
+#define log_info(...) hd_log(HD_LOG_INFO, __VA_ARGS__)
+#define log_debug(...) hd_log(HD_LOG_DEBUG, __VA_ARGS__)
+/* For broken invariants only: logs and aborts. */
+void hd_fatal(const char *fmt, ...) HD_PRINTF(1, 2) __attribute__((noreturn));
+
+#endif
