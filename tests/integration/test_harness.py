@@ -303,7 +303,8 @@ def test_healthd_fixture_plumbing(fake_healthd_bin, start_healthd, make_netns):
     hd = start_healthd({"checks": [{"name": "x"}]})
     with open(hd.config_path) as f:
         cfg = json.load(f)
-    assert set(cfg["listen"]) == {"http", "agent"}
+    assert set(cfg["listen"]) == {"http", "agent", "admin_socket"}
+    assert cfg["listen"]["admin_socket"] == hd.admin_socket
     status, headers, body = hd.get("/live")
     assert status == 200 and headers["content-type"] == "application/json"
     assert hd.get("/live", method="HEAD")[2] == b""
@@ -341,6 +342,6 @@ def test_run_healthd_one_shot(fake_healthd_bin, workdirs):
         f.write("{}")
     with open(bad, "w") as f:
         f.write("{")
-    assert run_healthd(["--check-config", good])[:2] == (0, "configuration ok\n")
-    rc, out, err = run_healthd(["--check-config", bad])
-    assert rc == 1 and "bad.json" in err
+    assert run_healthd(["--config", good, "--check-config"])[:2] == (0, "configuration ok\n")
+    rc, out, err = run_healthd(["--config", bad, "--check-config"])
+    assert rc == 2 and "bad.json" in err

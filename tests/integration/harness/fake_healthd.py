@@ -5,7 +5,8 @@ signals, restart, network namespaces) without depending on the real daemon.
 
     fake_healthd.py --config FILE      serve /live /ready /health on listen.http and
                                        "up 100%" on listen.agent; SIGHUP re-reads FILE
-    fake_healthd.py --check-config FILE   exit 0 if FILE is a JSON object, else 1
+    fake_healthd.py --config FILE --check-config
+                                       exit 0 if FILE is a JSON object, else 2
 It exits by itself after 900 s.
 """
 
@@ -24,15 +25,15 @@ def hostport(text):
 
 
 def main(argv):
-    if len(argv) == 2 and argv[0] == "--check-config":
+    if len(argv) == 3 and argv[0] == "--config" and argv[2] == "--check-config":
         try:
             with open(argv[1]) as f:
                 ok = isinstance(json.load(f), dict)
         except (OSError, ValueError) as exc:
             print("%s: %s" % (argv[1], exc), file=sys.stderr)
-            return 1
+            return 2
         print("configuration ok" if ok else "not an object")
-        return 0 if ok else 1
+        return 0 if ok else 2
     if len(argv) < 2 or argv[0] != "--config":
         print("usage: fake_healthd.py --config FILE", file=sys.stderr)
         return 2

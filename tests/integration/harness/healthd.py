@@ -5,7 +5,8 @@ Binary: $HEALTHD_BIN, else <repo>/build/healthd.
     hd = Healthd(config_dict, workdir, netns=None, extra_args=())
     hd.start(wait_ready=True)      # healthd --config FILE, stdout+stderr -> log file
 
-config["listen"]["http"] / ["agent"] are filled with 127.0.0.1:<free port> when absent.
+config["listen"]["http"] / ["agent"] are filled with 127.0.0.1:<free port> when absent,
+and ["admin_socket"] with <workdir>/admin.sock (hd.admin_socket) when absent.
 A listen address of 0.0.0.0 / :: is reached through 127.0.0.1 / ::1.
 
 Reaching a healthd that runs inside a network namespace: all client helpers (.get,
@@ -23,7 +24,7 @@ import socket
 import subprocess
 import time
 
-from .proc import ManagedProcess
+from .proc import ManagedProcess, die_with_parent
 from .util import (HarnessError, free_port, http_request, open_connection,
                    parse_hostport, connect_host, register_pid, stop_popen)
 
@@ -50,7 +51,8 @@ def run_healthd(args, timeout=10, netns=None, env=None, input=None):
     full_env = dict(os.environ)
     full_env.update(env or {})
     p = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env,
+                         preexec_fn=die_with_parent)
     register_pid(p.pid, "healthd", "healthd one-shot")
     try:
         out, err = p.communicate(input=input.encode() if isinstance(input, str) else input,
@@ -86,6 +88,9 @@ class Healthd(ManagedProcess):
         for key in ("http", "agent"):
             if not listen.get(key):
                 listen[key] = "127.0.0.1:%d" % free_port()
+        if "admin_socket" not in listen:
+            # the default (/run/healthd/healthd.sock) would be shared by every instance
+            listen["admin_socket"] = os.path.join(self.workdir, "admin.sock")
         return config
 
     def write_config(self, config=None):
@@ -95,8 +100,8 @@ class Healthd(ManagedProcess):
             config = copy.deepcopy(config)
             old = self.config.get("listen", {}) if hasattr(self, "config") else {}
             listen = config.setdefault("listen", {})
-            for key in ("http", "agent"):
-                if not listen.get(key) and old.get(key):
+            for key in ("http", "agent", "admin_socket"):
+                if key not in listen and old.get(key):
                     listen[key] = old[key]
             self.config = self._fill_listen(config)
         with open(self.config_path, "w") as f:
@@ -112,6 +117,10 @@ class Healthd(ManagedProcess):
     def agent_addr(self):
         host, port = parse_hostport(self.config["listen"]["agent"])
         return connect_host(host), port
+
+    @property
+    def admin_socket(self):
+        return self.config["listen"].get("admin_socket")
 
     @property
     def http_port(self):

@@ -2,6 +2,7 @@
 with its stdout+stderr appended to a log file, registered for last-resort cleanup,
 and stoppable/restartable by PID."""
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -11,6 +12,14 @@ import time
 from .util import HarnessError, register_pid, stop_popen, read_text, tail
 
 PYTHON = sys.executable or "/usr/bin/python3"
+PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def die_with_parent():
+    """preexec_fn: the child gets SIGKILL when the thread that started it dies, so a
+    killed pytest leaves no servers behind (start servers from the main thread)."""
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 class ManagedProcess:
@@ -44,7 +53,8 @@ class ManagedProcess:
         self._log_start = log.tell()
         try:
             kw = dict(stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                      env=self._env(), start_new_session=True, cwd=self.workdir)
+                      env=self._env(), start_new_session=True, cwd=self.workdir,
+                      preexec_fn=die_with_parent)
             if self.netns is not None:
                 self.proc = self.netns.popen(argv, expect=expect, **kw)
             else:
