@@ -1,0 +1,22 @@
+/* curl_loop.h: libcurl's multi interface driven by the one libevent loop; shared by http checks and alert webhooks. */
+#ifndef HEALTHD_CURL_LOOP_H
+#define HEALTHD_CURL_LOOP_H
+
+#include <curl/curl.h>
+
+struct event_base;
+
+/* Runs once when a transfer ends: result is curl's code; read the status with CURLINFO_RESPONSE_CODE. The easy
+ * handle has been removed from the multi handle and belongs to the caller again. */
+typedef void (*hd_curl_done_fn)(CURL *easy, CURLcode result, void *arg);
+
+/* Starts a configured easy handle on the process's shared multi handle (created on first use for base).
+ * Sets CURLOPT_NOSIGNAL and CURLOPT_PRIVATE itself; the caller sets URL, timeouts, body and callbacks.
+ * Returns 0, or -1 if curl refused it (done is not called then). */
+int hd_curl_start(struct event_base *base, CURL *easy, hd_curl_done_fn done, void *arg);
+/* Stops a running transfer; done is not called. The easy handle is the caller's to clean up. */
+void hd_curl_cancel(CURL *easy);
+/* Tears down the shared multi handle at exit (after every transfer was cancelled or finished). */
+void hd_curl_shutdown(void);
+
+#endif
