@@ -4,7 +4,8 @@ Factories (function scope; everything they start is stopped, and its temp dir re
 at the end of the test, also when it fails):
     make_netns(label="ns")                      -> NetNS
     make_lan(subnet="10.77.0.0/24")             -> Lan (bridge in its own namespace)
-    start_healthd(config, netns=None, extra_args=(), wait_ready=True, env=None) -> Healthd
+    start_healthd(config, netns=None, extra_args=(), wait_ready=True, env=None,
+                  bind="127.0.0.1")             -> Healthd
     start_mariadb(netns=None, log_bin=False, replica_of=None, bind="127.0.0.1",
                   primary_host=None, port=None, extra_args=(), grants=()) -> MariaDB
     start_redis(password=None, replica_of=None, netns=None, bind="127.0.0.1",
@@ -135,9 +136,9 @@ def make_lan(request, workdirs, make_netns):
 def start_healthd(request, workdirs, make_netns):
     owner = _Owner(request, workdirs)
 
-    def start(config, netns=None, extra_args=(), wait_ready=True, env=None):
+    def start(config, netns=None, extra_args=(), wait_ready=True, env=None, bind="127.0.0.1"):
         d = owner.new_dir("healthd")
-        hd = Healthd(config, d, netns=netns, extra_args=extra_args, env=env)
+        hd = Healthd(config, d, netns=netns, extra_args=extra_args, env=env, bind=bind)
         return owner.start(hd, d, wait_ready=wait_ready)
 
     return start

@@ -345,3 +345,38 @@ def test_run_healthd_one_shot(fake_healthd_bin, workdirs):
     assert run_healthd(["--config", good, "--check-config"])[:2] == (0, "configuration ok\n")
     rc, out, err = run_healthd(["--config", bad, "--check-config"])
     assert rc == 2 and "bad.json" in err
+
+
+LAN_HAPROXY_CFG = """
+global
+    log stderr format short local0 info
+
+defaults
+    mode http
+    log global
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+    timeout check 1s
+
+backend app
+    option httpchk
+    http-check send meth GET uri /ready
+    server be1 %(be1)s:%(app)d weight 100 check port %(http)d inter 200ms rise 1 fall 1 agent-check agent-addr %(be1)s agent-port %(agent)d agent-inter 200ms
+"""
+
+
+def test_multi_host_haproxy_polls_over_lan(fake_healthd_bin, make_netns, make_lan,
+                                           start_healthd, start_http_app, start_haproxy):
+    lan = make_lan("10.77.0.0/24")
+    lb, be1 = make_netns("lb"), make_netns("be1")
+    lan.attach(lb, "10.77.0.100")
+    be1_ip = lan.attach(be1, "10.77.0.11")
+    app = start_http_app(netns=be1, bind="0.0.0.0", body="app")
+    hd = start_healthd({}, netns=be1, bind="0.0.0.0")
+    hp = start_haproxy(LAN_HAPROXY_CFG % {"be1": be1_ip, "app": app.port,
+                                          "http": hd.http_port, "agent": hd.agent_port},
+                       netns=lb)
+    row = hp.wait_server("app", "be1", lambda r: r["status"] == "UP" and r["check_code"] == "200"
+                         and r["agent_status"] == "L7OK")
+    assert row["weight"] == "100"

@@ -5,7 +5,8 @@ Binary: $HEALTHD_BIN, else <repo>/build/healthd.
     hd = Healthd(config_dict, workdir, netns=None, extra_args=())
     hd.start(wait_ready=True)      # healthd --config FILE, stdout+stderr -> log file
 
-config["listen"]["http"] / ["agent"] are filled with 127.0.0.1:<free port> when absent,
+config["listen"]["http"] / ["agent"] are filled with <bind>:<free port> when absent
+(bind="127.0.0.1" by default; "0.0.0.0" to be polled over a namespace LAN),
 and ["admin_socket"] with <workdir>/admin.sock (hd.admin_socket) when absent.
 A listen address of 0.0.0.0 / :: is reached through 127.0.0.1 / ::1.
 
@@ -73,8 +74,9 @@ class Healthd(ManagedProcess):
     expect = "healthd"
     start_timeout = 10.0
 
-    def __init__(self, config, workdir, netns=None, extra_args=(), env=None):
+    def __init__(self, config, workdir, netns=None, extra_args=(), env=None, bind="127.0.0.1"):
         super().__init__(workdir, netns)
+        self.bind = bind
         self.binary = require_healthd_bin()
         self.extra_args = [str(a) for a in extra_args]
         self.extra_env = dict(env or {})
@@ -87,7 +89,7 @@ class Healthd(ManagedProcess):
         listen = config.setdefault("listen", {})
         for key in ("http", "agent"):
             if not listen.get(key):
-                listen[key] = "127.0.0.1:%d" % free_port()
+                listen[key] = "%s:%d" % (self.bind, free_port())
         if "admin_socket" not in listen:
             # the default (/run/healthd/healthd.sock) would be shared by every instance
             listen["admin_socket"] = os.path.join(self.workdir, "admin.sock")

@@ -161,8 +161,9 @@ class MariaDB(ManagedProcess):
         return cp
 
     def sql(self, stmt, user="root", password=None, database=None, timeout=30):
-        """Run SQL (several statements separated by ';' allowed) -> rows of the last
-        result set as a list of tuples of str (NULL comes back as "NULL")."""
+        """Run SQL (several statements separated by ';' allowed) -> the rows of every
+        result set, as a list of tuples of str (NULL comes back as "NULL"; tabs and
+        newlines inside values come back escaped, as mariadb -B prints them)."""
         cp = self._client(["-N", "-B", "-e", stmt], timeout=timeout, user=user,
                           password=password, database=database)
         return [tuple(line.split("\t")) for line in cp.stdout.splitlines()]
