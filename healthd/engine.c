@@ -350,7 +350,8 @@ void engine_apply_config(struct hd_engine *e, struct hd_config *cfg)
 			fresh[i] = keep;
 		} else {
 			fresh[i] = check_new(e, conf);
-			arm_tick(fresh[i], first_delay_ms(i, cfg->n_checks, conf->interval_ms));
+			/* One-shot mode starts every check at once; the daemon spreads first starts. */
+			arm_tick(fresh[i], e->oneshot ? 0 : first_delay_ms(i, cfg->n_checks, conf->interval_ms));
 			if (e->cfg != NULL)
 				log_info("check %s: %s", conf->name, config_find_check(e->cfg, conf->name) ? "changed, restarted" : "added");
 		}
