@@ -1,0 +1,223 @@
+/* metrics.c: /metrics in the Prometheus text format; the per-check block is cached until the next result. */
+#include "metrics.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "engine.h"
+#include "http_api.h"
+
+struct hd_metrics {
+	struct hd_engine *engine;
+	struct hd_http *http;
+	struct hd_agent *agent;
+	char *checks_block; /* every per-check family, as rendered at checks_version */
+	size_t checks_len;
+	unsigned checks_version;
+	bool checks_valid;
+};
+
+/*
+ * TEMPORARY: the alerts module is being rebuilt and will expose its counters in alerts.h. Until then this
+ * build has no alert delivery, so the truthful values are zeros. Replace with the alerts getter on merge.
+ */
+struct alert_counters {
+	uint64_t queue_depth;
+	uint64_t deliveries;
+	uint64_t failures;
+};
+
+static void read_alert_counters(struct alert_counters *out)
+{
+	memset(out, 0, sizeof(*out));
+}
+
+static void add_family(struct evbuffer *out, const char *name, const char *type, const char *help)
+{
+	evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void hd_prom_add_label_value(struct evbuffer *out, const char *value)
+{
+	const char *run = value;
+
+	for (const char *p = value; *p; p++) {
+		const char *escaped = *p == '\\' ? "\\\\" : *p == '"' ? "\\\"" : *p == '\n' ? "\\n" : NULL;
+		if (escaped == NULL)
+			continue;
+		evbuffer_add(out, run, (size_t)(p - run));
+		evbuffer_add(out, escaped, 2);
+		run = p + 1;
+	}
+	evbuffer_add(out, run, strlen(run));
+}
+
+/* Starts a sample: NAME{check="..."  (the caller adds further labels, then closes with "} value"). */
+static void start_check_sample(struct evbuffer *out, const char *name, const struct hd_check *c)
+{
+	evbuffer_add_printf(out, "%s{check=\"", name);
+	hd_prom_add_label_value(out, c->conf->name);
+	evbuffer_add(out, "\"", 1);
+}
+
+static bool has_result(const struct hd_check *c)
+{
+	return c->attempts > 0;
+}
+
+void hd_prom_render_checks(struct evbuffer *out, struct hd_check *const *checks, size_t n)
+{
+	add_family(out, "healthd_check_info", "gauge",
+		   "Configured check: its type, target and whether it is critical (always 1).");
+	for (size_t i = 0; i < n; i++) {
+		start_check_sample(out, "healthd_check_info", checks[i]);
+		evbuffer_add_printf(out, ",type=\"");
+		hd_prom_add_label_value(out, checks[i]->conf->type->name);
+		evbuffer_add_printf(out, "\",target=\"");
+		hd_prom_add_label_value(out, checks[i]->conf->target);
+		evbuffer_add_printf(out, "\",critical=\"%s\"} 1\n", checks[i]->conf->critical ? "true" : "false");
+	}
+
+	add_family(out, "healthd_check_up", "gauge",
+		   "1 when the check is up (rise/fall applied), 0 when it is down or has no result yet.");
+	for (size_t i = 0; i < n; i++) {
+		start_check_sample(out, "healthd_check_up", checks[i]);
+		evbuffer_add_printf(out, ",critical=\"%s\"} %d\n", checks[i]->conf->critical ? "true" : "false",
+				    checks[i]->state == HD_STATE_UP ? 1 : 0);
+	}
+
+	add_family(out, "healthd_check_latency_seconds", "gauge",
+		   "Duration of the check's latest attempt, whatever its outcome (absent before the first).");
+	for (size_t i = 0; i < n; i++) {
+		if (!has_result(checks[i]))
+			continue;
+		start_check_sample(out, "healthd_check_latency_seconds", checks[i]);
+		evbuffer_add_printf(out, "} %.6f\n", checks[i]->last.latency_ms / 1000.0);
+	}
+
+	add_family(out, "healthd_check_last_result_timestamp_seconds", "gauge",
+		   "Unix time at which the check's latest attempt ended (absent before the first).");
+	for (size_t i = 0; i < n; i++) {
+		if (!has_result(checks[i]))
+			continue;
+		start_check_sample(out, "healthd_check_last_result_timestamp_seconds", checks[i]);
+		evbuffer_add_printf(out, "} %.3f\n", (double)checks[i]->last.wall_ms / 1000.0);
+	}
+
+	add_family(out, "healthd_check_attempts_total", "counter", "Attempts of the check that ended, whatever their outcome.");
+	for (size_t i = 0; i < n; i++) {
+		start_check_sample(out, "healthd_check_attempts_total", checks[i]);
+		evbuffer_add_printf(out, "} %" PRIu64 "\n", checks[i]->attempts);
+	}
+
+	add_family(out, "healthd_check_failures_total", "counter",
+		   "Failed attempts of the check, by kind of failure (timeout, refused, unreachable, dns, auth...).");
+	for (size_t i = 0; i < n; i++)
+		for (int kind = 0; kind < HD_KIND_COUNT; kind++) {
+			if (kind == HD_KIND_OK)
+				continue;
+			start_check_sample(out, "healthd_check_failures_total", checks[i]);
+			evbuffer_add_printf(out, ",kind=\"%s\"} %" PRIu64 "\n", hd_kind_name((enum hd_kind)kind),
+					    checks[i]->results_by_kind[kind]);
+		}
+
+	add_family(out, "healthd_check_transitions_total", "counter",
+		   "State changes of the check (pending, up, down), the first result included.");
+	for (size_t i = 0; i < n; i++) {
+		start_check_sample(out, "healthd_check_transitions_total", checks[i]);
+		evbuffer_add_printf(out, "} %" PRIu64 "\n", checks[i]->transitions);
+	}
+}
+
+static void refresh_checks_block(struct hd_metrics *m)
+{
+	unsigned version = engine_results_version(m->engine);
+	size_t n = engine_n_checks(m->engine);
+	struct hd_check **checks;
+	struct evbuffer *buf;
+
+	if (m->checks_valid && m->checks_version == version)
+		return;
+	checks = xcalloc(n + 1, sizeof(*checks));
+	for (size_t i = 0; i < n; i++)
+		checks[i] = engine_check(m->engine, i);
+	buf = evbuffer_new();
+	if (buf == NULL)
+		hd_fatal("metrics: out of memory");
+	hd_prom_render_checks(buf, checks, n);
+	free(m->checks_block);
+	m->checks_len = evbuffer_get_length(buf);
+	m->checks_block = xmalloc(m->checks_len + 1);
+	evbuffer_remove(buf, m->checks_block, m->checks_len);
+	m->checks_block[m->checks_len] = '\0';
+	evbuffer_free(buf);
+	free(checks);
+	m->checks_version = version;
+	m->checks_valid = true;
+}
+
+/* What changes without a check result: request counters, alert delivery, build info. */
+static void render_process(const struct hd_metrics *m, struct evbuffer *out)
+{
+	struct alert_counters alerts;
+
+	read_alert_counters(&alerts);
+	add_family(out, "healthd_alert_queue_depth", "gauge", "Alert events waiting for delivery.");
+	evbuffer_add_printf(out, "healthd_alert_queue_depth %" PRIu64 "\n", alerts.queue_depth);
+	add_family(out, "healthd_alert_deliveries_total", "counter", "Alert events delivered to a webhook.");
+	evbuffer_add_printf(out, "healthd_alert_deliveries_total %" PRIu64 "\n", alerts.deliveries);
+	add_family(out, "healthd_alert_delivery_failures_total", "counter",
+		   "Failed alert delivery attempts (each is retried).");
+	evbuffer_add_printf(out, "healthd_alert_delivery_failures_total %" PRIu64 "\n", alerts.failures);
+	add_family(out, "healthd_http_requests_total", "counter", "HTTP requests served (this scrape included).");
+	evbuffer_add_printf(out, "healthd_http_requests_total %" PRIu64 "\n", http_api_requests(m->http));
+	add_family(out, "healthd_agent_requests_total", "counter", "HAProxy agent-check replies sent.");
+	evbuffer_add_printf(out, "healthd_agent_requests_total %" PRIu64 "\n", m->agent ? agent_replies(m->agent) : 0);
+	add_family(out, "healthd_build_info", "gauge", "The running healthd's version (always 1).");
+	evbuffer_add_printf(out, "healthd_build_info{version=\"%s\"} 1\n", HD_VERSION);
+}
+
+static void serve_metrics(struct evhttp_request *req, void *arg)
+{
+	struct hd_metrics *m = arg;
+	struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
+	struct evbuffer *body = evbuffer_new();
+
+	if (body == NULL) {
+		evhttp_send_error(req, 500, "out of memory");
+		return;
+	}
+	refresh_checks_block(m);
+	/* A copy, not a reference: the cache may be rebuilt before this reply has left. */
+	evbuffer_add(body, m->checks_block, m->checks_len);
+	render_process(m, body);
+	evhttp_add_header(headers, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	evhttp_add_header(headers, "Cache-Control", "no-store");
+	evhttp_send_reply(req, 200, "OK", body);
+	evbuffer_free(body);
+}
+
+struct hd_metrics *metrics_new(struct hd_engine *engine, struct hd_http *http, struct hd_agent *agent)
+{
+	struct hd_metrics *m = xcalloc(1, sizeof(*m));
+
+	m->engine = engine;
+	m->http = http;
+	m->agent = agent;
+	http_api_add_route(http, "/metrics", serve_metrics, m);
+	return m;
+}
+
+void metrics_free(struct hd_metrics *m)
+{
+	if (m == NULL)
+		return;
+	free(m->checks_block);
+	free(m);
+}
