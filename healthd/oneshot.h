@@ -1,0 +1,17 @@
+/* oneshot.h: `healthd check` (every check once, for a change window) and `healthd diff` (before against after). */
+#ifndef HEALTHD_ONESHOT_H
+#define HEALTHD_ONESHOT_H
+
+#include <stdio.h>
+
+/* Exit codes shared by both commands. */
+enum { HD_EXIT_OK = 0, HD_EXIT_FAILED = 1, HD_EXIT_USAGE = 2 };
+
+/* healthd check --config FILE [--json]: 0 every critical check up, 1 one is down, 2 usage or config error. */
+int oneshot_check_main(int argc, char **argv);
+/* healthd diff BEFORE AFTER: 0 no regression, 1 a regression, 2 usage error or files that cannot be compared. */
+int oneshot_diff_main(int argc, char **argv);
+/* The comparison itself: the report goes to out, errors to err; returns the exit code. */
+int oneshot_diff(const char *before_path, const char *after_path, FILE *out, FILE *err);
+
+#endif
