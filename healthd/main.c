@@ -13,6 +13,8 @@
 #include "config.h"
 #include "engine.h"
 #include "http_api.h"
+#include "metrics.h"
+#include "oneshot.h"
 #include "status.h"
 #include "util.h"
 
@@ -23,6 +25,7 @@ struct daemon {
 	struct hd_status *status;
 	struct hd_http *http;
 	struct hd_agent *agent;
+	struct hd_metrics *metrics;
 	char *config_path;
 	struct event *sig_term, *sig_int, *sig_hup;
 };
@@ -31,6 +34,8 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: healthd --config FILE [--check-config] [--syslog] [--debug]\n"
+		"       healthd check --config FILE [--json]   run every check once (exit 0 all critical up, 1 not)\n"
+		"       healthd diff BEFORE.json AFTER.json    compare two `check --json` runs (exit 1 on a regression)\n"
 		"       healthd --config-reference\n"
 		"       healthd --help | --version\n"
 		"\n"
@@ -112,6 +117,7 @@ static int run_daemon(const char *config_path, bool use_syslog, bool debug)
 	d.agent = agent_start(d.base, engine_config(d.engine), d.status);
 	if (d.http == NULL || d.agent == NULL)
 		goto out;
+	d.metrics = metrics_new(d.engine, d.http, d.agent);
 	d.sig_term = evsignal_new(d.base, SIGTERM, on_stop_signal, &d);
 	d.sig_int = evsignal_new(d.base, SIGINT, on_stop_signal, &d);
 	d.sig_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
@@ -125,6 +131,7 @@ static int run_daemon(const char *config_path, bool use_syslog, bool debug)
 out:
 	engine_stop(d.engine);
 	http_api_free(d.http);
+	metrics_free(d.metrics);
 	agent_free(d.agent);
 	if (d.sig_term) {
 		event_free(d.sig_term);
@@ -138,6 +145,15 @@ out:
 	free(d.config_path);
 	return rc;
 }
+
+/* Subcommands: healthd NAME ARGS... (each gets argv from its own name on). */
+static const struct subcommand {
+	const char *name;
+	int (*run)(int argc, char **argv);
+} subcommands[] = {
+	{"check", oneshot_check_main},
+	{"diff", oneshot_diff_main},
+};
 
 int main(int argc, char **argv)
 {
@@ -155,6 +171,9 @@ int main(int argc, char **argv)
 	bool check_only = false, use_syslog = false, debug = false;
 	int opt;
 
+	for (size_t i = 0; argc > 1 && i < HD_ARRAY_LEN(subcommands); i++)
+		if (strcmp(argv[1], subcommands[i].name) == 0)
+			return subcommands[i].run(argc - 1, argv + 1);
 	while ((opt = getopt_long(argc, argv, "c:thV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
