@@ -236,6 +236,8 @@ static void start_attempt(struct hd_check *c)
 	c->run = run;
 	tv.tv_sec = c->conf->timeout_ms / 1000;
 	tv.tv_usec = (c->conf->timeout_ms % 1000) * 1000;
+	/* Timers count from the loop's cached time, taken before this callback ran: count from the real start. */
+	event_base_update_cache_time(e->base);
 	evtimer_add(c->deadline, &tv);
 	c->conf->type->start(run); /* may end the attempt before it returns */
 }
