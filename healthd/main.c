@@ -30,6 +30,27 @@ struct daemon {
 	struct event *sig_term, *sig_int, *sig_hup;
 };
 
+/* ---- subcommands: `healthd NAME ...` runs NAME's main with argv[0] = NAME ---- */
+
+struct subcommand {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct subcommand subcommands[] = {
+	{"check", oneshot_check_main, "run every check once and print the outcome; exit 1 if a critical one is down"},
+	{"diff", oneshot_diff_main, "compare two `check --json` runs: regressions (exit 1) and recoveries"},
+};
+
+static const struct subcommand *find_subcommand(const char *name)
+{
+	for (size_t i = 0; i < HD_ARRAY_LEN(subcommands); i++)
+		if (strcmp(subcommands[i].name, name) == 0)
+			return &subcommands[i];
+	return NULL;
+}
+
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -146,15 +167,6 @@ out:
 	return rc;
 }
 
-/* Subcommands: healthd NAME ARGS... (each gets argv from its own name on). */
-static const struct subcommand {
-	const char *name;
-	int (*run)(int argc, char **argv);
-} subcommands[] = {
-	{"check", oneshot_check_main},
-	{"diff", oneshot_diff_main},
-};
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -170,10 +182,10 @@ int main(int argc, char **argv)
 	const char *config_path = NULL;
 	bool check_only = false, use_syslog = false, debug = false;
 	int opt;
+	const struct subcommand *sub = argc > 1 ? find_subcommand(argv[1]) : NULL;
 
-	for (size_t i = 0; argc > 1 && i < HD_ARRAY_LEN(subcommands); i++)
-		if (strcmp(argv[1], subcommands[i].name) == 0)
-			return subcommands[i].run(argc - 1, argv + 1);
+	if (sub != NULL)
+		return sub->run(argc - 1, argv + 1);
 	while ((opt = getopt_long(argc, argv, "c:thV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
