@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "curl_loop.h"
 #include "engine.h"
 
 /* What marks a file as `healthd check --json` output, and the layout version diff understands. */
@@ -310,6 +311,7 @@ int oneshot_check_main(int argc, char **argv)
 
 	free(rows);
 	engine_free(engine);
+	hd_curl_shutdown();
 	event_free(guard);
 	evdns_base_free(dns, 0);
 	event_base_free(ctx.base);
