@@ -55,9 +55,11 @@ def checks_of(hd):
     return health["checks"]
 
 
-def test_metrics_pass_promtool_and_agree_with_health(start_healthd, start_tcp_listener, make_netns):
+def test_metrics_pass_promtool_and_agree_with_health(start_healthd, start_tcp_listener, start_http_app,
+                                                     make_netns):
     ns = make_netns("metrics")
     app = start_tcp_listener(netns=ns)
+    web = start_http_app(netns=ns, status=500, body="boom")
     flapping = start_tcp_listener(netns=ns)
     dropped, refused, unreachable = (free_port(netns=ns) for _ in range(3))
     ns.block(dropped, "drop")
@@ -72,6 +74,7 @@ def test_metrics_pass_promtool_and_agree_with_health(start_healthd, start_tcp_li
             {"name": "stopped", "type": "tcp", "host": "127.0.0.1", "port": refused},
             {"name": "rejected", "type": "tcp", "host": "127.0.0.1", "port": unreachable,
              "critical": False},
+            {"name": "web", "type": "http", "url": "http://127.0.0.1:%d/" % web.port, "critical": False},
         ],
     }
     hd = start_healthd(cfg, netns=ns)
@@ -86,12 +89,12 @@ def test_metrics_pass_promtool_and_agree_with_health(start_healthd, start_tcp_li
     assert types["healthd_check_failures_total"] == "counter"
     assert types["healthd_check_transitions_total"] == "counter"
     expected_kind = {"app": "ok", "flapping": "ok", "firewalled": "timeout", "stopped": "refused",
-                     "rejected": "unreachable"}
+                     "rejected": "unreachable", "web": "http_status"}
     for name, check in health.items():
         assert check["kind"] == expected_kind[name], (name, check)
         crit = "true" if check["critical"] else "false"
         assert value(samples, "healthd_check_up", check=name, critical=crit) == (check["status"] == "up")
-        assert value(samples, "healthd_check_info", check=name, type="tcp", target=check["target"],
+        assert value(samples, "healthd_check_info", check=name, type=check["type"], target=check["target"],
                      critical=crit) == 1
         attempts = value(samples, "healthd_check_attempts_total", check=name)
         failures = {k: value(samples, "healthd_check_failures_total", check=name, kind=k)

@@ -24,8 +24,13 @@ def tcp(name, port, critical=True, **kw):
     return check
 
 
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
 def run_check(path, *extra, netns=None):
-    return run_healthd(["check", "--config", path] + list(extra), timeout=20, netns=netns)
+    rc, out, err = run_healthd(["check", "--config", path] + list(extra), timeout=20, netns=netns)
+    assert not any(mark in err for mark in SANITIZER_MARKS), err
+    return rc, out, err
 
 
 def table_rows(stdout):
@@ -126,6 +131,21 @@ def test_check_runs_every_check_at_once_and_json_shape(workdirs, make_netns, sta
         assert 400 - 5 <= fw["latency_ms"] < 400 + 1200
     assert (by_name["lan"]["status"], by_name["lan"]["kind"], by_name["lan"]["critical"]) == \
         ("down", "unreachable", False)
+
+
+def test_check_with_http_checks(workdirs, start_http_app):
+    ok = start_http_app(status=200, body="fine")
+    failing = start_http_app(status=503, body="maintenance")
+    path = write_config(workdirs, "http.json", {"node_name": "web-h", "defaults": {"timeout_ms": 1000}, "checks": [
+        {"name": "api", "type": "http", "url": "http://127.0.0.1:%d/health" % ok.port},
+        {"name": "search", "type": "http", "url": "http://127.0.0.1:%d/" % failing.port, "critical": False},
+    ]})
+    rc, out, err = run_check(path, "--json")
+    assert rc == 0, (out, err)
+    by_name = {c["name"]: c for c in json.loads(out)["checks"]}
+    assert (by_name["api"]["type"], by_name["api"]["status"], by_name["api"]["kind"]) == ("http", "up", "ok")
+    assert (by_name["search"]["status"], by_name["search"]["kind"]) == ("down", "http_status")
+    assert "503" in by_name["search"]["detail"]
 
 
 def snapshot(workdirs, cfg, name):
