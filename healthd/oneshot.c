@@ -202,6 +202,7 @@ static void print_json(FILE *out, const struct hd_config *cfg, const char *confi
 	cJSON_Delete(root);
 }
 
+/* Returns 0 to run, 1 when --help was answered, -1 on a usage error (said on stderr). */
 static int parse_check_args(int argc, char **argv, const char **config_path, bool *json)
 {
 	static const struct option opts[] = {
@@ -213,6 +214,7 @@ static int parse_check_args(int argc, char **argv, const char **config_path, boo
 	int opt;
 
 	optind = 1;
+	opterr = 0; /* getopt would name the program "check" */
 	while ((opt = getopt_long(argc, argv, "c:jh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
@@ -223,8 +225,9 @@ static int parse_check_args(int argc, char **argv, const char **config_path, boo
 			break;
 		case 'h':
 			check_usage(stdout);
-			exit(HD_EXIT_OK);
+			return 1;
 		default:
+			fprintf(stderr, "healthd check: unknown option, or one missing its value: %s\n", argv[optind - 1]);
 			check_usage(stderr);
 			return -1;
 		}
@@ -258,8 +261,14 @@ int oneshot_check_main(int argc, char **argv)
 	bool critical_down = false, any_down = false;
 	int guard_ms;
 
-	if (parse_check_args(argc, argv, &config_path, &json) < 0)
+	switch (parse_check_args(argc, argv, &config_path, &json)) {
+	case 0:
+		break;
+	case 1:
+		return HD_EXIT_OK;
+	default:
 		return HD_EXIT_USAGE;
+	}
 	/* Warnings and errors go to stderr; state changes are the output's business, not the log's. */
 	hd_log_init(false, HD_LOG_WARN);
 	cfg = config_load(config_path, &error);

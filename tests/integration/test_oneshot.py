@@ -82,6 +82,10 @@ def test_check_exit_codes_and_table(workdirs, start_tcp_listener):
     assert rc == 2 and "--config FILE is required" in err and out == ""
     rc, out, err = run_healthd(["check", "--config", only_up, "extra"])
     assert rc == 2 and "unexpected argument" in err
+    rc, out, err = run_healthd(["check", "--config", only_up, "--yaml"])
+    assert rc == 2 and "healthd check: unknown option, or one missing its value: --yaml" in err
+    rc, out, err = run_healthd(["check", "--help"])
+    assert rc == 0 and out.startswith("usage: healthd check --config FILE [--json]")
     broken = write_config(workdirs, "broken.json", {"checks": [{"name": "x", "type": "tcp", "host": "h"}]})
     rc, out, err = run_check(broken)
     assert rc == 2 and out == ""
