@@ -2,15 +2,46 @@
 and rendering haproxy/haproxy.cfg for a test run."""
 
 import datetime
+import glob
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 import time
+
+import pytest
 
 from harness import REPO, wait_until
 
 HAPROXY_CFG = os.path.join(REPO, "haproxy", "haproxy.cfg")
 ISO_8601 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+
+
+@pytest.fixture(autouse=True)
+def sanitizer_reports():
+    """With a `make SANITIZE=address,undefined` binary, a sanitizer report from any healthd the test
+    started (also the leak check at exit) fails the test. Reports go to files, since the daemon's
+    log is removed with its work directory before this teardown runs."""
+    d = tempfile.mkdtemp(prefix="hdt-san-")
+    saved = {k: os.environ.get(k) for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS")}
+    for key, name in (("ASAN_OPTIONS", "asan"), ("UBSAN_OPTIONS", "ubsan")):
+        extra = "log_path=%s/%s" % (d, name) + (":print_stacktrace=1" if name == "ubsan" else "")
+        os.environ[key] = ":".join(x for x in (saved[key], extra) if x)
+    try:
+        yield
+        reports = []
+        for path in sorted(glob.glob(os.path.join(d, "*"))):
+            with open(path, errors="replace") as f:
+                reports.append("%s:\n%s" % (os.path.basename(path), f.read()[-4000:]))
+        assert not reports, "sanitizer reports:\n" + "\n".join(reports)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def tcp_check(name, port, host="127.0.0.1", **extra):

@@ -6,6 +6,7 @@ import socket
 import time
 
 from harness import wait_until
+from core_common import sanitizer_reports  # noqa: F401 (autouse)
 from core_common import config, tcp_check, wait_check
 
 MARGIN_S = 0.4

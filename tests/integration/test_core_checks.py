@@ -4,6 +4,7 @@
 import datetime
 
 from harness import free_port
+from core_common import sanitizer_reports  # noqa: F401 (autouse)
 from core_common import (check_state, config, parse_iso, tcp_check, wait_check, watch_check)
 
 
@@ -20,7 +21,9 @@ def assert_recent(ts, slack_s=30):
 def test_tcp_check_follows_a_listener_with_rise_and_fall(start_healthd, start_tcp_listener):
     app = start_tcp_listener()
     addr = "127.0.0.1:%d" % app.port
-    hd = start_healthd(config([tcp_check("app", app.port)], interval_ms=300, timeout_ms=200,
+    # interval 500 ms: the states between (up with one failure, down with one success) last that
+    # long, and the test polls every 30 ms to see them.
+    hd = start_healthd(config([tcp_check("app", app.port)], interval_ms=500, timeout_ms=200,
                               rise=2, fall=2))
 
     # Up: every field of /health, with ISO 8601 times.

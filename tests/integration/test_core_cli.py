@@ -9,6 +9,7 @@ import time
 import pytest
 
 from harness import REPO, run_healthd, wait_until
+from core_common import sanitizer_reports  # noqa: F401 (autouse)
 from core_common import config, tcp_check, wait_check
 
 GOOD = """{

@@ -15,6 +15,7 @@ What the kernel reports for a connect() hitting each rule (Linux, loopback, INPU
 import time
 
 from harness import free_port, wait_until
+from core_common import sanitizer_reports  # noqa: F401 (autouse)
 from core_common import check_state, config, syn_sent_to, tcp_check, wait_check
 
 MARGIN_MS = 400  # scheduling slack on a loaded 2-core machine

@@ -8,6 +8,7 @@ import threading
 import time
 
 from harness import free_port, http_request
+from core_common import sanitizer_reports  # noqa: F401 (autouse)
 from core_common import HAPROXY_CFG, config, render_haproxy_cfg, tcp_check, wait_check
 
 WAIT_S = 10
@@ -106,6 +107,8 @@ def test_haproxy_follows_healthd(start_healthd, start_tcp_listener, start_http_a
     hp.wait_server("app", "be1", lambda r: r["status"] == "UP" and r["check_code"] == "200",
                    timeout=WAIT_S)
     back_s = time.monotonic() - t0
+    # Until its first result the non-critical check is pending (degraded: 50%) for a moment.
+    hp.wait_server("app", "be1", lambda r: r["weight"] == "100", timeout=WAIT_S)
     assert op_state(hp) == (2, 100)
 
     log = hp.log()

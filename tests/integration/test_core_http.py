@@ -5,6 +5,7 @@ import socket
 import time
 
 from harness import free_port, wait_until
+from core_common import sanitizer_reports  # noqa: F401 (autouse)
 from core_common import config, listener_queue, tcp_check, wait_check
 
 URLS = {  # path -> expected status with one critical check up and one non-critical down
