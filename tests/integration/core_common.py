@@ -135,11 +135,12 @@ def _sub_once(pattern, repl, text, flags=re.M):
     return new
 
 
-def render_haproxy_cfg(servers, frontend_port, stats_port, times=None):
+def render_haproxy_cfg(servers, frontend_port, stats_port, times=None, check_timeout="500ms"):
     """haproxy/haproxy.cfg as a test runs it. Only these parts change; everything else is the file
     users copy, as is:
       - `log /dev/log local0` -> stderr (the harness keeps HAProxy's output in hp.log()),
       - the stats socket path -> the harness's {stats_socket},
+      - `timeout check 2s` -> check_timeout,
       - `bind :80` and the stats page's bind -> 127.0.0.1 and free ports,
       - inter/fastinter/downinter/agent-inter on the default-server line -> TEST_TIMES,
       - the example server lines -> `servers`: [(name, app_port, healthd_http_port, agent_port)],
@@ -150,6 +151,7 @@ def render_haproxy_cfg(servers, frontend_port, stats_port, times=None):
         text = f.read()
     text = _sub_once(r"^(\s*)log /dev/log local0$", r"\1log stderr format short local0 info", text)
     text = _sub_once(r"stats socket /run/haproxy/admin\.sock ", "stats socket {stats_socket} ", text)
+    text = _sub_once(r"^(\s*timeout check) 2s$", r"\1 %s" % check_timeout, text)
     text = _sub_once(r"^(\s*bind) :80$", r"\1 127.0.0.1:%d" % frontend_port, text)
     text = _sub_once(r"^(\s*bind) 127\.0\.0\.1:8404$", r"\1 127.0.0.1:%d" % stats_port, text)
     times = dict(TEST_TIMES, **(times or {}))

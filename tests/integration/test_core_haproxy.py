@@ -2,7 +2,7 @@
 render_haproxy_cfg for the few lines a test changes) polls healthd's agent port and /ready:
 weight, DOWN with the reason in last_agt, UP again, and fail-closed when healthd dies."""
 
-import socket
+import signal
 import subprocess
 import threading
 import time
@@ -119,6 +119,28 @@ def test_haproxy_follows_healthd(start_healthd, start_tcp_listener, start_http_a
           "  weight lowered %.2fs, DOWN (critical) %.2fs, UP again %.2fs, "
           "DOWN (healthd killed) %.2fs, UP (healthd restarted) %.2fs"
           % (lowered_s, down_s, up_s, dead_s, back_s))
+
+
+def test_a_hung_healthd_fails_closed(start_healthd, start_tcp_listener, start_http_app,
+                                     start_haproxy):
+    """A stopped (SIGSTOP) healthd still completes TCP handshakes from its backlog but never
+    answers: httpchk times out (timeout check) and takes the server out; it returns on SIGCONT."""
+    db = start_tcp_listener()
+    app = start_http_app()
+    hd = start_healthd(config([tcp_check("db", db.port)], interval_ms=200, timeout_ms=150))
+    hp = start_haproxy(render_haproxy_cfg([("be1", app.port, hd.http_port, hd.agent_port)],
+                                          free_port(), free_port()))
+    hp.wait_server("app", "be1", lambda r: r["status"] == "UP" and r["agent_status"] == "L7OK",
+                   timeout=WAIT_S)
+    hd.signal(signal.SIGSTOP)
+    try:
+        row = hp.wait_server("app", "be1", lambda r: r["status"].startswith("DOWN"), timeout=WAIT_S)
+        assert row["check_status"] == "L7TOUT", row["check_status"]
+        assert op_state(hp)[0] == 0
+    finally:
+        hd.signal(signal.SIGCONT)
+    hp.wait_server("app", "be1", lambda r: r["status"] == "UP", timeout=WAIT_S)
+    assert op_state(hp) == (2, 100)
 
 
 def test_two_backends_one_degraded_one_down(start_healthd, start_tcp_listener, start_http_app,
