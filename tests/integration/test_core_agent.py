@@ -68,12 +68,15 @@ def test_agent_conversations_end_cleanly(make_netns, start_tcp_listener, start_h
         assert read_all(s) == b"up 100%\n", sent[:20]
         s.close()
 
-    # 3. A client that sends and half-closes at once still gets the whole line.
-    s = hd.connect("agent")
-    s.sendall(b"app\n")
-    s.shutdown(socket.SHUT_WR)
-    assert read_all(s) == b"up 100%\n"
-    s.close()
+    # 3. A client that half-closes at once, with or without sending (nc -N, socat with empty
+    # input), still gets the whole line: the EOF may be seen before the reply is written.
+    for i in range(60):
+        s = hd.connect("agent")
+        if i % 2:
+            s.sendall(b"app\n")
+        s.shutdown(socket.SHUT_WR)
+        assert read_all(s) == b"up 100%\n", "attempt %d" % i
+        s.close()
 
     # 4. A client that reads its line and then just stays: the server closes after
     # agent.timeout_ms, and cleanly too.
