@@ -199,3 +199,22 @@ def test_idle_connections_time_out(start_healthd, start_tcp_listener):
     s.close()
     assert timeout_ms / 2000.0 <= took <= timeout_ms / 1000.0 + 1
     assert hd.get("/live")[0] == 200
+
+
+def test_clients_that_half_close_get_their_answer(start_healthd, start_tcp_listener):
+    """`printf 'GET /ready HTTP/1.0\\r\\n\\r\\n' | nc -N host 9110`: the request, then EOF at once."""
+    hd = healthd_with_two_checks(start_healthd, start_tcp_listener)
+    for i in range(40):
+        s = hd.connect("http")
+        s.sendall(b"GET /ready HTTP/1.0\r\n\r\n")
+        s.shutdown(socket.SHUT_WR)
+        s.settimeout(3)
+        got = b""
+        while len(got) < 65536:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        s.close()
+        assert got.startswith(b"HTTP/1.0 200 OK\r\n") and got.endswith(b"\r\n\r\ndegraded #cache refused\n"), \
+            "attempt %d: %r" % (i, got)
