@@ -747,8 +747,9 @@ struct hd_config *config_parse(const char *file, const char *text, size_t len, c
 		line_col_at(text, at, &line, &col);
 		if (at >= text + len || *at == '\0')
 			*error = xasprintf("%s:%d:%d: invalid JSON: the text ends too early (an unclosed { [ or \"?)", file, line, col);
-		else
-			*error = xasprintf("%s:%d:%d: invalid JSON near \"%.20s\"", file, line, col, at);
+		else /* quote the rest of that line only: the message stays one line */
+			*error = xasprintf("%s:%d:%d: invalid JSON near \"%.*s\"", file, line, col,
+					   (int)(strcspn(at, "\r\n") < 20 ? strcspn(at, "\r\n") : 20), at);
 		return NULL;
 	}
 	{
