@@ -746,6 +746,8 @@ static void wait_for(struct mysql_attempt *a, int status)
 	struct timeval tv, *tvp = NULL;
 	short what = 0;
 
+	if (a->call.op == OP_CONNECT && run->source_addr[0] == '\0')
+		hd_run_set_source(run, (int)fd); /* bound by connect(): what a firewall rule sees, even unanswered */
 	if (a->call.op == OP_CONNECT && (status & MYSQL_WAIT_READ) && strcmp(run->phase, "connect") == 0) {
 		run->phase = "handshake"; /* TCP is up; waiting for the greeting, then the login */
 		hd_run_set_source(run, (int)fd);
