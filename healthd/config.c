@@ -332,6 +332,8 @@ static int read_value(struct cfg_ctx *ctx, const cJSON *v, const struct cfg_key 
 	const char *why;
 	int port;
 
+	if (k->parse != NULL)
+		return k->parse(ctx, v, field);
 	switch (k->type) {
 	case CFG_INT: {
 		double d = v->valuedouble;

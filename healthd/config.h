@@ -29,6 +29,9 @@ struct cfg_key {
 	const char *def;             /* default, as the documentation shows it; NULL = none */
 	const char *const *choices;  /* CFG_ENUM, NULL-terminated */
 	const char *help;
+	/* Optional: reads the value instead of the generic reader (stores into field as type says, so that the default,
+	 * free and documentation stay generic); errors via cfg_error(ctx, node, ...) point at the value. */
+	int (*parse)(struct cfg_ctx *ctx, const struct cJSON *node, void *field);
 };
 
 /* Parsing context: the file, its positions and the first error. */
