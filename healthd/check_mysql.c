@@ -78,7 +78,6 @@ struct mysql_attempt {
 	struct mysql_call call;
 	enum mysql_stage stage;
 	unsigned int result_sets; /* of the current statement */
-	bool reused; /* the session came from run->persist */
 	/* draining: the attempt was cancelled in the handshake and its login completes detached from it */
 	struct hd_persist *drain_owner;
 	int64_t drain_deadline_ms;
@@ -153,8 +152,8 @@ static int mysql_validate(struct hd_check_conf *conf, struct cfg_ctx *ctx)
 		if (mc->secret[0] == '\0')
 			return cfg_error(ctx, file_node, false, "the password file %s is empty", mc->password_file);
 		if (stat(mc->password_file, &st) == 0 && (st.st_mode & S_IROTH))
-			cfg_warn(ctx, file_node, "the password file %s is readable by everyone (mode %03o): chmod 600 (or 640 with the daemon's group)",
-				 mc->password_file, (unsigned)(st.st_mode & 0777));
+			cfg_warn(ctx, file_node, "the password file %s is readable by everyone (mode %03o): chmod 600 "
+				 "(or 640 with the daemon's group)", mc->password_file, (unsigned)(st.st_mode & 0777));
 		conf->fingerprint = secret_digest(mc->secret);
 	} else if (mc->password) {
 		mc->secret = xstrdup(mc->password);
@@ -430,8 +429,8 @@ static int connect_failed(struct mysql_attempt *a)
 	case ER_CON_COUNT_ERROR:
 	case ER_TOO_MANY_USER_CONNECTIONS:
 	case ER_USER_LIMIT_REACHED:
-		fail(a, HD_KIND_ERROR, "connect %s: error %u: %s (the server refuses new connections: new connections of the application fail too)",
-		     run->peer, code, msg);
+		fail(a, HD_KIND_ERROR, "connect %s: error %u: %s (the server refuses new connections: "
+		     "the application's new connections fail too)", run->peer, code, msg);
 		break;
 	case CR_SSL_CONNECTION_ERROR:
 		fail(a, HD_KIND_TLS, "TLS with %s: %s", run->peer, msg);
@@ -578,7 +577,6 @@ static void judge_replica(struct mysql_attempt *a, MYSQL_RES *res)
 static int stage_result(struct mysql_attempt *a)
 {
 	MYSQL_RES *res = a->call.res;
-	int status;
 
 	a->call.res = NULL;
 	switch (a->result_sets++ == 0 ? a->stage : STAGE_DONE) { /* later result sets (of a CALL) are only read */
@@ -607,8 +605,7 @@ static int stage_result(struct mysql_attempt *a)
 	/* A statement with several result sets (CALL): read them all, or the next one is out of sync. */
 	if (mysql_more_results(a->call.m)) {
 		a->call.op = OP_NEXT_RESULT;
-		status = mysql_next_result_start(&a->call.int_ret, a->call.m);
-		return status;
+		return mysql_next_result_start(&a->call.int_ret, a->call.m);
 	}
 	if (a->failed)
 		return finish(a, true);
@@ -682,7 +679,7 @@ static int call_done(struct mysql_attempt *a)
 			log_info("check %s: persistent session to %s lost (%s), reconnecting", run->conf->name, run->peer,
 				 mysql_error(a->call.m));
 			call_release_now(&a->call);
-			a->reused = false;
+			run->source_addr[0] = '\0';
 			begin_connection(a); /* may end the attempt: a is not touched after it */
 			return -1;
 		}
@@ -902,7 +899,6 @@ static void mysql_start(struct hd_check_run *run)
 		/* The attempt owns the session while it runs; finish() gives it back if it is still sound. */
 		a->call.m = run->persist->m;
 		run->persist->m = NULL;
-		a->reused = true;
 		hd_strlcpy(run->peer, run->persist->peer, sizeof(run->peer));
 		hd_strlcpy(run->source_addr, run->persist->source_addr, sizeof(run->source_addr));
 		run->phase = "ping";
