@@ -152,6 +152,24 @@ def test_check_with_http_checks(workdirs, start_http_app):
     assert "503" in by_name["search"]["detail"]
 
 
+def test_check_with_mysql_and_redis(workdirs, mariadb, start_redis):
+    redis = start_redis(password="r-secret")
+    path = write_config(workdirs, "db.json", {"node_name": "web-db", "defaults": {"timeout_ms": 2000}, "checks": [
+        {"name": "db", "type": "mysql", "host": mariadb.host, "port": mariadb.port, "user": mariadb.user,
+         "password": mariadb.password},
+        {"name": "db-wrong-user", "type": "mysql", "host": mariadb.host, "port": mariadb.port,
+         "user": mariadb.user, "password": "not-the-password", "critical": False},
+        {"name": "sessions", "type": "redis", "host": redis.host, "port": redis.port, "password": "r-secret"},
+    ]})
+    os.chmod(path, 0o600)
+    rc, out, err = run_check(path)
+    assert rc == 0, (out, err)
+    rows = table_rows(out)
+    assert rows["db"][2:4] == ["up", "ok"]
+    assert rows["sessions"][2:4] == ["up", "ok"]
+    assert rows["db-wrong-user"][2:4] == ["down", "auth"], rows["db-wrong-user"]
+
+
 def snapshot(workdirs, cfg, name):
     path = write_config(workdirs, name + "-config.json", cfg)
     rc, out, err = run_check(path, "--json")
