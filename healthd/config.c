@@ -293,6 +293,7 @@ static void set_default(const struct cfg_key *k, void *dst)
 		break;
 	case CFG_STRING:
 	case CFG_HOSTPORT:
+	case CFG_PATH:
 		*(char **)field = k->def ? xstrdup(k->def) : NULL;
 		break;
 	case CFG_STRMAP:
@@ -382,6 +383,14 @@ static int read_value(struct cfg_ctx *ctx, const cJSON *v, const struct cfg_key 
 		return 0;
 	case CFG_STRMAP:
 		return read_strmap(ctx, v, (char ***)field);
+	case CFG_PATH:
+		if (!cJSON_IsString(v) || v->valuestring[0] != '/')
+			return cfg_error(ctx, v, false, "expected an absolute path (starting with /), got %s%s%s",
+					 cJSON_IsString(v) ? "\"" : json_type_name(v), cJSON_IsString(v) ? v->valuestring : "",
+					 cJSON_IsString(v) ? "\"" : "");
+		free(*(char **)field);
+		*(char **)field = xstrdup(v->valuestring);
+		return 0;
 	}
 	return -1;
 }
@@ -425,7 +434,7 @@ void cfg_free_table(const struct cfg_key *keys, void *dst)
 {
 	for (const struct cfg_key *k = keys; k->name; k++) {
 		char *field = (char *)dst + k->offset;
-		if (k->type == CFG_STRING || k->type == CFG_HOSTPORT) {
+		if (k->type == CFG_STRING || k->type == CFG_HOSTPORT || k->type == CFG_PATH) {
 			free(*(char **)field);
 			*(char **)field = NULL;
 		} else if (k->type == CFG_STRMAP) {
@@ -811,7 +820,8 @@ void cfg_print_keys(const char *section, const struct cfg_key *keys)
 {
 	for (const struct cfg_key *k = keys; k->name; k++) {
 		static const char *const tnames[] = {"integer", "boolean", "string", "one of", "\"ADDR:PORT\"",
-						      "object of strings"};
+						      "object of strings",
+						      "absolute path"};
 		char type[160];
 		if (k->type == CFG_ENUM) {
 			size_t used = 0;
