@@ -48,6 +48,7 @@ struct disk_job {
 struct hd_persist {
 	int cycles_over;        /* consecutive measurements over a limit */
 	struct disk_job *stuck; /* a job whose thread outlived its attempt's deadline */
+	const char *stuck_step; /* where it was when the deadline passed */
 };
 
 static const struct cfg_key disk_keys[] = {
@@ -370,6 +371,7 @@ static bool still_blocked(struct hd_check_run *run, struct hd_persist *p)
 	step = job->step;
 	pthread_mutex_unlock(&job->lock);
 	if (done) {
+		log_info("check %s: the blocked %s %s returned; probing again", run->conf->name, p->stuck_step, job->path);
 		p->stuck = NULL;
 		job_release(job);
 		return false;
@@ -457,6 +459,7 @@ static void disk_cancel(struct hd_check_run *run)
 	if (p->stuck != NULL) /* cannot happen: an attempt never starts a thread while one is stuck */
 		job_release(p->stuck);
 	p->stuck = job;
+	p->stuck_step = run->phase;
 	log_warn("check %s: %s %s blocked for %d ms; no new probe starts until it returns", run->conf->name,
 		 job->step, job->path, run->conf->timeout_ms);
 }
