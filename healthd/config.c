@@ -733,6 +733,39 @@ static void line_col_at(const char *text, const char *at, int *line, int *col)
 	}
 }
 
+static bool only_space_after(const char *p, const char *end)
+{
+	for (; p != NULL && p < end && *p != '\0'; p++)
+		if (strchr(" \t\r\n", *p) == NULL)
+			return false;
+	return true;
+}
+
+/* cJSON tells only where it stopped: say where, show that line's text from there, and what is likely wrong. */
+static char *json_syntax_error(const char *file, const char *text, size_t len, const char *failed_at, const char *end)
+{
+	int line, col;
+	size_t excerpt = 0;
+
+	if (failed_at == NULL) { /* parsed, but more follows the top-level value */
+		const char *next = end;
+		while (next < text + len && strchr(" \t\r\n", *next) != NULL)
+			next++;
+		line_col_at(text, next, &line, &col);
+		return xasprintf("%s:%d:%d: invalid JSON: more text after the end of the top-level object", file, line, col);
+	}
+	if (only_space_after(failed_at, text + len)) {
+		line_col_at(text, text + len, &line, &col);
+		return xasprintf("%s:%d:%d: invalid JSON: the text ends too early (an unclosed { [ or \"?)", file, line, col);
+	}
+	line_col_at(text, failed_at, &line, &col);
+	while (failed_at + excerpt < text + len && excerpt < 24 && strchr("\r\n", failed_at[excerpt]) == NULL &&
+	       failed_at[excerpt] != '\0')
+		excerpt++;
+	return xasprintf("%s:%d:%d: invalid JSON: cannot continue at '%.*s' (a missing comma, colon or bracket just before it?)",
+			 file, line, col, (int)excerpt, failed_at);
+}
+
 struct hd_config *config_parse(const char *file, const char *text, size_t len, char **error)
 {
 	struct cfg_ctx ctx = {.file = file, .text = text, .text_len = len};
@@ -742,14 +775,9 @@ struct hd_config *config_parse(const char *file, const char *text, size_t len, c
 
 	*error = NULL;
 	root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-	if (root == NULL) {
-		int line, col;
-		const char *at = end ? end : text;
-		line_col_at(text, at, &line, &col);
-		if (at >= text + len || *at == '\0')
-			*error = xasprintf("%s:%d:%d: invalid JSON: the text ends too early (an unclosed { [ or \"?)", file, line, col);
-		else
-			*error = xasprintf("%s:%d:%d: invalid JSON near \"%.20s\"", file, line, col, at);
+	if (root == NULL || !only_space_after(end, text + len)) {
+		*error = json_syntax_error(file, text, len, root == NULL ? (end ? end : text) : NULL, end);
+		cJSON_Delete(root);
 		return NULL;
 	}
 	{
