@@ -654,7 +654,10 @@ static struct hd_config *parse_root(struct cfg_ctx *ctx, const cJSON *root)
 {
 	struct hd_config *cfg = xcalloc(1, sizeof(*cfg));
 	const cJSON *item;
-	static const char *const sections[] = {"node_name", "listen", "defaults", "agent", "http", "log", "checks", "alerts"};
+	/* The top level's keys, for the unknown-key check and its "did you mean" (each section has its own table). */
+	static const struct cfg_key sections[] = {{"node_name"}, {"listen"}, {"defaults"}, {"agent"}, {"http"}, {"log"},
+						  {"checks"}, {"alerts"}, {NULL}};
+	static const struct cfg_table_ref top_level = {sections, NULL};
 
 	if (!cJSON_IsObject(root)) {
 		cfg_error(ctx, root, false, "expected a JSON object at the top, got %s", json_type_name(root));
@@ -667,12 +670,10 @@ static struct hd_config *parse_root(struct cfg_ctx *ctx, const cJSON *root)
 				cfg_error(ctx, item, true, "duplicate key \"%s\"", item->string);
 				goto fail;
 			}
-		for (size_t i = 0; i < HD_ARRAY_LEN(sections); i++)
-			known |= strcmp(sections[i], item->string) == 0;
+		for (const struct cfg_key *k = sections; k->name; k++)
+			known |= strcmp(k->name, item->string) == 0;
 		if (!known) {
-			cfg_error(ctx, item, true,
-				  "unknown key \"%s\" (expected one of: node_name, listen, defaults, agent, http, log, checks, alerts)",
-				  item->string);
+			unknown_key(ctx, item, &top_level, 1);
 			goto fail;
 		}
 	}
