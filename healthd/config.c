@@ -224,6 +224,15 @@ static const char *json_type_name(const cJSON *v)
 	return "an object";
 }
 
+/* Like json_type_name, but shows a string's text: "3306" in quotes is the usual slip for a number. */
+static const char *describe_value(const cJSON *v, char *buf, size_t len)
+{
+	if (!cJSON_IsString(v))
+		return json_type_name(v);
+	snprintf(buf, len, "the string \"%.40s%s\"", v->valuestring, strlen(v->valuestring) > 40 ? "..." : "");
+	return buf;
+}
+
 static size_t edit_distance(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b), prev[64], cur[64];
@@ -329,7 +338,7 @@ static int read_strmap(struct cfg_ctx *ctx, const cJSON *v, char ***out)
 static int read_value(struct cfg_ctx *ctx, const cJSON *v, const struct cfg_key *k, void *dst)
 {
 	char *field = (char *)dst + k->offset;
-	char host[256];
+	char host[256], shown[64];
 	const char *why;
 	int port;
 
@@ -338,7 +347,7 @@ static int read_value(struct cfg_ctx *ctx, const cJSON *v, const struct cfg_key 
 		double d = v->valuedouble;
 		if (!cJSON_IsNumber(v))
 			return cfg_error(ctx, v, false, "expected an integer from %lld to %lld, got %s", k->min, k->max,
-					 json_type_name(v));
+					 describe_value(v, shown, sizeof(shown)));
 		if (d != floor(d) || d < (double)k->min || d > (double)k->max)
 			return cfg_error(ctx, v, false, "expected an integer from %lld to %lld, got %g", k->min, k->max, d);
 		*(int *)field = (int)d;
@@ -346,7 +355,7 @@ static int read_value(struct cfg_ctx *ctx, const cJSON *v, const struct cfg_key 
 	}
 	case CFG_BOOL:
 		if (!cJSON_IsBool(v))
-			return cfg_error(ctx, v, false, "expected true or false, got %s", json_type_name(v));
+			return cfg_error(ctx, v, false, "expected true or false, got %s", describe_value(v, shown, sizeof(shown)));
 		*(bool *)field = cJSON_IsTrue(v);
 		return 0;
 	case CFG_ENUM:
