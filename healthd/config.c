@@ -635,11 +635,14 @@ static int parse_checks(struct cfg_ctx *ctx, const cJSON *arr, struct hd_config 
 			return -1;
 		for (size_t i = 0; i < n; i++)
 			if (strcmp(cfg->checks[i]->name, cfg->checks[n]->name) == 0) {
+				const cJSON *first = cJSON_GetArrayItem(arr, (int)i);
+				const struct cfg_pos *first_pos = find_pos(ctx, first);
 				free_check_conf(cfg->checks[n]);
 				cfg->checks[n] = NULL;
 				return cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(item, "name"), false,
-						 "duplicate check name \"%s\" (also checks[%zu])",
-						 cJSON_GetObjectItemCaseSensitive(item, "name")->valuestring, i);
+						 "duplicate check name \"%s\" (checks[%zu], line %d, has it too)",
+						 cJSON_GetObjectItemCaseSensitive(item, "name")->valuestring, i,
+						 first_pos ? first_pos->line : 0);
 			}
 		cfg->n_checks = ++n;
 	}
