@@ -558,30 +558,35 @@ static void free_check_conf(struct hd_check_conf *c)
 	free(c);
 }
 
+/* The registered types, "tcp, disk, ...": the list a build really has. */
+static const char *type_names(char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; hd_check_types[i]; i++)
+		append(buf, len, &used, "%s%s", i ? ", " : "", hd_check_types[i]->name);
+	return buf;
+}
+
 static int parse_check(struct cfg_ctx *ctx, const cJSON *obj, const struct hd_defaults *defs, struct hd_check_conf **out)
 {
 	struct check_common common = {0};
 	const cJSON *type_node = cJSON_GetObjectItemCaseSensitive(obj, "type");
 	const struct hd_check_type *type;
 	struct hd_check_conf *c;
-	char *json;
+	char *json, all[256];
 
 	if (!cJSON_IsObject(obj))
 		return cfg_error(ctx, obj, false, "expected a check object, got %s", json_type_name(obj));
 	if (type_node == NULL)
-		return cfg_error(ctx, obj, false, "missing required key \"type\" (one of: tcp, disk, mysql, redis, http)");
+		return cfg_error(ctx, obj, false, "missing required key \"type\" (one of: %s)", type_names(all, sizeof(all)));
 	if (!cJSON_IsString(type_node))
 		return cfg_error(ctx, type_node, false, "expected a check type name, got %s", json_type_name(type_node));
 	type = hd_check_type_find(type_node->valuestring);
-	if (type == NULL) {
-		char all[256];
-		size_t used = 0;
-		all[0] = '\0';
-		for (size_t i = 0; hd_check_types[i]; i++)
-			append(all, sizeof(all), &used, "%s%s", i ? ", " : "", hd_check_types[i]->name);
+	if (type == NULL)
 		return cfg_error(ctx, type_node, false, "unknown check type \"%s\" (expected one of: %s)",
-				 type_node->valuestring, all);
-	}
+				 type_node->valuestring, type_names(all, sizeof(all)));
 	c = xcalloc(1, sizeof(*c));
 	c->type = type;
 	c->type_conf = xcalloc(1, type->conf_size);
@@ -712,7 +717,8 @@ static struct hd_config *parse_root(struct cfg_ctx *ctx, const cJSON *root)
 		goto fail;
 	if (cfg->defaults.timeout_ms > cfg->defaults.interval_ms) {
 		cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(SECTION("defaults"), "timeout_ms") ?: root, false,
-			  "timeout_ms (%d) must not exceed interval_ms (%d)", cfg->defaults.timeout_ms,
+			  "timeout_ms (%d) must not exceed interval_ms (%d): one attempt must end before the next",
+			  cfg->defaults.timeout_ms,
 			  cfg->defaults.interval_ms);
 		goto fail;
 	}
