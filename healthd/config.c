@@ -1,6 +1,7 @@
 /* config.c: reads the JSON configuration with cJSON, keeps every value's line:col, checks each key against its table. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <limits.h>
@@ -667,6 +668,21 @@ static bool has_password_key(const cJSON *node)
 	return false;
 }
 
+/* The listeners bind without resolving names: catch "localhost:9110" here rather than at start-up. */
+static int check_listen_ip(struct cfg_ctx *ctx, const cJSON *listen, const char *key, const char *value)
+{
+	char host[256];
+	unsigned char addr[sizeof(struct in6_addr)];
+	const char *why;
+	int port;
+
+	if (hd_split_hostport(value, host, sizeof(host), &port, &why) == 0 &&
+	    (inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1))
+		return 0;
+	return cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(listen, key) ?: listen, false,
+			 "expected an IP address to listen on (names are not resolved here), got \"%s\"", value);
+}
+
 static struct hd_config *parse_root(struct cfg_ctx *ctx, const cJSON *root)
 {
 	struct hd_config *cfg = xcalloc(1, sizeof(*cfg));
@@ -714,6 +730,9 @@ static struct hd_config *parse_root(struct cfg_ctx *ctx, const cJSON *root)
 	    cfg_read_object(ctx, SECTION("defaults"), &defaults, 1) < 0 ||
 	    cfg_read_object(ctx, SECTION("agent"), &agent, 1) < 0 || cfg_read_object(ctx, SECTION("http"), &http, 1) < 0 ||
 	    cfg_read_object(ctx, SECTION("log"), &log, 1) < 0)
+		goto fail;
+	if (check_listen_ip(ctx, SECTION("listen"), "http", cfg->listen.http) < 0 ||
+	    check_listen_ip(ctx, SECTION("listen"), "agent", cfg->listen.agent) < 0)
 		goto fail;
 	if (cfg->defaults.timeout_ms > cfg->defaults.interval_ms) {
 		cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(SECTION("defaults"), "timeout_ms") ?: root, false,
