@@ -1,6 +1,7 @@
 /* check_disk.c: the disk check: space, inodes and a write+fsync probe, measured on a worker thread so that a hung mount never blocks the loop. */
 #include "check_disk.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
@@ -460,8 +461,8 @@ static void disk_cancel(struct hd_check_run *run)
 		job_release(p->stuck);
 	p->stuck = job;
 	p->stuck_step = run->phase;
-	log_warn("check %s: %s %s blocked for %d ms; no new probe starts until it returns", run->conf->name,
-		 job->step, job->path, run->conf->timeout_ms);
+	log_warn("check %s: %s %s has not returned after %lld ms; no new probe starts until it does", run->conf->name,
+		 run->phase, job->path, (long long)(hd_now_mono_ms() - job->started_ms));
 }
 
 static void disk_free_persist(struct hd_persist *p)
@@ -477,7 +478,16 @@ static int disk_validate(struct hd_check_conf *conf, struct cfg_ctx *ctx)
 {
 	const struct disk_conf *dc = conf->type_conf;
 
-	(void)ctx; /* CFG_PATH already insists on an absolute path */
+	/* CFG_PATH already insists on an absolute path. A probe slower than the deadline ends as a timeout first. */
+	if (dc->lim.max_latency_ms >= conf->timeout_ms) {
+		const cJSON *at = cJSON_GetObjectItemCaseSensitive(ctx->check, "max_latency_ms");
+		if (at == NULL)
+			at = cJSON_GetObjectItemCaseSensitive(ctx->check, "timeout_ms");
+		return cfg_error(ctx, at ? at : ctx->check, false,
+				 "max_latency_ms (%d%s) must be below timeout_ms (%d): a slower probe would end as a timeout",
+				 dc->lim.max_latency_ms, cJSON_GetObjectItemCaseSensitive(ctx->check, "max_latency_ms") ?
+				 "" : ", the default", conf->timeout_ms);
+	}
 	conf->target = xstrdup(dc->path);
 	return 0;
 }

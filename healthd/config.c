@@ -612,8 +612,10 @@ static int parse_check(struct cfg_ctx *ctx, const cJSON *obj, const struct hd_de
 			  c->timeout_ms, c->interval_ms);
 		goto fail;
 	}
+	ctx->check = obj;
 	if (type->validate != NULL && type->validate(c, ctx) < 0)
 		goto fail;
+	ctx->check = NULL;
 	if (c->target == NULL)
 		c->target = xstrdup("");
 	json = cJSON_PrintUnformatted(obj);

@@ -42,6 +42,7 @@ struct cfg_ctx {
 	char *error;        /* "FILE:LINE:COL: message", set by the first cfg_error() */
 	char **warnings;    /* kept for the caller to log */
 	size_t n_warnings;
+	const struct cJSON *check; /* the check object a type's validate() is looking at, for its errors' positions */
 };
 
 /* Records an error at node's value (or its key when at_key) with the JSON path; returns -1. */

@@ -355,6 +355,18 @@ static void disk_path_must_be_absolute(void **unused)
 		     "healthd.json:1:51: checks[\"d\"].path: expected an absolute path (starting with /), got \"var/lib\"");
 }
 
+/* A probe slower than the attempt's deadline could never be "slow": it would always end as a timeout. */
+static void disk_latency_limit_must_be_below_the_timeout(void **unused)
+{
+	(void)unused;
+	expect_error("{\"checks\": [{\"name\": \"d\", \"type\": \"disk\", \"path\": \"/x\", \"timeout_ms\": 200}]}",
+		     "healthd.json:1:71: checks[\"d\"].timeout_ms: max_latency_ms (300, the default) must be below "
+		     "timeout_ms (200): a slower probe would end as a timeout");
+	expect_error("{\"checks\": [{\"name\": \"d\", \"type\": \"disk\", \"path\": \"/x\", \"max_latency_ms\": 1000}]}",
+		     "healthd.json:1:75: checks[\"d\"].max_latency_ms: max_latency_ms (1000) must be below "
+		     "timeout_ms (1000): a slower probe would end as a timeout");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -375,6 +387,7 @@ int main(void)
 		cmocka_unit_test(timeout_must_not_exceed_interval),
 		cmocka_unit_test(bad_listen_addresses),
 		cmocka_unit_test(disk_path_must_be_absolute),
+		cmocka_unit_test(disk_latency_limit_must_be_below_the_timeout),
 	};
 
 	hd_log_init(false, HD_LOG_ERR); /* quiet */
