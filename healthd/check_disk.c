@@ -60,7 +60,7 @@ static const struct cfg_key disk_keys[] = {
 	{"max_inodes_pct", CFG_INT, offsetof(struct disk_conf, lim.max_inodes_pct), false, 1, 100, "95", NULL,
 	 "inodes used above this percentage is a threshold failure; skipped where the filesystem reports no inodes (btrfs)"},
 	{"max_latency_ms", CFG_INT, offsetof(struct disk_conf, lim.max_latency_ms), false, 1, 600000, "300", NULL,
-	 "creating, writing and fsyncing a 4 KiB probe file taking longer than this is a slow failure"},
+	 "creating, writing and fsyncing a 4 KiB probe file taking longer than this is a slow failure; below timeout_ms"},
 	{"for_cycles", CFG_INT, offsetof(struct disk_conf, lim.for_cycles), false, 1, 100, "1", NULL,
 	 "consecutive attempts over a limit before it counts as a failure; until then the result is ok"},
 	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL},
