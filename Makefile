@@ -5,7 +5,7 @@ DESTDIR ?=
 SANITIZE ?=
 WERROR ?= -Werror
 
-PKGS := libevent libevent_pthreads libcjson
+PKGS := libevent libevent_pthreads libcjson libcurl hiredis libmariadb
 CFLAGS_WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith \
 	-Wcast-qual -Wno-missing-field-initializers -Wno-format-nonliteral $(WERROR)
 CFLAGS ?= -O2 -g
@@ -33,7 +33,7 @@ DEB_TEST := python3 python3-pytest haproxy iptables iproute2 mariadb-server mari
 	systemd ansible-core
 DEB_ALL := $(DEB_BUILD) $(DEB_TEST)
 
-.PHONY: all deps test unit integration clean run install check-deps
+.PHONY: all deps test unit integration clean run install check-deps bench docs
 all: $(BUILD)/healthd
 
 # Installs only what is missing, so that it costs nothing on a prepared machine.
@@ -70,6 +70,12 @@ test: deps
 
 run: deps $(BUILD)/healthd
 	$(BUILD)/healthd --config examples/local.json
+
+# Side-by-side benchmark against a reference measured in the same run (nginx, bench/line_server.c).
+bench: deps $(BUILD)/healthd
+	@dpkg-query -W -f='$${Status}' nginx-light wrk 2>/dev/null | grep -q 'install ok installed.*install ok installed' || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light wrk)
+	HEALTHD_BIN=$(BUILD)/healthd bench/run.sh
 
 clean:
 	rm -rf build

@@ -480,12 +480,12 @@ static int disk_validate(struct hd_check_conf *conf, struct cfg_ctx *ctx)
 
 	/* CFG_PATH already insists on an absolute path. A probe slower than the deadline ends as a timeout first. */
 	if (dc->lim.max_latency_ms >= conf->timeout_ms) {
-		const cJSON *at = cJSON_GetObjectItemCaseSensitive(ctx->check, "max_latency_ms");
+		const cJSON *at = cJSON_GetObjectItemCaseSensitive(ctx->check_node, "max_latency_ms");
 		if (at == NULL)
-			at = cJSON_GetObjectItemCaseSensitive(ctx->check, "timeout_ms");
-		return cfg_error(ctx, at ? at : ctx->check, false,
+			at = cJSON_GetObjectItemCaseSensitive(ctx->check_node, "timeout_ms");
+		return cfg_error(ctx, at ? at : ctx->check_node, false,
 				 "max_latency_ms (%d%s) must be below timeout_ms (%d): a slower probe would end as a timeout",
-				 dc->lim.max_latency_ms, cJSON_GetObjectItemCaseSensitive(ctx->check, "max_latency_ms") ?
+				 dc->lim.max_latency_ms, cJSON_GetObjectItemCaseSensitive(ctx->check_node, "max_latency_ms") ?
 				 "" : ", the default", conf->timeout_ms);
 	}
 	conf->target = xstrdup(dc->path);

@@ -230,7 +230,7 @@ static const char *describe_value(const cJSON *v, char *buf, size_t len)
 {
 	if (!cJSON_IsString(v))
 		return json_type_name(v);
-	snprintf(buf, len, "the string \"%.40s%s\"", v->valuestring, strlen(v->valuestring) > 40 ? "..." : "");
+	snprintf(buf, len, "a string (\"%.40s%s\")", v->valuestring, strlen(v->valuestring) > 40 ? "..." : "");
 	return buf;
 }
 
@@ -343,6 +343,8 @@ static int read_value(struct cfg_ctx *ctx, const cJSON *v, const struct cfg_key 
 	const char *why;
 	int port;
 
+	if (k->parse != NULL)
+		return k->parse(ctx, v, field);
 	switch (k->type) {
 	case CFG_INT: {
 		double d = v->valuedouble;
@@ -576,7 +578,7 @@ static int parse_check(struct cfg_ctx *ctx, const cJSON *obj, const struct hd_de
 	const cJSON *type_node = cJSON_GetObjectItemCaseSensitive(obj, "type");
 	const struct hd_check_type *type;
 	struct hd_check_conf *c;
-	char *json, all[256];
+	char *json, *extra, all[256];
 
 	if (!cJSON_IsObject(obj))
 		return cfg_error(ctx, obj, false, "expected a check object, got %s", json_type_name(obj));
@@ -612,14 +614,18 @@ static int parse_check(struct cfg_ctx *ctx, const cJSON *obj, const struct hd_de
 			  c->timeout_ms, c->interval_ms);
 		goto fail;
 	}
-	ctx->check = obj;
+	ctx->check_node = obj;
 	if (type->validate != NULL && type->validate(c, ctx) < 0)
 		goto fail;
-	ctx->check = NULL;
 	if (c->target == NULL)
 		c->target = xstrdup("");
 	json = cJSON_PrintUnformatted(obj);
-	c->fingerprint = xasprintf("%s|%d|%d|%d|%d", json, c->interval_ms, c->timeout_ms, c->rise, c->fall);
+	/* validate() may have put in c->fingerprint what it read from elsewhere (a password file's digest):
+	 * a change there is a change of the check, so that a reload restarts it. */
+	extra = c->fingerprint;
+	c->fingerprint = xasprintf("%s|%d|%d|%d|%d|%s", json, c->interval_ms, c->timeout_ms, c->rise, c->fall,
+				   extra ? extra : "");
+	free(extra);
 	cJSON_free(json);
 	cfg_free_table(check_keys, &common);
 	*out = c;
@@ -802,12 +808,50 @@ static char *json_syntax_error(const char *file, const char *text, size_t len, c
 	while (failed_at + excerpt < text + len && excerpt < 24 && strchr("\r\n", failed_at[excerpt]) == NULL &&
 	       failed_at[excerpt] != '\0')
 		excerpt++;
-	return xasprintf("%s:%d:%d: invalid JSON: cannot continue at '%.*s' (a missing comma, colon or bracket just before it?)",
+	return xasprintf("%s:%d:%d: invalid JSON: cannot continue at '%.*s' (a comma missing or one too many, or a missing colon or bracket, just before it?)",
 			 file, line, col, (int)excerpt, failed_at);
 }
 
-struct hd_config *config_parse(const char *file, const char *text, size_t len, char **error)
+/*
+ * Comments (// to the end of the line, and / * ... * /) are allowed so that example files can explain themselves.
+ * They are blanked in place, newlines kept, so every position in an error message stays exact.
+ */
+static char *blank_comments(const char *text, size_t len)
 {
+	char *out = xmalloc(len + 1);
+	bool in_string = false;
+
+	memcpy(out, text, len);
+	out[len] = '\0';
+	for (size_t i = 0; i < len; i++) {
+		if (in_string) {
+			if (out[i] == '\\')
+				i++;
+			else if (out[i] == '"')
+				in_string = false;
+		} else if (out[i] == '"') {
+			in_string = true;
+		} else if (out[i] == '/' && i + 1 < len && out[i + 1] == '/') {
+			for (; i < len && out[i] != '\n'; i++)
+				out[i] = ' ';
+		} else if (out[i] == '/' && i + 1 < len && out[i + 1] == '*') {
+			size_t j = i + 2;
+			while (j + 1 < len && !(out[j] == '*' && out[j + 1] == '/'))
+				j++;
+			if (j + 1 >= len)
+				break; /* unterminated: leave it for the JSON parser to point at */
+			for (; i <= j + 1; i++)
+				if (out[i] != '\n')
+					out[i] = ' ';
+			i--;
+		}
+	}
+	return out;
+}
+
+struct hd_config *config_parse(const char *file, const char *raw_text, size_t len, char **error)
+{
+	char *text = blank_comments(raw_text, len);
 	struct cfg_ctx ctx = {.file = file, .text = text, .text_len = len};
 	const char *end = NULL;
 	struct hd_config *cfg = NULL;
@@ -818,6 +862,7 @@ struct hd_config *config_parse(const char *file, const char *text, size_t len, c
 	if (root == NULL || !only_space_after(end, text + len)) {
 		*error = json_syntax_error(file, text, len, root == NULL ? (end ? end : text) : NULL, end);
 		cJSON_Delete(root);
+		free(text);
 		return NULL;
 	}
 	{
@@ -845,6 +890,7 @@ struct hd_config *config_parse(const char *file, const char *text, size_t len, c
 	free(ctx.error);
 	free(ctx.pos);
 	cJSON_Delete(root);
+	free(text);
 	return cfg;
 }
 

@@ -30,6 +30,9 @@ struct cfg_key {
 	const char *def;             /* default, as the documentation shows it; NULL = none */
 	const char *const *choices;  /* CFG_ENUM, NULL-terminated */
 	const char *help;
+	/* Optional: reads the value instead of the generic reader (stores into field as type says, so that the default,
+	 * free and documentation stay generic); errors via cfg_error(ctx, node, ...) point at the value. */
+	int (*parse)(struct cfg_ctx *ctx, const struct cJSON *node, void *field);
 };
 
 /* Parsing context: the file, its positions and the first error. */
@@ -42,7 +45,7 @@ struct cfg_ctx {
 	char *error;        /* "FILE:LINE:COL: message", set by the first cfg_error() */
 	char **warnings;    /* kept for the caller to log */
 	size_t n_warnings;
-	const struct cJSON *check; /* the check object a type's validate() is looking at, for its errors' positions */
+	const struct cJSON *check_node; /* the check object a type's validate() is looking at */
 };
 
 /* Records an error at node's value (or its key when at_key) with the JSON path; returns -1. */

@@ -11,6 +11,7 @@
 
 #include "agent.h"
 #include "config.h"
+#include "curl_loop.h"
 #include "engine.h"
 #include "http_api.h"
 #include "status.h"
@@ -133,6 +134,7 @@ out:
 	}
 	status_free(d.status);
 	engine_free(d.engine);
+	hd_curl_shutdown();
 	evdns_base_free(d.dns, 0);
 	event_base_free(d.base);
 	free(d.config_path);

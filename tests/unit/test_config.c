@@ -165,7 +165,7 @@ static void invalid_json_points_at_the_spot(void **unused)
 		     "  ]\n"
 		     "}\n",
 		     "healthd.json:3:19: invalid JSON: cannot continue at '\"type\": \"tcp\"}' "
-		     "(a missing comma, colon or bracket just before it?)");
+		     "(a comma missing or one too many, or a missing colon or bracket, just before it?)");
 	expect_error("{\n"
 		     "  \"checks\": [\n",
 		     "healthd.json:3:1: invalid JSON: the text ends too early (an unclosed { [ or \"?)");
@@ -220,9 +220,9 @@ static void wrong_types(void **unused)
 {
 	(void)unused;
 	expect_error("{\"checks\": [{\"name\": \"db\", \"type\": \"tcp\", \"host\": \"h\", \"port\": \"3306\"}]}",
-		     "healthd.json:1:64: checks[\"db\"].port: expected an integer from 1 to 65535, got the string \"3306\"");
+		     "healthd.json:1:64: checks[\"db\"].port: expected an integer from 1 to 65535, got a string (\"3306\")");
 	expect_error("{\"checks\": [{\"name\": \"db\", \"type\": \"tcp\", \"host\": \"h\", \"port\": 1, \"critical\": \"yes\"}]}",
-		     "healthd.json:1:79: checks[\"db\"].critical: expected true or false, got the string \"yes\"");
+		     "healthd.json:1:79: checks[\"db\"].critical: expected true or false, got a string (\"yes\")");
 	expect_error("{\"checks\": [{\"name\": \"db\", \"type\": \"tcp\", \"host\": 7, \"port\": 1}]}",
 		     "healthd.json:1:51: checks[\"db\"].host: expected a non-empty string, got a number");
 	expect_error("{\"checks\": [{\"name\": \"db\", \"type\": \"tcp\", \"host\": \"\", \"port\": 1}]}",
