@@ -17,6 +17,7 @@ enum cfg_type {
 	CFG_ENUM,     /* int index into choices */
 	CFG_HOSTPORT, /* char * "ADDR:PORT" */
 	CFG_STRMAP,   /* char ** NULL-terminated "Name: value" pairs from an object of strings (headers) */
+	CFG_CUSTOM,   /* anything else (arrays of objects...): the key's own read() and release() */
 };
 
 /* One configuration key: the parser and the reference documentation both read this table. */
@@ -29,6 +30,11 @@ struct cfg_key {
 	const char *def;             /* default, as the documentation shows it; NULL = none */
 	const char *const *choices;  /* CFG_ENUM, NULL-terminated */
 	const char *help;
+	/* CFG_CUSTOM only: reads the value into field (0, or -1 after cfg_error), frees what it read, and names the
+	 * type in the reference. */
+	int (*read)(struct cfg_ctx *ctx, const struct cJSON *value, void *field);
+	void (*release)(void *field);
+	const char *type_doc;
 };
 
 /* Parsing context: the file, its positions and the first error. */
