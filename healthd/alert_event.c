@@ -1,4 +1,4 @@
-/* alert_event.c: builds alert events from a check's facts and renders them for generic, Alertmanager and Slack webhooks. */
+/* alert_event.c: builds alert events from a check's facts; renders them for generic, Alertmanager and Slack webhooks. */
 #include "alert_event.h"
 
 #include <cjson/cJSON.h>
@@ -327,7 +327,9 @@ static cJSON *render_slack(const struct event_view *v)
 		[HD_ALERT_REMINDER] = "STILL DOWN",
 	};
 	int e = hd_alert_event_from_name(v->event);
-	const char *icon = e == HD_ALERT_RECOVERY ? ":large_green_circle:" : v->critical ? ":red_circle:" : ":large_orange_circle:";
+	const char *icon = e == HD_ALERT_RECOVERY ? ":large_green_circle:"
+			   : v->critical	  ? ":red_circle:"
+						  : ":large_orange_circle:";
 	char check[128], host[256], summary[1024], detail[1024], target[512], peer[160], source[160], link[600];
 	cJSON *o = cJSON_CreateObject();
 	char *text;

@@ -89,7 +89,7 @@ static const struct cfg_key webhook_keys[] = {
 	{"timeout_ms", CFG_INT, OFF(webhook_conf, timeout_ms), false, 100, 120000, "5000", NULL,
 	 "the whole request, connect included; a request that takes longer is retried"},
 	{"connect_timeout_ms", CFG_INT, OFF(webhook_conf, connect_timeout_ms), false, 10, 120000, "2000", NULL,
-	 "the TCP (and TLS) connect; at most timeout_ms"},
+	 "the TCP (and TLS) connect; at most timeout_ms (the default shrinks to a shorter timeout_ms)"},
 	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL},
 };
 
@@ -245,6 +245,8 @@ static int read_webhooks(struct cfg_ctx *ctx, const cJSON *value, void *field)
 		    url[strcspn(url, ":") + 3] == '\0')
 			return cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(item, "url"), false,
 					 "expected an http:// or https:// URL, got \"%s\"", url);
+		if (w->connect_timeout_ms > w->timeout_ms && !cJSON_GetObjectItemCaseSensitive(item, "connect_timeout_ms"))
+			w->connect_timeout_ms = w->timeout_ms; /* the default gives way to a shorter timeout_ms */
 		if (w->connect_timeout_ms > w->timeout_ms)
 			return cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(item, "connect_timeout_ms") ?: item, false,
 					 "connect_timeout_ms (%d) must not exceed timeout_ms (%d)", w->connect_timeout_ms,
@@ -301,7 +303,8 @@ int alerts_parse_config(struct cfg_ctx *ctx, const cJSON *node, struct hd_alerts
 			  conf->retry_initial_ms);
 		goto fail;
 	}
-	if (conf->health_url && strncmp(conf->health_url, "http://", 7) != 0 && strncmp(conf->health_url, "https://", 8) != 0) {
+	if (conf->health_url && strncmp(conf->health_url, "http://", 7) != 0 &&
+	    strncmp(conf->health_url, "https://", 8) != 0) {
 		cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(node, "health_url"), false,
 			  "expected an http:// or https:// URL, got \"%s\"", conf->health_url);
 		goto fail;
@@ -420,8 +423,8 @@ static void reconcile(struct hd_alerts *a, struct check_alert *st, const struct 
 
 static struct webhook *find_webhook(struct hd_alerts *a, const char *queue)
 {
-	for (size_t i = 0; i < a->n_webhooks; i++)
-		if (strcmp(a->webhooks[i]->conf->queue, queue) == 0)
+	for (size_t i = 0; i < a->n_webhooks; i++) /* entries are NULL while a reload matches them */
+		if (a->webhooks[i] != NULL && strcmp(a->webhooks[i]->conf->queue, queue) == 0)
 			return a->webhooks[i];
 	return NULL;
 }
@@ -704,8 +707,8 @@ static void pump(struct webhook *wh)
 		busy[n_busy++] = d->check;
 		if (!d->in_flight && !attempt(d)) {
 			a->counters.failed_attempts++;
-			log_warn("alerts: %s: cannot start a request for event %s; retrying in %.1f s", wh->conf->display,
-				 d->id, (double)back_off(wh, 0) / 1000.0);
+			back_off(wh, 0);
+			log_warn("alerts: %s: libcurl refused a request for event %s; retrying later", wh->conf->display, d->id);
 			break;
 		}
 	}
@@ -754,7 +757,7 @@ static size_t event_size(const cJSON *event)
 	return n;
 }
 
-/* Hands the event to each webhook still configured; returns how many got it. */
+/* Hands the event to each webhook still configured (after the spool wrote it, or stalled). */
 static void distribute(struct pending_write *pw, uint64_t seq, const bool *written)
 {
 	struct hd_alerts *a = pw->a;
@@ -1105,10 +1108,12 @@ static void on_reminder_timer(evutil_socket_t fd, short what, void *arg)
 static void on_result(const struct hd_check *c, void *arg)
 {
 	struct hd_alerts *a = arg;
+	struct check_alert *st;
 
-	if (c->last.source_addr[0])
-		hd_strlcpy(check_state(a, c->conf->name)->source_addr, c->last.source_addr,
-			   sizeof(check_state(a, c->conf->name)->source_addr));
+	if (c->last.source_addr[0]) {
+		st = check_state(a, c->conf->name);
+		hd_strlcpy(st->source_addr, c->last.source_addr, sizeof(st->source_addr));
+	}
 }
 
 static void on_transition(const struct hd_transition *t, void *arg)

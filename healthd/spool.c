@@ -1,4 +1,4 @@
-/* spool.c: alert events on disk so that an outage or a crash loses none; every file operation runs on one writer thread. */
+/* spool.c: alert events on disk so that an outage or a crash loses none; file operations run on one writer thread. */
 #include "spool.h"
 
 #include <dirent.h>
