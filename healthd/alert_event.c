@@ -327,13 +327,13 @@ static cJSON *render_slack(const struct event_view *v)
 		[HD_ALERT_REMINDER] = "STILL DOWN",
 	};
 	int e = hd_alert_event_from_name(v->event);
-	const char *icon = e == HD_ALERT_RECOVERY ? ":large_green_circle:"
-			   : v->critical	  ? ":red_circle:"
-						  : ":large_orange_circle:";
+	const char *icon = e == HD_ALERT_RECOVERY ? ":large_green_circle:" : ":large_orange_circle:";
 	char check[128], host[256], summary[1024], detail[1024], target[512], peer[160], source[160], link[600];
 	cJSON *o = cJSON_CreateObject();
 	char *text;
 
+	if (e != HD_ALERT_RECOVERY && v->critical)
+		icon = ":red_circle:";
 	slack_escape(check, sizeof(check), v->check);
 	slack_escape(host, sizeof(host), v->host);
 	slack_escape(summary, sizeof(summary), v->summary);
