@@ -65,7 +65,6 @@ struct header_file {
 static const char *const format_names[] = {"generic", "alertmanager", "slack", NULL};
 
 static int read_headers(struct cfg_ctx *ctx, const cJSON *value, void *field);
-static void release_headers(void *field);
 static int read_webhooks(struct cfg_ctx *ctx, const cJSON *value, void *field);
 static void release_webhooks(void *field);
 
@@ -82,10 +81,10 @@ static const struct cfg_key webhook_keys[] = {
 	 "http:// or https:// URL; for `alertmanager`, the Alertmanager's base URL (`/api/v2/alerts` is appended)"},
 	{"format", CFG_ENUM, OFF(webhook_conf, format), false, 0, 0, "generic", format_names,
 	 "the body: the event's JSON, Alertmanager's API v2 alerts, or a Slack incoming-webhook message"},
-	{"headers", CFG_CUSTOM, OFF(webhook_conf, headers), false, 0, 0, NULL, NULL,
+	{"headers", CFG_STRMAP, OFF(webhook_conf, headers), false, 0, 0, NULL, NULL,
 	 "extra request headers: `\"Name\": \"value\"`, or `\"Name\": {\"file\": \"/etc/healthd/token\", \"prefix\": "
 	 "\"Bearer \"}` to read the value from a file (read at start and on reload; one trailing newline removed)",
-	 read_headers, release_headers, "object"},
+	 read_headers},
 	{"timeout_ms", CFG_INT, OFF(webhook_conf, timeout_ms), false, 100, 120000, "5000", NULL,
 	 "the whole request, connect included; a request that takes longer is retried"},
 	{"connect_timeout_ms", CFG_INT, OFF(webhook_conf, connect_timeout_ms), false, 10, 120000, "2000", NULL,
@@ -125,16 +124,6 @@ static bool valid_header_name(const char *s)
 {
 	return s[0] != '\0' &&
 	       strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+-.^_`|~") == strlen(s);
-}
-
-static void release_headers(void *field)
-{
-	char ***list = field;
-
-	for (size_t i = 0; *list && (*list)[i]; i++)
-		free((*list)[i]);
-	free(*list);
-	*list = NULL;
 }
 
 /* "Name": "value" or "Name": {"file": "/path", "prefix": "Bearer "}. */

@@ -299,7 +299,7 @@ static void set_default(const struct cfg_key *k, void *dst)
 		*(char ***)field = NULL;
 		break;
 	case CFG_CUSTOM:
-		break; /* the destination starts zeroed; read() sets it */
+		break; /* the destination starts zeroed; parse() sets it */
 	}
 }
 
@@ -334,6 +334,8 @@ static int read_value(struct cfg_ctx *ctx, const cJSON *v, const struct cfg_key 
 	const char *why;
 	int port;
 
+	if (k->parse != NULL)
+		return k->parse(ctx, v, field);
 	switch (k->type) {
 	case CFG_INT: {
 		double d = v->valuedouble;
@@ -385,7 +387,7 @@ static int read_value(struct cfg_ctx *ctx, const cJSON *v, const struct cfg_key 
 	case CFG_STRMAP:
 		return read_strmap(ctx, v, (char ***)field);
 	case CFG_CUSTOM:
-		return k->read(ctx, v, field);
+		return -1; /* its parse() ran above */
 	}
 	return -1;
 }
@@ -552,7 +554,7 @@ static int parse_check(struct cfg_ctx *ctx, const cJSON *obj, const struct hd_de
 	const cJSON *type_node = cJSON_GetObjectItemCaseSensitive(obj, "type");
 	const struct hd_check_type *type;
 	struct hd_check_conf *c;
-	char *json;
+	char *json, *extra;
 
 	if (!cJSON_IsObject(obj))
 		return cfg_error(ctx, obj, false, "expected a check object, got %s", json_type_name(obj));
@@ -594,12 +596,18 @@ static int parse_check(struct cfg_ctx *ctx, const cJSON *obj, const struct hd_de
 			  c->timeout_ms, c->interval_ms);
 		goto fail;
 	}
+	ctx->check_node = obj;
 	if (type->validate != NULL && type->validate(c, ctx) < 0)
 		goto fail;
 	if (c->target == NULL)
 		c->target = xstrdup("");
 	json = cJSON_PrintUnformatted(obj);
-	c->fingerprint = xasprintf("%s|%d|%d|%d|%d", json, c->interval_ms, c->timeout_ms, c->rise, c->fall);
+	/* validate() may have put in c->fingerprint what it read from elsewhere (a password file's digest):
+	 * a change there is a change of the check, so that a reload restarts it. */
+	extra = c->fingerprint;
+	c->fingerprint = xasprintf("%s|%d|%d|%d|%d|%s", json, c->interval_ms, c->timeout_ms, c->rise, c->fall,
+				   extra ? extra : "");
+	free(extra);
 	cJSON_free(json);
 	cfg_free_table(check_keys, &common);
 	*out = c;
@@ -730,8 +738,46 @@ static void line_col_at(const char *text, const char *at, int *line, int *col)
 	}
 }
 
-struct hd_config *config_parse(const char *file, const char *text, size_t len, char **error)
+/*
+ * Comments (// to the end of the line, and / * ... * /) are allowed so that example files can explain themselves.
+ * They are blanked in place, newlines kept, so every position in an error message stays exact.
+ */
+static char *blank_comments(const char *text, size_t len)
 {
+	char *out = xmalloc(len + 1);
+	bool in_string = false;
+
+	memcpy(out, text, len);
+	out[len] = '\0';
+	for (size_t i = 0; i < len; i++) {
+		if (in_string) {
+			if (out[i] == '\\')
+				i++;
+			else if (out[i] == '"')
+				in_string = false;
+		} else if (out[i] == '"') {
+			in_string = true;
+		} else if (out[i] == '/' && i + 1 < len && out[i + 1] == '/') {
+			for (; i < len && out[i] != '\n'; i++)
+				out[i] = ' ';
+		} else if (out[i] == '/' && i + 1 < len && out[i + 1] == '*') {
+			size_t j = i + 2;
+			while (j + 1 < len && !(out[j] == '*' && out[j + 1] == '/'))
+				j++;
+			if (j + 1 >= len)
+				break; /* unterminated: leave it for the JSON parser to point at */
+			for (; i <= j + 1; i++)
+				if (out[i] != '\n')
+					out[i] = ' ';
+			i--;
+		}
+	}
+	return out;
+}
+
+struct hd_config *config_parse(const char *file, const char *raw_text, size_t len, char **error)
+{
+	char *text = blank_comments(raw_text, len);
 	struct cfg_ctx ctx = {.file = file, .text = text, .text_len = len};
 	const char *end = NULL;
 	struct hd_config *cfg = NULL;
@@ -745,8 +791,10 @@ struct hd_config *config_parse(const char *file, const char *text, size_t len, c
 		line_col_at(text, at, &line, &col);
 		if (at >= text + len || *at == '\0')
 			*error = xasprintf("%s:%d:%d: invalid JSON: the text ends too early (an unclosed { [ or \"?)", file, line, col);
-		else
-			*error = xasprintf("%s:%d:%d: invalid JSON near \"%.20s\"", file, line, col, at);
+		else /* quote the rest of that line only: the message stays one line */
+			*error = xasprintf("%s:%d:%d: invalid JSON near \"%.*s\"", file, line, col,
+					   (int)(strcspn(at, "\r\n") < 20 ? strcspn(at, "\r\n") : 20), at);
+		free(text);
 		return NULL;
 	}
 	{
@@ -774,6 +822,7 @@ struct hd_config *config_parse(const char *file, const char *text, size_t len, c
 	free(ctx.error);
 	free(ctx.pos);
 	cJSON_Delete(root);
+	free(text);
 	return cfg;
 }
 
