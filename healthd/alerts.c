@@ -71,7 +71,7 @@ static void release_webhooks(void *field);
 #define OFF(s, f) offsetof(struct s, f)
 
 static const struct cfg_key header_file_keys[] = {
-	{"file", CFG_STRING, OFF(header_file, file), true, 0, 0, NULL, NULL, "absolute path of the file holding the value"},
+	{"file", CFG_PATH, OFF(header_file, file), true, 0, 0, NULL, NULL, "absolute path of the file holding the value"},
 	{"prefix", CFG_STRING, OFF(header_file, prefix), false, 0, 0, NULL, NULL, "text put before the file's content"},
 	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL},
 };
@@ -96,8 +96,8 @@ static const struct cfg_key alerts_keys[] = {
 	{"webhooks", CFG_CUSTOM, OFF(hd_alerts_conf, webhooks), false, 0, 0, "[]", NULL,
 	 "where events go, each with its own queue (see `alerts.webhooks[]`); without any, events are only logged",
 	 read_webhooks, release_webhooks, "array of objects"},
-	{"spool_dir", CFG_STRING, OFF(hd_alerts_conf, spool_dir), false, 0, 0, "/var/lib/healthd/alerts", NULL,
-	 "absolute path of the directory where events wait until delivered (created 0700; changes on restart only)"},
+	{"spool_dir", CFG_PATH, OFF(hd_alerts_conf, spool_dir), false, 0, 0, "/var/lib/healthd/alerts", NULL,
+	 "the directory where events wait until delivered (created 0700; changes on restart only)"},
 	{"spool_max_bytes", CFG_INT, OFF(hd_alerts_conf, spool_max_bytes), false, 4096, 1073741824, "16777216", NULL,
 	 "per webhook: beyond this many bytes of undelivered events, the oldest are dropped (counted and logged)"},
 	{"spool_max_age_s", CFG_INT, OFF(hd_alerts_conf, spool_max_age_s), false, 1, 31536000, "86400", NULL,
@@ -151,11 +151,6 @@ static int read_headers(struct cfg_ctx *ctx, const cJSON *value, void *field)
 			if (cfg_read_object(ctx, h, &ref, 1) < 0) {
 				cfg_free_table(header_file_keys, &hf);
 				return -1;
-			}
-			if (hf.file[0] != '/') {
-				cfg_free_table(header_file_keys, &hf);
-				return cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(h, "file"), false,
-						 "expected an absolute path (starting with /)");
 			}
 			char *content = hd_read_small_file(hf.file, 8192);
 			if (content == NULL || content[0] == '\0') {
@@ -281,11 +276,6 @@ int alerts_parse_config(struct cfg_ctx *ctx, const cJSON *node, struct hd_alerts
 	conf->refs = 1;
 	if (cfg_read_object(ctx, node, &ref, 1) < 0)
 		goto fail;
-	if (conf->spool_dir[0] != '/') {
-		cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(node, "spool_dir"), false,
-			  "expected an absolute path (starting with /), got \"%s\"", conf->spool_dir);
-		goto fail;
-	}
 	if (conf->retry_max_ms < conf->retry_initial_ms) {
 		cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(node, "retry_max_ms") ?: node, false,
 			  "retry_max_ms (%d) must be at least retry_initial_ms (%d)", conf->retry_max_ms,

@@ -165,9 +165,10 @@ def test_outage_and_sigkill_lose_nothing(workdirs, start_tcp_listener, start_rec
     hd = start_healthd(cfg)
 
     def spooled():
+        """Events on disk for good (renamed into place; tmp-* is a write in progress)."""
         spool = cfg["alerts"]["spool_dir"]
         queues = [d for d in os.listdir(spool) if d.startswith("q-")]
-        return sum(len([f for f in os.listdir(os.path.join(spool, q)) if f.endswith(".json")])
+        return sum(len([f for f in os.listdir(os.path.join(spool, q)) if re.fullmatch(r"\d{20}\.json", f)])
                    for q in queues)
 
     def flap(times):
