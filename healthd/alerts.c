@@ -722,7 +722,8 @@ static void pending_write_free(struct pending_write *pw)
 	for (size_t i = 0; i < pw->n_queues; i++)
 		free(pw->queues[i]);
 	free(pw->queues);
-	event_free(pw->stall_timer);
+	if (pw->stall_timer != NULL) /* libevent's event_free(NULL) crashes */
+		event_free(pw->stall_timer);
 	cJSON_Delete(pw->event);
 	free(pw);
 }

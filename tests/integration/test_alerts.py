@@ -397,3 +397,20 @@ def test_reload_adds_changes_and_removes_webhooks(workdirs, start_tcp_listener, 
     lst.start()
     wait_events(rx2, lambda e: by_event(e, "recovery"), what="rx2's recovery")
     assert [e["event"] for e in events(rx1)] == ["regression"]
+
+
+def test_without_alerts_section_transitions_are_logged(workdirs, start_tcp_listener, start_healthd):
+    lst = start_tcp_listener()
+    hd = start_healthd({"node_name": "be-test",
+                        "defaults": {"interval_ms": 200, "timeout_ms": 150, "rise": 1, "fall": 1},
+                        "checks": [tcp_check("db", lst.port)]})
+    wait_state(hd, "db", "up")
+    lst.stop()
+    wait_until(lambda: "alert event=regression delivery=log-only" in hd.log(), 5, what="the regression line")
+    lst.start()
+    wait_until(lambda: "alert event=recovery delivery=log-only" in hd.log(), 5, what="the recovery line")
+    line = [l for l in hd.log().splitlines() if "alert event=regression delivery=log-only" in l][0]
+    for field in ("id=", "host=be-test", "check=db", "type=tcp", "target=127.0.0.1:%d" % lst.port,
+                  "kind=refused", "previous_kind=ok", "since=", "source_addr=127.0.0.1", 'summary="'):
+        assert field in line, (field, line)
+    assert hd.running
