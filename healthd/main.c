@@ -143,7 +143,7 @@ static int run_daemon(const char *config_path, bool use_syslog, bool debug)
 	d.agent = agent_start(d.base, engine_config(d.engine), d.status);
 	if (d.http == NULL || d.agent == NULL)
 		goto out;
-	d.metrics = metrics_new(d.engine, d.http, d.agent);
+	d.metrics = metrics_new(d.engine, d.http, d.agent, d.alerts);
 	d.sig_term = evsignal_new(d.base, SIGTERM, on_stop_signal, &d);
 	d.sig_int = evsignal_new(d.base, SIGINT, on_stop_signal, &d);
 	d.sig_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);

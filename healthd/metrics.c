@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "alerts.h"
 #include "engine.h"
 #include "http_api.h"
 
@@ -17,26 +18,12 @@ struct hd_metrics {
 	struct hd_engine *engine;
 	struct hd_http *http;
 	struct hd_agent *agent;
+	struct hd_alerts *alerts;
 	char *checks_block; /* every per-check family, as rendered at checks_version */
 	size_t checks_len;
 	unsigned checks_version;
 	bool checks_valid;
 };
-
-/*
- * TEMPORARY: the alerts module is being rebuilt and will expose its counters in alerts.h. Until then this
- * build has no alert delivery, so the truthful values are zeros. Replace with the alerts getter on merge.
- */
-struct alert_counters {
-	uint64_t queue_depth;
-	uint64_t deliveries;
-	uint64_t failures;
-};
-
-static void read_alert_counters(struct alert_counters *out)
-{
-	memset(out, 0, sizeof(*out));
-}
 
 static void add_family(struct evbuffer *out, const char *name, const char *type, const char *help)
 {
@@ -162,23 +149,37 @@ static void refresh_checks_block(struct hd_metrics *m)
 	m->checks_valid = true;
 }
 
-/* What changes without a check result: request counters, alert delivery, build info. */
+static void add_counter(struct evbuffer *out, const char *name, const char *help, uint64_t value)
+{
+	add_family(out, name, "counter", help);
+	evbuffer_add_printf(out, "%s %" PRIu64 "\n", name, value);
+}
+
+/* What changes without a check result: alert delivery, request counters, build info. */
 static void render_process(const struct hd_metrics *m, struct evbuffer *out)
 {
-	struct alert_counters alerts;
+	struct hd_alerts_counters alerts = {0};
 
-	read_alert_counters(&alerts);
-	add_family(out, "healthd_alert_queue_depth", "gauge", "Alert events waiting for delivery.");
+	if (m->alerts)
+		alerts_get_counters(m->alerts, &alerts);
+	add_family(out, "healthd_alert_queue_depth", "gauge",
+		   "Alert deliveries not done yet, one per event and webhook (spooled, waiting or in flight).");
 	evbuffer_add_printf(out, "healthd_alert_queue_depth %" PRIu64 "\n", alerts.queue_depth);
-	add_family(out, "healthd_alert_deliveries_total", "counter", "Alert events delivered to a webhook.");
-	evbuffer_add_printf(out, "healthd_alert_deliveries_total %" PRIu64 "\n", alerts.deliveries);
-	add_family(out, "healthd_alert_delivery_failures_total", "counter",
-		   "Failed alert delivery attempts (each is retried).");
-	evbuffer_add_printf(out, "healthd_alert_delivery_failures_total %" PRIu64 "\n", alerts.failures);
-	add_family(out, "healthd_http_requests_total", "counter", "HTTP requests served (this scrape included).");
-	evbuffer_add_printf(out, "healthd_http_requests_total %" PRIu64 "\n", http_api_requests(m->http));
-	add_family(out, "healthd_agent_requests_total", "counter", "HAProxy agent-check replies sent.");
-	evbuffer_add_printf(out, "healthd_agent_requests_total %" PRIu64 "\n", m->agent ? agent_replies(m->agent) : 0);
+	add_counter(out, "healthd_alert_events_total", "Alert events made: regression, recovery, update, reminder.",
+		    alerts.events);
+	add_counter(out, "healthd_alert_deliveries_total", "Alert deliveries a webhook accepted (2xx).", alerts.delivered);
+	add_counter(out, "healthd_alert_delivery_failures_total",
+		    "Alert delivery attempts that failed and will be retried (transport error, timeout, 5xx, 429).",
+		    alerts.failed_attempts);
+	add_counter(out, "healthd_alert_deliveries_dropped_total",
+		    "Alert deliveries given up (other 4xx answers, spool size or age bounds, unreadable spool files).",
+		    alerts.dropped);
+	add_counter(out, "healthd_alert_events_held_total",
+		    "Regressions and updates held back by min_gap_s (a flapping check).", alerts.held);
+	add_counter(out, "healthd_http_requests_total", "HTTP requests served (this scrape included).",
+		    http_api_requests(m->http));
+	add_counter(out, "healthd_agent_requests_total", "HAProxy agent-check replies sent.",
+		    m->agent ? agent_replies(m->agent) : 0);
 	add_family(out, "healthd_build_info", "gauge", "The running healthd's version (always 1).");
 	evbuffer_add_printf(out, "healthd_build_info{version=\"%s\"} 1\n", HD_VERSION);
 }
@@ -203,13 +204,15 @@ static void serve_metrics(struct evhttp_request *req, void *arg)
 	evbuffer_free(body);
 }
 
-struct hd_metrics *metrics_new(struct hd_engine *engine, struct hd_http *http, struct hd_agent *agent)
+struct hd_metrics *metrics_new(struct hd_engine *engine, struct hd_http *http, struct hd_agent *agent,
+			       struct hd_alerts *alerts)
 {
 	struct hd_metrics *m = xcalloc(1, sizeof(*m));
 
 	m->engine = engine;
 	m->http = http;
 	m->agent = agent;
+	m->alerts = alerts;
 	http_api_add_route(http, "/metrics", serve_metrics, m);
 	return m;
 }

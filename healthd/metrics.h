@@ -6,13 +6,15 @@
 
 struct evbuffer;
 struct hd_agent;
+struct hd_alerts;
 struct hd_check;
 struct hd_engine;
 struct hd_http;
 struct hd_metrics;
 
-/* Serves /metrics on http's listener. agent may be NULL (its counter then reads 0). */
-struct hd_metrics *metrics_new(struct hd_engine *engine, struct hd_http *http, struct hd_agent *agent);
+/* Serves /metrics on http's listener. agent and alerts may be NULL (their counters then read 0). */
+struct hd_metrics *metrics_new(struct hd_engine *engine, struct hd_http *http, struct hd_agent *agent,
+			       struct hd_alerts *alerts);
 void metrics_free(struct hd_metrics *m);
 
 /* Pure parts, for tests: a label value in the text format's escaping (\\ \" \n), and the per-check families. */

@@ -4,6 +4,7 @@ Failures of different kinds are made the way a firewall makes them, inside a nam
 DROP (timeout), nothing listening (refused), REJECT host-unreachable (unreachable).
 """
 
+import os
 import re
 import subprocess
 
@@ -162,3 +163,47 @@ def value_label(text, name, label):
         if line.startswith(name + "{"):
             return dict(LABEL.findall(SAMPLE.match(line).group(2)))[label]
     raise AssertionError("no %s sample" % name)
+
+
+def test_alert_counters_follow_deliveries(workdirs, start_healthd, start_tcp_listener, start_receiver):
+    app = start_tcp_listener()
+    rx = start_receiver()
+    cfg = {"node_name": "web-alerts",
+           "defaults": {"interval_ms": 200, "timeout_ms": 150, "rise": 1, "fall": 1},
+           "checks": [{"name": "app", "type": "tcp", "host": "127.0.0.1", "port": app.port}],
+           "alerts": {"spool_dir": os.path.join(workdirs.new("spool"), "spool"), "min_gap_s": 0,
+                      "repeat_interval_s": 0, "retry_initial_ms": 50, "retry_max_ms": 200,
+                      "webhooks": [{"url": rx.url + "/hook", "timeout_ms": 1000}]}}
+    hd = start_healthd(cfg)
+    wait_until(lambda: checks_of(hd)["app"]["status"] == "up", 5, what="app up")
+
+    def counters():
+        samples, _ = parse_exposition(scrape(hd))
+        return {name: value(samples, "healthd_alert_" + name) for name in
+                ("queue_depth", "events_total", "deliveries_total", "delivery_failures_total",
+                 "deliveries_dropped_total", "events_held_total")}
+
+    start = counters()
+    assert start["queue_depth"] == 0 and start["deliveries_total"] == 0, start
+
+    # a regression, delivered
+    app.stop()
+    wait_until(lambda: len(rx.posts()) >= 1, 5, what="the regression at the receiver")
+    after = wait_until(lambda: (lambda c: c if c["deliveries_total"] == 1 else None)(counters()), 5,
+                       what="one delivery counted")
+    assert after["events_total"] >= 1 and after["queue_depth"] == 0, after
+    assert after["delivery_failures_total"] == 0
+
+    # the receiver goes away: the recovery waits in the queue and its attempts fail
+    rx.stop()
+    app.start()
+    failing = wait_until(lambda: (lambda c: c if c["delivery_failures_total"] >= 2 else None)(counters()), 8,
+                         what="failed delivery attempts counted")
+    assert failing["queue_depth"] >= 1 and failing["deliveries_total"] == 1, failing
+    promtool_check(scrape(hd))
+
+    # back: the queue drains
+    rx.start()
+    drained = wait_until(lambda: (lambda c: c if c["queue_depth"] == 0 else None)(counters()), 8,
+                         what="the queue drained")
+    assert drained["deliveries_total"] == 2, drained
