@@ -200,6 +200,8 @@ static void serve_metrics(struct evhttp_request *req, void *arg)
 	render_process(m, body);
 	evhttp_add_header(headers, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
 	evhttp_add_header(headers, "Cache-Control", "no-store");
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_OPTIONS)
+		evhttp_add_header(headers, "Allow", "GET, HEAD, OPTIONS");
 	evhttp_send_reply(req, 200, "OK", body);
 	evbuffer_free(body);
 }

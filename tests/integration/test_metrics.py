@@ -156,6 +156,10 @@ def test_metrics_request_counters_move_per_scrape_while_checks_stand_still(start
 
     status, _, body = hd.get("/metrics", method="HEAD")
     assert status == 200 and body == b""
+    status, headers, _ = hd.get("/metrics", method="OPTIONS")
+    assert status == 200 and headers["allow"] == "GET, HEAD, OPTIONS"
+    status, _, _ = hd.get("/metrics", method="POST", body=b"x")
+    assert status == 501  # evhttp refuses methods outside GET, HEAD, OPTIONS
 
 
 def value_label(text, name, label):
