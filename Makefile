@@ -77,5 +77,9 @@ bench: deps $(BUILD)/healthd
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light wrk)
 	HEALTHD_BIN=$(BUILD)/healthd bench/run.sh
 
+# Regenerates the README's configuration reference from the key tables the parser uses.
+docs: $(BUILD)/healthd
+	@/usr/bin/python3 -c 'import re,subprocess,sys; ref=subprocess.run(["$(BUILD)/healthd","--config-reference"],capture_output=True,text=True,check=True).stdout; p="README.md"; s=open(p).read(); s=re.sub(r"(<!-- BEGIN CONFIG REFERENCE -->\n).*(<!-- END CONFIG REFERENCE -->)", lambda m: m.group(1)+ref+m.group(2), s, flags=re.S); open(p,"w").write(s)'
+
 clean:
 	rm -rf build
