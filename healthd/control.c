@@ -73,9 +73,12 @@ static void clean_reason(const char *in, char *out, size_t len)
 		in++;
 	for (; *in && n + 1 < len; in++)
 		out[n++] = ((unsigned char)*in < 0x20 || *in == 0x7f) ? ' ' : *in;
-	if (*in != '\0')
-		while (n > 0 && ((unsigned char)out[n] & 0xC0) == 0x80)
-			n--; /* out[n] would be a continuation byte: drop the partial character before it */
+	if (((unsigned char)*in & 0xC0) == 0x80) { /* cut inside a character: drop its first bytes too */
+		while (n > 0 && ((unsigned char)out[n - 1] & 0xC0) == 0x80)
+			n--;
+		if (n > 0)
+			n--;
+	}
 	while (n > 0 && out[n - 1] == ' ')
 		n--;
 	out[n] = '\0';
