@@ -2,6 +2,12 @@
 CC ?= cc
 PREFIX ?= /usr/local
 DESTDIR ?=
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/healthd
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+SYSCONFDIR ?= /etc
 SANITIZE ?=
 WERROR ?= -Werror
 
@@ -33,7 +39,7 @@ DEB_TEST := python3 python3-pytest haproxy iptables iproute2 mariadb-server mari
 	systemd ansible-core
 DEB_ALL := $(DEB_BUILD) $(DEB_TEST)
 
-.PHONY: all deps test unit integration clean run install check-deps
+.PHONY: all deps test unit integration clean run install uninstall check-deps
 all: $(BUILD)/healthd
 
 # Installs only what is missing, so that it costs nothing on a prepared machine.
@@ -70,6 +76,29 @@ test: deps
 
 run: deps $(BUILD)/healthd
 	$(BUILD)/healthd --config examples/local.json
+
+# The unit names /usr/local/sbin and /etc; they are rewritten to SBINDIR and SYSCONFDIR. An existing configuration
+# is never overwritten; a new one is readable by the service's group (healthd) when that group exists.
+install: $(BUILD)/healthd
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(SYSCONFDIR)/healthd
+	install -m 0755 $(BUILD)/healthd $(DESTDIR)$(SBINDIR)/healthd
+	sed -e 's#/usr/local/sbin/healthd#$(SBINDIR)/healthd#g' -e 's#/etc/healthd/#$(SYSCONFDIR)/healthd/#g' \
+		systemd/healthd.service > $(DESTDIR)$(UNITDIR)/healthd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/healthd.service
+	install -m 0644 systemd/healthd.sysusers $(DESTDIR)$(SYSUSERSDIR)/healthd.conf
+	install -m 0644 man/healthd.8 $(DESTDIR)$(MANDIR)/man8/healthd.8
+	install -m 0644 examples/healthd.json $(DESTDIR)$(DOCDIR)/examples/healthd.json
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/healthd/healthd.json ]; then \
+		echo "keeping the existing $(DESTDIR)$(SYSCONFDIR)/healthd/healthd.json"; \
+	else \
+		install -m 0640 examples/healthd.json $(DESTDIR)$(SYSCONFDIR)/healthd/healthd.json && \
+		{ ! getent group healthd >/dev/null || chgrp healthd $(DESTDIR)$(SYSCONFDIR)/healthd/healthd.json; }; \
+	fi
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/healthd $(DESTDIR)$(UNITDIR)/healthd.service $(DESTDIR)$(SYSUSERSDIR)/healthd.conf \
+		$(DESTDIR)$(MANDIR)/man8/healthd.8 $(DESTDIR)$(DOCDIR)/examples/healthd.json
 
 clean:
 	rm -rf build
