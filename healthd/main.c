@@ -127,6 +127,8 @@ static void warn_restart_only(const struct hd_config *old, const struct hd_confi
 		log_warn("reload: listen.admin_socket changes only on restart; still %s", old->listen.admin_socket);
 	if (strcmp(cfg->state_dir, old->state_dir) != 0)
 		log_warn("reload: state_dir changes only on restart; still %s", old->state_dir);
+	if (cfg->log.level != old->log.level || cfg->log.syslog != old->log.syslog)
+		log_warn("reload: log.level and log.syslog change only on restart");
 }
 
 /* Validates the file first: on any error the running configuration stays, untouched. */
