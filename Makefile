@@ -11,7 +11,7 @@ SYSCONFDIR ?= /etc
 SANITIZE ?=
 WERROR ?= -Werror
 
-PKGS := libevent libevent_pthreads libcjson libsystemd
+PKGS := libevent libevent_pthreads libcjson libcurl hiredis libmariadb libsystemd
 CFLAGS_WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith \
 	-Wcast-qual -Wno-missing-field-initializers -Wno-format-nonliteral $(WERROR)
 CFLAGS ?= -O2 -g
@@ -35,11 +35,11 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 DEB_BUILD := build-essential pkg-config libevent-dev libcjson-dev libcurl4-openssl-dev libmariadb-dev \
 	libhiredis-dev libsystemd-dev libcmocka-dev
 DEB_TEST := python3 python3-pytest haproxy iptables iproute2 mariadb-server mariadb-client redis-server \
-	redis-tools prometheus-alertmanager prometheus socat curl ca-certificates openssl procps e2fsprogs \
+	redis-tools prometheus-alertmanager prometheus socat curl ca-certificates openssl procps e2fsprogs python3-fusepy \
 	systemd ansible-core
 DEB_ALL := $(DEB_BUILD) $(DEB_TEST)
 
-.PHONY: all deps test unit integration clean run install uninstall check-deps
+.PHONY: all deps test unit integration clean run install uninstall check-deps bench docs
 all: $(BUILD)/healthd
 
 # Installs only what is missing, so that it costs nothing on a prepared machine.
@@ -99,6 +99,16 @@ install: $(BUILD)/healthd
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/healthd $(DESTDIR)$(UNITDIR)/healthd.service $(DESTDIR)$(SYSUSERSDIR)/healthd.conf \
 		$(DESTDIR)$(MANDIR)/man8/healthd.8 $(DESTDIR)$(DOCDIR)/examples/healthd.json
+
+# Side-by-side benchmark against a reference measured in the same run (nginx, bench/line_server.c).
+bench: deps $(BUILD)/healthd
+	@dpkg-query -W -f='$${Status}' nginx-light wrk 2>/dev/null | grep -q 'install ok installed.*install ok installed' || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light wrk)
+	HEALTHD_BIN=$(BUILD)/healthd bench/run.sh
+
+# Regenerates the README's configuration reference from the key tables the parser uses.
+docs: $(BUILD)/healthd
+	@/usr/bin/python3 -c 'import re,subprocess,sys; ref=subprocess.run(["$(BUILD)/healthd","--config-reference"],capture_output=True,text=True,check=True).stdout; p="README.md"; s=open(p).read(); s=re.sub(r"(<!-- BEGIN CONFIG REFERENCE -->\n).*(<!-- END CONFIG REFERENCE -->)", lambda m: m.group(1)+ref+m.group(2), s, flags=re.S); open(p,"w").write(s)'
 
 clean:
 	rm -rf build

@@ -1,6 +1,7 @@
 /* config.c: reads the JSON configuration with cJSON, keeps every value's line:col, checks each key against its table. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <limits.h>
@@ -224,6 +225,15 @@ static const char *json_type_name(const cJSON *v)
 	return "an object";
 }
 
+/* Like json_type_name, but shows a string's text: "3306" in quotes is the usual slip for a number. */
+static const char *describe_value(const cJSON *v, char *buf, size_t len)
+{
+	if (!cJSON_IsString(v))
+		return json_type_name(v);
+	snprintf(buf, len, "a string (\"%.40s%s\")", v->valuestring, strlen(v->valuestring) > 40 ? "..." : "");
+	return buf;
+}
+
 static size_t edit_distance(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b), prev[64], cur[64];
@@ -293,11 +303,14 @@ static void set_default(const struct cfg_key *k, void *dst)
 		break;
 	case CFG_STRING:
 	case CFG_HOSTPORT:
+	case CFG_PATH:
 		*(char **)field = k->def ? xstrdup(k->def) : NULL;
 		break;
 	case CFG_STRMAP:
 		*(char ***)field = NULL;
 		break;
+	case CFG_CUSTOM:
+		break; /* the destination starts zeroed; parse() sets it */
 	}
 }
 
@@ -328,16 +341,18 @@ static int read_strmap(struct cfg_ctx *ctx, const cJSON *v, char ***out)
 static int read_value(struct cfg_ctx *ctx, const cJSON *v, const struct cfg_key *k, void *dst)
 {
 	char *field = (char *)dst + k->offset;
-	char host[256];
+	char host[256], shown[64];
 	const char *why;
 	int port;
 
+	if (k->parse != NULL)
+		return k->parse(ctx, v, field);
 	switch (k->type) {
 	case CFG_INT: {
 		double d = v->valuedouble;
 		if (!cJSON_IsNumber(v))
 			return cfg_error(ctx, v, false, "expected an integer from %lld to %lld, got %s", k->min, k->max,
-					 json_type_name(v));
+					 describe_value(v, shown, sizeof(shown)));
 		if (d != floor(d) || d < (double)k->min || d > (double)k->max)
 			return cfg_error(ctx, v, false, "expected an integer from %lld to %lld, got %g", k->min, k->max, d);
 		*(int *)field = (int)d;
@@ -345,7 +360,7 @@ static int read_value(struct cfg_ctx *ctx, const cJSON *v, const struct cfg_key 
 	}
 	case CFG_BOOL:
 		if (!cJSON_IsBool(v))
-			return cfg_error(ctx, v, false, "expected true or false, got %s", json_type_name(v));
+			return cfg_error(ctx, v, false, "expected true or false, got %s", describe_value(v, shown, sizeof(shown)));
 		*(bool *)field = cJSON_IsTrue(v);
 		return 0;
 	case CFG_ENUM:
@@ -382,6 +397,16 @@ static int read_value(struct cfg_ctx *ctx, const cJSON *v, const struct cfg_key 
 		return 0;
 	case CFG_STRMAP:
 		return read_strmap(ctx, v, (char ***)field);
+	case CFG_PATH:
+		if (!cJSON_IsString(v) || v->valuestring[0] != '/')
+			return cfg_error(ctx, v, false, "expected an absolute path (starting with /), got %s%s%s",
+					 cJSON_IsString(v) ? "\"" : json_type_name(v), cJSON_IsString(v) ? v->valuestring : "",
+					 cJSON_IsString(v) ? "\"" : "");
+		free(*(char **)field);
+		*(char **)field = xstrdup(v->valuestring);
+		return 0;
+	case CFG_CUSTOM:
+		return -1; /* its parse() ran above */
 	}
 	return -1;
 }
@@ -425,7 +450,7 @@ void cfg_free_table(const struct cfg_key *keys, void *dst)
 {
 	for (const struct cfg_key *k = keys; k->name; k++) {
 		char *field = (char *)dst + k->offset;
-		if (k->type == CFG_STRING || k->type == CFG_HOSTPORT) {
+		if (k->type == CFG_STRING || k->type == CFG_HOSTPORT || k->type == CFG_PATH) {
 			free(*(char **)field);
 			*(char **)field = NULL;
 		} else if (k->type == CFG_STRMAP) {
@@ -434,6 +459,8 @@ void cfg_free_table(const struct cfg_key *keys, void *dst)
 				free(list[i]);
 			free(list);
 			*(char ***)field = NULL;
+		} else if (k->type == CFG_CUSTOM && k->release) {
+			k->release(field);
 		}
 	}
 }
@@ -454,8 +481,8 @@ static const struct cfg_key listen_keys[] = {
 
 /* Top-level scalar keys (the sections have their own tables). */
 static const struct cfg_key root_keys[] = {
-	{"state_dir", CFG_STRING, OFF(hd_config, state_dir), false, 0, 0, "/var/lib/healthd", NULL,
-	 "directory for state that survives a restart: the admin state (drain/maint) and the alert spool"},
+	{"state_dir", CFG_PATH, OFF(hd_config, state_dir), false, 0, 0, "/var/lib/healthd", NULL,
+	 "directory of the admin state (drain/maint and why), kept across restarts and crashes"},
 	{"shutdown_grace_ms", CFG_INT, OFF(hd_config, shutdown_grace_ms), false, 0, 600000, "6000", NULL,
 	 "on SIGTERM, answer `drain` to the load balancers this long before exiting (a few agent intervals); "
 	 "0 exits at once"},
@@ -552,30 +579,35 @@ static void free_check_conf(struct hd_check_conf *c)
 	free(c);
 }
 
+/* The registered types, "tcp, disk, ...": the list a build really has. */
+static const char *type_names(char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; hd_check_types[i]; i++)
+		append(buf, len, &used, "%s%s", i ? ", " : "", hd_check_types[i]->name);
+	return buf;
+}
+
 static int parse_check(struct cfg_ctx *ctx, const cJSON *obj, const struct hd_defaults *defs, struct hd_check_conf **out)
 {
 	struct check_common common = {0};
 	const cJSON *type_node = cJSON_GetObjectItemCaseSensitive(obj, "type");
 	const struct hd_check_type *type;
 	struct hd_check_conf *c;
-	char *json;
+	char *json, *extra, all[256];
 
 	if (!cJSON_IsObject(obj))
 		return cfg_error(ctx, obj, false, "expected a check object, got %s", json_type_name(obj));
 	if (type_node == NULL)
-		return cfg_error(ctx, obj, false, "missing required key \"type\" (one of: tcp, disk, mysql, redis, http)");
+		return cfg_error(ctx, obj, false, "missing required key \"type\" (one of: %s)", type_names(all, sizeof(all)));
 	if (!cJSON_IsString(type_node))
 		return cfg_error(ctx, type_node, false, "expected a check type name, got %s", json_type_name(type_node));
 	type = hd_check_type_find(type_node->valuestring);
-	if (type == NULL) {
-		char all[256];
-		size_t used = 0;
-		all[0] = '\0';
-		for (size_t i = 0; hd_check_types[i]; i++)
-			append(all, sizeof(all), &used, "%s%s", i ? ", " : "", hd_check_types[i]->name);
+	if (type == NULL)
 		return cfg_error(ctx, type_node, false, "unknown check type \"%s\" (expected one of: %s)",
-				 type_node->valuestring, all);
-	}
+				 type_node->valuestring, type_names(all, sizeof(all)));
 	c = xcalloc(1, sizeof(*c));
 	c->type = type;
 	c->type_conf = xcalloc(1, type->conf_size);
@@ -600,12 +632,18 @@ static int parse_check(struct cfg_ctx *ctx, const cJSON *obj, const struct hd_de
 			  c->timeout_ms, c->interval_ms);
 		goto fail;
 	}
+	ctx->check_node = obj;
 	if (type->validate != NULL && type->validate(c, ctx) < 0)
 		goto fail;
 	if (c->target == NULL)
 		c->target = xstrdup("");
 	json = cJSON_PrintUnformatted(obj);
-	c->fingerprint = xasprintf("%s|%d|%d|%d|%d", json, c->interval_ms, c->timeout_ms, c->rise, c->fall);
+	/* validate() may have put in c->fingerprint what it read from elsewhere (a password file's digest):
+	 * a change there is a change of the check, so that a reload restarts it. */
+	extra = c->fingerprint;
+	c->fingerprint = xasprintf("%s|%d|%d|%d|%d|%s", json, c->interval_ms, c->timeout_ms, c->rise, c->fall,
+				   extra ? extra : "");
+	free(extra);
 	cJSON_free(json);
 	cfg_free_table(check_keys, &common);
 	*out = c;
@@ -629,11 +667,14 @@ static int parse_checks(struct cfg_ctx *ctx, const cJSON *arr, struct hd_config 
 			return -1;
 		for (size_t i = 0; i < n; i++)
 			if (strcmp(cfg->checks[i]->name, cfg->checks[n]->name) == 0) {
+				const cJSON *first = cJSON_GetArrayItem(arr, (int)i);
+				const struct cfg_pos *first_pos = find_pos(ctx, first);
 				free_check_conf(cfg->checks[n]);
 				cfg->checks[n] = NULL;
 				return cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(item, "name"), false,
-						 "duplicate check name \"%s\" (also checks[%zu])",
-						 cJSON_GetObjectItemCaseSensitive(item, "name")->valuestring, i);
+						 "duplicate check name \"%s\" (checks[%zu], line %d, has it too)",
+						 cJSON_GetObjectItemCaseSensitive(item, "name")->valuestring, i,
+						 first_pos ? first_pos->line : 0);
 			}
 		cfg->n_checks = ++n;
 	}
@@ -665,12 +706,29 @@ static int read_root_keys(struct cfg_ctx *ctx, const cJSON *root, struct hd_conf
 	return 0;
 }
 
+/* The listeners bind without resolving names: catch "localhost:9110" here rather than at start-up. */
+static int check_listen_ip(struct cfg_ctx *ctx, const cJSON *listen, const char *key, const char *value)
+{
+	char host[256];
+	unsigned char addr[sizeof(struct in6_addr)];
+	const char *why;
+	int port;
+
+	if (hd_split_hostport(value, host, sizeof(host), &port, &why) == 0 &&
+	    (inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1))
+		return 0;
+	return cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(listen, key) ?: listen, false,
+			 "expected an IP address to listen on (names are not resolved here), got \"%s\"", value);
+}
+
 static struct hd_config *parse_root(struct cfg_ctx *ctx, const cJSON *root)
 {
 	struct hd_config *cfg = xcalloc(1, sizeof(*cfg));
 	const cJSON *item;
-	static const char *const sections[] = {"node_name", "state_dir", "shutdown_grace_ms", "listen", "defaults", "agent",
-					       "http", "log", "checks", "alerts"};
+	/* The top level's keys, for the unknown-key check and its "did you mean" (each section has its own table). */
+	static const struct cfg_key sections[] = {{"node_name"}, {"state_dir"}, {"shutdown_grace_ms"}, {"listen"},
+						  {"defaults"}, {"agent"}, {"http"}, {"log"}, {"checks"}, {"alerts"}, {NULL}};
+	static const struct cfg_table_ref top_level = {sections, NULL};
 
 	if (!cJSON_IsObject(root)) {
 		cfg_error(ctx, root, false, "expected a JSON object at the top, got %s", json_type_name(root));
@@ -683,13 +741,10 @@ static struct hd_config *parse_root(struct cfg_ctx *ctx, const cJSON *root)
 				cfg_error(ctx, item, true, "duplicate key \"%s\"", item->string);
 				goto fail;
 			}
-		for (size_t i = 0; i < HD_ARRAY_LEN(sections); i++)
-			known |= strcmp(sections[i], item->string) == 0;
+		for (const struct cfg_key *k = sections; k->name; k++)
+			known |= strcmp(k->name, item->string) == 0;
 		if (!known) {
-			cfg_error(ctx, item, true,
-				  "unknown key \"%s\" (expected one of: node_name, state_dir, shutdown_grace_ms, listen, "
-				  "defaults, agent, http, log, checks, alerts)",
-				  item->string);
+			unknown_key(ctx, item, &top_level, 1);
 			goto fail;
 		}
 	}
@@ -716,9 +771,13 @@ static struct hd_config *parse_root(struct cfg_ctx *ctx, const cJSON *root)
 	    cfg_read_object(ctx, SECTION("agent"), &agent, 1) < 0 || cfg_read_object(ctx, SECTION("http"), &http, 1) < 0 ||
 	    cfg_read_object(ctx, SECTION("log"), &log, 1) < 0)
 		goto fail;
+	if (check_listen_ip(ctx, SECTION("listen"), "http", cfg->listen.http) < 0 ||
+	    check_listen_ip(ctx, SECTION("listen"), "agent", cfg->listen.agent) < 0)
+		goto fail;
 	if (cfg->defaults.timeout_ms > cfg->defaults.interval_ms) {
 		cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(SECTION("defaults"), "timeout_ms") ?: root, false,
-			  "timeout_ms (%d) must not exceed interval_ms (%d)", cfg->defaults.timeout_ms,
+			  "timeout_ms (%d) must not exceed interval_ms (%d): one attempt must end before the next",
+			  cfg->defaults.timeout_ms,
 			  cfg->defaults.interval_ms);
 		goto fail;
 	}
@@ -752,8 +811,79 @@ static void line_col_at(const char *text, const char *at, int *line, int *col)
 	}
 }
 
-struct hd_config *config_parse(const char *file, const char *text, size_t len, char **error)
+static bool only_space_after(const char *p, const char *end)
 {
+	for (; p != NULL && p < end && *p != '\0'; p++)
+		if (strchr(" \t\r\n", *p) == NULL)
+			return false;
+	return true;
+}
+
+/* cJSON tells only where it stopped: say where, show that line's text from there, and what is likely wrong. */
+static char *json_syntax_error(const char *file, const char *text, size_t len, const char *failed_at, const char *end)
+{
+	int line, col;
+	size_t excerpt = 0;
+
+	if (failed_at == NULL) { /* parsed, but more follows the top-level value */
+		const char *next = end;
+		while (next < text + len && strchr(" \t\r\n", *next) != NULL)
+			next++;
+		line_col_at(text, next, &line, &col);
+		return xasprintf("%s:%d:%d: invalid JSON: more text after the end of the top-level object", file, line, col);
+	}
+	if (only_space_after(failed_at, text + len)) {
+		line_col_at(text, text + len, &line, &col);
+		return xasprintf("%s:%d:%d: invalid JSON: the text ends too early (an unclosed { [ or \"?)", file, line, col);
+	}
+	line_col_at(text, failed_at, &line, &col);
+	while (failed_at + excerpt < text + len && excerpt < 24 && strchr("\r\n", failed_at[excerpt]) == NULL &&
+	       failed_at[excerpt] != '\0')
+		excerpt++;
+	return xasprintf("%s:%d:%d: invalid JSON: cannot continue at '%.*s' (a comma missing or one too many, or a missing colon or bracket, just before it?)",
+			 file, line, col, (int)excerpt, failed_at);
+}
+
+/*
+ * Comments (// to the end of the line, and / * ... * /) are allowed so that example files can explain themselves.
+ * They are blanked in place, newlines kept, so every position in an error message stays exact.
+ */
+static char *blank_comments(const char *text, size_t len)
+{
+	char *out = xmalloc(len + 1);
+	bool in_string = false;
+
+	memcpy(out, text, len);
+	out[len] = '\0';
+	for (size_t i = 0; i < len; i++) {
+		if (in_string) {
+			if (out[i] == '\\')
+				i++;
+			else if (out[i] == '"')
+				in_string = false;
+		} else if (out[i] == '"') {
+			in_string = true;
+		} else if (out[i] == '/' && i + 1 < len && out[i + 1] == '/') {
+			for (; i < len && out[i] != '\n'; i++)
+				out[i] = ' ';
+		} else if (out[i] == '/' && i + 1 < len && out[i + 1] == '*') {
+			size_t j = i + 2;
+			while (j + 1 < len && !(out[j] == '*' && out[j + 1] == '/'))
+				j++;
+			if (j + 1 >= len)
+				break; /* unterminated: leave it for the JSON parser to point at */
+			for (; i <= j + 1; i++)
+				if (out[i] != '\n')
+					out[i] = ' ';
+			i--;
+		}
+	}
+	return out;
+}
+
+struct hd_config *config_parse(const char *file, const char *raw_text, size_t len, char **error)
+{
+	char *text = blank_comments(raw_text, len);
 	struct cfg_ctx ctx = {.file = file, .text = text, .text_len = len};
 	const char *end = NULL;
 	struct hd_config *cfg = NULL;
@@ -761,14 +891,10 @@ struct hd_config *config_parse(const char *file, const char *text, size_t len, c
 
 	*error = NULL;
 	root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-	if (root == NULL) {
-		int line, col;
-		const char *at = end ? end : text;
-		line_col_at(text, at, &line, &col);
-		if (at >= text + len || *at == '\0')
-			*error = xasprintf("%s:%d:%d: invalid JSON: the text ends too early (an unclosed { [ or \"?)", file, line, col);
-		else
-			*error = xasprintf("%s:%d:%d: invalid JSON near \"%.20s\"", file, line, col, at);
+	if (root == NULL || !only_space_after(end, text + len)) {
+		*error = json_syntax_error(file, text, len, root == NULL ? (end ? end : text) : NULL, end);
+		cJSON_Delete(root);
+		free(text);
 		return NULL;
 	}
 	{
@@ -796,6 +922,7 @@ struct hd_config *config_parse(const char *file, const char *text, size_t len, c
 	free(ctx.error);
 	free(ctx.pos);
 	cJSON_Delete(root);
+	free(text);
 	return cfg;
 }
 
@@ -840,7 +967,8 @@ void cfg_print_keys(const char *section, const struct cfg_key *keys)
 {
 	for (const struct cfg_key *k = keys; k->name; k++) {
 		static const char *const tnames[] = {"integer", "boolean", "string", "one of", "\"ADDR:PORT\"",
-						      "object of strings"};
+						      "object of strings",
+						      "absolute path"};
 		char type[160];
 		if (k->type == CFG_ENUM) {
 			size_t used = 0;
@@ -849,6 +977,8 @@ void cfg_print_keys(const char *section, const struct cfg_key *keys)
 				append(type, sizeof(type), &used, "%s`%s`", i ? " \\| " : "", k->choices[i]);
 		} else if (k->type == CFG_INT) {
 			snprintf(type, sizeof(type), "integer %lld..%lld", k->min, k->max);
+		} else if (k->type == CFG_CUSTOM) {
+			hd_strlcpy(type, k->type_doc ? k->type_doc : "see below", sizeof(type));
 		} else {
 			hd_strlcpy(type, tnames[k->type], sizeof(type));
 		}

@@ -17,6 +17,8 @@ enum cfg_type {
 	CFG_ENUM,     /* int index into choices */
 	CFG_HOSTPORT, /* char * "ADDR:PORT" */
 	CFG_STRMAP,   /* char ** NULL-terminated "Name: value" pairs from an object of strings (headers) */
+	CFG_PATH,     /* char *, an absolute file system path */
+	CFG_CUSTOM,   /* anything else (an array of objects...): the key's own parse() and release() */
 };
 
 /* One configuration key: the parser and the reference documentation both read this table. */
@@ -29,6 +31,12 @@ struct cfg_key {
 	const char *def;             /* default, as the documentation shows it; NULL = none */
 	const char *const *choices;  /* CFG_ENUM, NULL-terminated */
 	const char *help;
+	/* Optional: reads the value instead of the generic reader (stores into field as type says, so that the default,
+	 * free and documentation stay generic); errors via cfg_error(ctx, node, ...) point at the value. */
+	int (*parse)(struct cfg_ctx *ctx, const struct cJSON *node, void *field);
+	/* CFG_CUSTOM only (parse is then required): frees what parse stored, and names the type in the reference. */
+	void (*release)(void *field);
+	const char *type_doc;
 };
 
 /* Parsing context: the file, its positions and the first error. */
@@ -41,6 +49,7 @@ struct cfg_ctx {
 	char *error;        /* "FILE:LINE:COL: message", set by the first cfg_error() */
 	char **warnings;    /* kept for the caller to log */
 	size_t n_warnings;
+	const struct cJSON *check_node; /* the check object a type's validate() is looking at */
 };
 
 /* Records an error at node's value (or its key when at_key) with the JSON path; returns -1. */

@@ -7,14 +7,18 @@
 struct event_base;
 
 /* Runs once when a transfer ends: result is curl's code; read the status with CURLINFO_RESPONSE_CODE. The easy
- * handle has been removed from the multi handle and belongs to the caller again. */
+ * handle has been removed from the multi handle and belongs to the caller again (it may clean it up, or start it
+ * again). It runs from the loop, never inside libcurl: it may start or cancel any transfer. */
 typedef void (*hd_curl_done_fn)(CURL *easy, CURLcode result, void *arg);
 
 /* Starts a configured easy handle on the process's shared multi handle (created on first use for base).
- * Sets CURLOPT_NOSIGNAL and CURLOPT_PRIVATE itself; the caller sets URL, timeouts, body and callbacks.
+ * Sets CURLOPT_NOSIGNAL, CURLOPT_QUICK_EXIT and CURLOPT_PRIVATE (which is therefore not the caller's to use);
+ * the caller sets URL, timeouts, body and callbacks. done never runs before this returns.
  * Returns 0, or -1 if curl refused it (done is not called then). */
 int hd_curl_start(struct event_base *base, CURL *easy, hd_curl_done_fn done, void *arg);
-/* Stops a running transfer; done is not called. The easy handle is the caller's to clean up. */
+/* Stops a running transfer; done is not called. The easy handle is the caller's to clean up. Harmless on a handle
+ * that is not running. Never call it from inside one of curl's own callbacks (write, header...): abort from
+ * there by returning an error to curl instead. */
 void hd_curl_cancel(CURL *easy);
 /* Tears down the shared multi handle at exit (after every transfer was cancelled or finished). */
 void hd_curl_shutdown(void);

@@ -10,9 +10,11 @@
 #include <string.h>
 
 #include "agent.h"
+#include "alerts.h"
 #include "config.h"
 #include "control.h"
 #include "ctl.h"
+#include "curl_loop.h"
 #include "engine.h"
 #include "http_api.h"
 #include "notify.h"
@@ -26,6 +28,7 @@ struct daemon {
 	struct hd_status *status;
 	struct hd_http *http;
 	struct hd_agent *agent;
+	struct hd_alerts *alerts;
 	char *config_path;
 	struct event *sig_term, *sig_int, *sig_hup;
 	/* operations: admin socket and state, graceful stop, systemd */
@@ -147,6 +150,7 @@ static int reload_config(struct daemon *d, char **summary, char **error)
 	warn_restart_only(old, cfg);
 	*summary = describe_reload(old, cfg);
 	engine_apply_config(d->engine, cfg);
+	alerts_reload(d->alerts);
 	log_info("reload: %s applied: %s", d->config_path, *summary);
 	notify_ready("reloaded: %zu checks", engine_n_checks(d->engine));
 	return 0;
@@ -277,6 +281,7 @@ static int run_daemon(const char *config_path, bool use_syslog, bool debug)
 	d.status = status_new(d.engine);
 	engine_apply_config(d.engine, cfg);
 	cfg = NULL;
+	d.alerts = alerts_start(d.base, d.engine);
 	d.http = http_api_start(d.base, engine_config(d.engine), d.engine, d.status);
 	d.agent = agent_start(d.base, engine_config(d.engine), d.status);
 	if (d.http == NULL || d.agent == NULL || start_operations(&d) < 0)
@@ -295,6 +300,7 @@ static int run_daemon(const char *config_path, bool use_syslog, bool debug)
 out:
 	stop_operations(&d);
 	engine_stop(d.engine);
+	alerts_free(d.alerts);
 	http_api_free(d.http);
 	agent_free(d.agent);
 	if (d.sig_term) {
@@ -304,6 +310,7 @@ out:
 	}
 	status_free(d.status);
 	engine_free(d.engine);
+	hd_curl_shutdown();
 	evdns_base_free(d.dns, 0);
 	event_base_free(d.base);
 	free(d.config_path);
