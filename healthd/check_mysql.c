@@ -74,6 +74,7 @@ struct mysql_attempt {
 	const struct mysql_conf *mc;
 	struct event_base *base;
 	struct hd_resolve *resolve;
+	char ip[INET6_ADDRSTRLEN]; /* the host given to connect: the library reads it again after the greeting */
 	struct event *ev;
 	struct mysql_call call;
 	enum mysql_stage stage;
@@ -830,7 +831,9 @@ static void drain_begin(struct mysql_attempt *a, struct hd_persist *owner)
 	hd_strlcpy(a->name, run->conf->name, sizeof(a->name));
 	run->state = NULL;
 	a->run = NULL;
-	a->mc = NULL; /* the configuration may go away on a reload; the drain needs none of it */
+	/* The drain's own code needs no configuration. The library still reads the user, password and database
+	 * strings until the login completes: safe, as a reload that frees them ends the drain first (free_persist). */
+	a->mc = NULL;
 	a->drain_owner = owner;
 	owner->drain = a;
 	a->drain_started_ms = run->started_ms;
@@ -853,7 +856,6 @@ static void on_resolved(const struct sockaddr *sa, socklen_t salen, const char *
 {
 	struct mysql_attempt *a = arg;
 	struct hd_check_run *run = a->run;
-	char ip[INET6_ADDRSTRLEN];
 	const void *addr;
 
 	(void)salen;
@@ -866,12 +868,17 @@ static void on_resolved(const struct sockaddr *sa, socklen_t salen, const char *
 	hd_run_set_peer(run, sa);
 	addr = sa->sa_family == AF_INET6 ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
 					 : (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
-	inet_ntop(sa->sa_family, addr, ip, sizeof(ip));
+	inet_ntop(sa->sa_family, addr, a->ip, sizeof(a->ip));
 	a->call.m = handle_new(run->conf);
 	run->phase = "connect";
 	a->call.op = OP_CONNECT;
-	/* An IP literal: the library's own name lookup (a blocking getaddrinfo) never runs. */
-	drive(a, mysql_real_connect_start(&a->call.connect_ret, a->call.m, ip, a->mc->user, a->mc->secret,
+	/*
+	 * An IP literal: the library's own name lookup (a blocking getaddrinfo) never runs. It keeps the host, user,
+	 * password and database pointers and reads them again once the greeting has arrived, in a later _cont: they
+	 * must outlive this call (the attempt's copy of the address; the strings of the configuration, which stays
+	 * while the check exists, and a drain never outlives the check).
+	 */
+	drive(a, mysql_real_connect_start(&a->call.connect_ret, a->call.m, a->ip, a->mc->user, a->mc->secret,
 					  a->mc->database, (unsigned int)a->mc->port, NULL, 0));
 }
 
