@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "config.h"
+#include "resolve.h"
 
 struct subscriber {
 	hd_result_fn on_result;
@@ -384,6 +385,8 @@ void engine_stop(struct hd_engine *e)
 {
 	for (size_t i = 0; i < e->n_checks; i++)
 		check_stop(e->checks[i]);
+	if (hd_resolve_settle(e->base) < 0) /* or the cancelled name lookups stay allocated in evdns */
+		log_debug("engine: cancelled name lookups still in flight at shutdown");
 }
 
 void engine_free(struct hd_engine *e)
