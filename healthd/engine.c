@@ -377,6 +377,8 @@ void engine_run_once(struct hd_engine *e, struct hd_config *cfg, hd_all_done_fn 
 	e->oneshot_done = done;
 	e->oneshot_arg = arg;
 	engine_apply_config(e, cfg);
+	for (size_t i = 0; i < e->n_checks; i++) /* all at once: the spread of first starts is for a schedule */
+		arm_tick(e->checks[i], 0);
 	if (cfg->n_checks == 0 && done)
 		done(e, arg);
 }
