@@ -126,21 +126,6 @@ static const struct cfg_pos *find_pos(const struct cfg_ctx *ctx, const cJSON *no
 	return NULL;
 }
 
-static void append(char *buf, size_t len, size_t *used, const char *fmt, ...) HD_PRINTF(4, 5);
-static void append(char *buf, size_t len, size_t *used, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (*used >= len)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(buf + *used, len - *used, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		*used += (size_t)n;
-}
-
 static void build_path(const struct cfg_ctx *ctx, const cJSON *node, char *buf, size_t len, size_t *used)
 {
 	const struct cfg_pos *p = find_pos(ctx, node);
@@ -150,13 +135,13 @@ static void build_path(const struct cfg_ctx *ctx, const cJSON *node, char *buf, 
 		return;
 	build_path(ctx, p->parent, buf, len, used);
 	if (cJSON_IsObject(p->parent)) {
-		append(buf, len, used, "%s%s", *used ? "." : "", node->string);
+		hd_appendf(buf, len, used, "%s%s", *used ? "." : "", node->string);
 	} else {
 		name = cJSON_IsObject(node) ? cJSON_GetObjectItemCaseSensitive(node, "name") : NULL;
 		if (cJSON_IsString(name))
-			append(buf, len, used, "[\"%s\"]", name->valuestring);
+			hd_appendf(buf, len, used, "[\"%s\"]", name->valuestring);
 		else
-			append(buf, len, used, "[%d]", p->index);
+			hd_appendf(buf, len, used, "[%d]", p->index);
 	}
 }
 
@@ -261,7 +246,7 @@ static void list_keys(const struct cfg_table_ref *tables, size_t n, char *buf, s
 	buf[0] = '\0';
 	for (size_t t = 0; t < n; t++)
 		for (const struct cfg_key *k = tables[t].keys; k->name; k++)
-			append(buf, len, &used, "%s%s", used ? ", " : "", k->name);
+			hd_appendf(buf, len, &used, "%s%s", used ? ", " : "", k->name);
 }
 
 static int unknown_key(struct cfg_ctx *ctx, const cJSON *item, const struct cfg_table_ref *tables, size_t n)
@@ -373,7 +358,7 @@ static int read_value(struct cfg_ctx *ctx, const cJSON *v, const struct cfg_key 
 			size_t used = 0;
 			all[0] = '\0';
 			for (int i = 0; k->choices[i]; i++)
-				append(all, sizeof(all), &used, "%s\"%s\"", i ? ", " : "", k->choices[i]);
+				hd_appendf(all, sizeof(all), &used, "%s\"%s\"", i ? ", " : "", k->choices[i]);
 			return cfg_error(ctx, v, false, "expected one of %s, got %s%s%s", all,
 					 cJSON_IsString(v) ? "\"" : json_type_name(v), cJSON_IsString(v) ? v->valuestring : "",
 					 cJSON_IsString(v) ? "\"" : "");
@@ -568,7 +553,7 @@ static const char *type_names(char *buf, size_t len)
 
 	buf[0] = '\0';
 	for (size_t i = 0; hd_check_types[i]; i++)
-		append(buf, len, &used, "%s%s", i ? ", " : "", hd_check_types[i]->name);
+		hd_appendf(buf, len, &used, "%s%s", i ? ", " : "", hd_check_types[i]->name);
 	return buf;
 }
 
@@ -941,7 +926,7 @@ void cfg_print_keys(const char *section, const struct cfg_key *keys)
 			size_t used = 0;
 			type[0] = '\0';
 			for (int i = 0; k->choices[i]; i++)
-				append(type, sizeof(type), &used, "%s`%s`", i ? " \\| " : "", k->choices[i]);
+				hd_appendf(type, sizeof(type), &used, "%s`%s`", i ? " \\| " : "", k->choices[i]);
 		} else if (k->type == CFG_INT) {
 			snprintf(type, sizeof(type), "integer %lld..%lld", k->min, k->max);
 		} else {

@@ -49,6 +49,20 @@ void hd_strlcpy(char *dst, const char *src, size_t size)
 	dst[n] = '\0';
 }
 
+void hd_appendf(char *buf, size_t len, size_t *used, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*used >= len)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *used, len - *used, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*used += (size_t)n;
+}
+
 static int64_t clock_ms(clockid_t id)
 {
 	struct timespec ts;

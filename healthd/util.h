@@ -20,6 +20,8 @@ char *xasprintf(const char *fmt, ...) HD_PRINTF(1, 2);
 
 /* Copies with truncation; always NUL-terminates. */
 void hd_strlcpy(char *dst, const char *src, size_t size);
+/* printf at buf + *used (buf holds len bytes) and advances *used; truncates, always NUL-terminates; once full, adds nothing. */
+void hd_appendf(char *buf, size_t len, size_t *used, const char *fmt, ...) HD_PRINTF(4, 5);
 
 int64_t hd_now_mono_ms(void);   /* monotonic clock, for deadlines and latencies */
 double hd_now_mono_ms_f(void);  /* monotonic clock with sub-millisecond precision */
