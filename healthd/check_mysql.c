@@ -166,8 +166,7 @@ static int mysql_validate(struct hd_check_conf *conf, struct cfg_ctx *ctx)
 		return cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(node, "ca"), false, "cannot read the CA file %s: %s",
 				 mc->ca, strerror(errno));
 	mc->check_read_only = cJSON_GetObjectItemCaseSensitive(node, "expect_read_only") != NULL;
-	conf->target = strchr(mc->host, ':') ? xasprintf("[%s]:%d", mc->host, mc->port)
-					     : xasprintf("%s:%d", mc->host, mc->port);
+	conf->target = hd_join_hostport(mc->host, mc->port);
 	return 0;
 }
 

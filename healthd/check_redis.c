@@ -125,8 +125,7 @@ static int redis_validate(struct hd_check_conf *conf, struct cfg_ctx *ctx)
 				 "username needs password or password_file (AUTH username password)");
 	if (rc->password_file != NULL)
 		conf->fingerprint = xasprintf("password_file:%016llx", (unsigned long long)fnv1a(rc->password));
-	conf->target = strchr(rc->host, ':') ? xasprintf("[%s]:%d", rc->host, rc->port)
-					     : xasprintf("%s:%d", rc->host, rc->port);
+	conf->target = hd_join_hostport(rc->host, rc->port);
 	return 0;
 }
 

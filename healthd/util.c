@@ -145,6 +145,11 @@ int hd_split_hostport(const char *s, char *host, size_t hostlen, int *port, cons
 	return 0;
 }
 
+char *hd_join_hostport(const char *host, int port)
+{
+	return strchr(host, ':') ? xasprintf("[%s]:%d", host, port) : xasprintf("%s:%d", host, port);
+}
+
 char *hd_read_small_file(const char *path, size_t max)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
