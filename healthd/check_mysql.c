@@ -855,7 +855,6 @@ static void on_resolved(const struct sockaddr *sa, socklen_t salen, const char *
 {
 	struct mysql_attempt *a = arg;
 	struct hd_check_run *run = a->run;
-	const void *addr;
 
 	(void)salen;
 	a->resolve = NULL;
@@ -865,9 +864,7 @@ static void on_resolved(const struct sockaddr *sa, socklen_t salen, const char *
 		return;
 	}
 	hd_run_set_peer(run, sa);
-	addr = sa->sa_family == AF_INET6 ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
-					 : (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
-	inet_ntop(sa->sa_family, addr, a->ip, sizeof(a->ip));
+	hd_sockaddr_ip(sa, a->ip, sizeof(a->ip));
 	a->call.m = handle_new(run->conf);
 	run->phase = "connect";
 	a->call.op = OP_CONNECT;

@@ -555,10 +555,7 @@ static void on_resolved(const struct sockaddr *sa, socklen_t salen, const char *
 	}
 	run->phase = "connect";
 	hd_run_set_peer(run, sa);
-	if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, ip, sizeof(ip));
-	else
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, ip, sizeof(ip));
+	hd_sockaddr_ip(sa, ip, sizeof(ip));
 	/* An IP literal: hiredis' getaddrinfo() then never touches DNS, so this does not block. */
 	ac = redisAsyncConnect(ip, a->conf->port);
 	if (ac == NULL) {

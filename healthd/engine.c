@@ -170,36 +170,40 @@ int hd_run_remaining_ms(const struct hd_check_run *run)
 	return left < 1 ? 1 : (int)left;
 }
 
+int hd_sockaddr_ip(const struct sockaddr *sa, char *buf, size_t len)
+{
+	const void *addr;
+
+	if (sa->sa_family == AF_INET)
+		addr = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+	else if (sa->sa_family == AF_INET6)
+		addr = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+	else
+		return -1;
+	return inet_ntop(sa->sa_family, addr, buf, (socklen_t)len) ? 0 : -1;
+}
+
 void hd_run_set_peer(struct hd_check_run *run, const struct sockaddr *sa)
 {
-	char ip[INET6_ADDRSTRLEN] = "?";
+	char ip[INET6_ADDRSTRLEN];
 
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
-		snprintf(run->peer, sizeof(run->peer), "%s:%d", ip, ntohs(in->sin_port));
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
-		snprintf(run->peer, sizeof(run->peer), "[%s]:%d", ip, ntohs(in6->sin6_port));
-	}
+	if (hd_sockaddr_ip(sa, ip, sizeof(ip)) < 0)
+		return;
+	if (sa->sa_family == AF_INET6)
+		snprintf(run->peer, sizeof(run->peer), "[%s]:%d", ip,
+			 ntohs(((const struct sockaddr_in6 *)(const void *)sa)->sin6_port));
+	else
+		snprintf(run->peer, sizeof(run->peer), "%s:%d", ip,
+			 ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port));
 }
 
 void hd_run_set_source(struct hd_check_run *run, int fd)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	char ip[INET6_ADDRSTRLEN];
 
-	if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
-		return;
-	if (ss.ss_family == AF_INET)
-		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof(ip));
-	else if (ss.ss_family == AF_INET6)
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, ip, sizeof(ip));
-	else
-		return;
-	hd_strlcpy(run->source_addr, ip, sizeof(run->source_addr));
+	if (fd >= 0 && getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+		hd_sockaddr_ip((struct sockaddr *)&ss, run->source_addr, sizeof(run->source_addr));
 }
 
 /* ---- scheduling ---- */

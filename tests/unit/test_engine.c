@@ -1,13 +1,17 @@
-/* test_engine.c: the engine's life cycle with a check type the test drives: reloads while attempts run, deadlines, stop, one-shot. */
+/* test_engine.c: the engine's life cycle with a check type the test drives (reloads while attempts run, deadlines, stop, one-shot); peer texts. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <arpa/inet.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include "config.h"
 #include "engine.h"
@@ -312,6 +316,46 @@ static void one_shot_without_checks_is_done_at_once(void **state)
 	assert_int_equal(done, 1);
 }
 
+/* ---- addresses as details show them ---- */
+
+static void peer_text_for_ipv4_and_ipv6(void **unused)
+{
+	struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons(3306)};
+	struct sockaddr_in6 in6 = {.sin6_family = AF_INET6, .sin6_port = htons(6379)};
+	struct sockaddr_un un = {.sun_family = AF_UNIX};
+	struct hd_check_run run = {0};
+	char ip[64];
+
+	(void)unused;
+	inet_pton(AF_INET, "10.0.13.1", &in.sin_addr);
+	inet_pton(AF_INET6, "2001:db8::7", &in6.sin6_addr);
+	hd_run_set_peer(&run, (struct sockaddr *)&in);
+	assert_string_equal(run.peer, "10.0.13.1:3306");
+	hd_run_set_peer(&run, (struct sockaddr *)&in6);
+	assert_string_equal(run.peer, "[2001:db8::7]:6379");
+	assert_int_equal(hd_sockaddr_ip((struct sockaddr *)&in6, ip, sizeof(ip)), 0);
+	assert_string_equal(ip, "2001:db8::7");
+	assert_int_equal(hd_sockaddr_ip((struct sockaddr *)&un, ip, sizeof(ip)), -1);
+	hd_run_set_peer(&run, (struct sockaddr *)&un); /* another family leaves the peer as it was */
+	assert_string_equal(run.peer, "[2001:db8::7]:6379");
+}
+
+static void source_address_of_a_bound_socket(void **unused)
+{
+	struct sockaddr_in in = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct hd_check_run run = {0};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	(void)unused;
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&in, sizeof(in)), 0);
+	hd_run_set_source(&run, fd);
+	assert_string_equal(run.source_addr, "127.0.0.1");
+	close(fd);
+	hd_run_set_source(&run, -1); /* not connected yet: unchanged */
+	assert_string_equal(run.source_addr, "127.0.0.1");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -323,6 +367,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(stop_cancels_each_running_attempt_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(one_shot_starts_every_check_at_once_and_is_done_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(one_shot_without_checks_is_done_at_once, setup, teardown),
+		cmocka_unit_test(peer_text_for_ipv4_and_ipv6),
+		cmocka_unit_test(source_address_of_a_bound_socket),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
