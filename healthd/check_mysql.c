@@ -13,7 +13,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -126,36 +125,18 @@ static void begin_connection(struct mysql_attempt *a);
 
 /* ---- configuration ---- */
 
-/* A digest of the password file for the fingerprint, so that a reload with a new password restarts the check. */
-static char *secret_digest(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return xasprintf("password_file:%016llx", (unsigned long long)h);
-}
-
 static int mysql_validate(struct hd_check_conf *conf, struct cfg_ctx *ctx)
 {
 	struct mysql_conf *mc = conf->type_conf;
 	const cJSON *node = ctx->check_node;
 	const cJSON *file_node = cJSON_GetObjectItemCaseSensitive(node, "password_file");
-	struct stat st;
 
 	if (mc->password && mc->password_file)
 		return cfg_error(ctx, file_node, true, "give password or password_file, not both");
 	if (mc->password_file) {
-		mc->secret = hd_read_small_file(mc->password_file, 4096);
+		mc->secret = cfg_read_password_file(ctx, conf, mc->password_file);
 		if (mc->secret == NULL)
-			return cfg_error(ctx, file_node, false, "cannot read the password file %s: %s", mc->password_file,
-					 strerror(errno));
-		if (mc->secret[0] == '\0')
-			return cfg_error(ctx, file_node, false, "the password file %s is empty", mc->password_file);
-		if (stat(mc->password_file, &st) == 0 && (st.st_mode & S_IROTH))
-			cfg_warn(ctx, file_node, "the password file %s is readable by everyone (mode %03o): chmod 600 "
-				 "(or 640 with the daemon's group)", mc->password_file, (unsigned)(st.st_mode & 0777));
-		conf->fingerprint = secret_digest(mc->secret);
+			return -1;
 	} else if (mc->password) {
 		mc->secret = xstrdup(mc->password);
 	}

@@ -193,6 +193,41 @@ void cfg_warn(struct cfg_ctx *ctx, const cJSON *node, const char *fmt, ...)
 	va_end(ap);
 }
 
+#define PASSWORD_FILE_MAX 4096
+
+char *cfg_read_password_file(struct cfg_ctx *ctx, struct hd_check_conf *conf, const char *path)
+{
+	const cJSON *node = cJSON_GetObjectItemCaseSensitive(ctx->check_node, "password_file");
+	char *secret = hd_read_small_file(path, PASSWORD_FILE_MAX + 2); /* + CR LF: one byte more is too large */
+	uint64_t digest = 1469598103934665603ULL; /* FNV-1a */
+	struct stat st;
+	size_t len;
+
+	if (node == NULL)
+		node = ctx->check_node;
+	if (secret == NULL) {
+		cfg_error(ctx, node, false, "cannot read the password file %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	len = strlen(secret);
+	if (len == 0 || len > PASSWORD_FILE_MAX) {
+		cfg_error(ctx, node, false, len == 0 ? "the password file %s is empty"
+						     : "the password file %s holds more than 4096 bytes: not a password",
+			  path);
+		explicit_bzero(secret, len);
+		free(secret);
+		return NULL;
+	}
+	if (stat(path, &st) == 0 && (st.st_mode & S_IROTH))
+		cfg_warn(ctx, node, "the password file %s is readable by everyone (mode %03o): chmod 600 "
+			 "(or 640 with the daemon's group)", path, (unsigned)(st.st_mode & 0777));
+	for (const char *p = secret; *p; p++)
+		digest = (digest ^ (unsigned char)*p) * 1099511628211ULL;
+	free(conf->fingerprint);
+	conf->fingerprint = xasprintf("password_file:%016llx", (unsigned long long)digest);
+	return secret;
+}
+
 /* ---- the generic key reader ---- */
 
 static const char *json_type_name(const cJSON *v)
