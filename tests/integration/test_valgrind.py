@@ -1,7 +1,8 @@
-"""healthd under valgrind (memcheck): every check type against real servers and real faults, two reloads
-(a check added, one removed, one changed, the rest unchanged), then SIGTERM. Asserts no memory error and no
-definitely lost block. Everything runs in one network namespace: MariaDB, Redis, an HTTP app, a silent
-listener, a port behind a DROP rule, a refused port, and a resolver that never answers."""
+"""healthd under valgrind (memcheck): every check type against real servers and real faults, alerts to a
+webhook receiver and to a port behind DROP, two reloads (a check added, one removed, one changed, the rest
+unchanged), then SIGTERM. Asserts no memory error and no definitely lost block. Everything runs in one network
+namespace: MariaDB, Redis, an HTTP app, a silent listener, a port behind a DROP rule, a refused port, and a
+resolver that never answers."""
 
 import os
 import re
@@ -75,9 +76,16 @@ def wait_all_reported(hd, names, timeout):
     wait_until(done, timeout, interval=0.5, what="a result from every check")
 
 
+def alerts(receiver, dropped_port, spool_dir):
+    return {"spool_dir": spool_dir, "min_gap_s": 0, "retry_initial_ms": 300, "retry_max_ms": 1000,
+            "webhooks": [{"url": receiver.url + "/hook"},
+                         {"url": "http://127.0.0.1:%d/" % dropped_port, "format": "alertmanager",
+                          "timeout_ms": 500, "connect_timeout_ms": 300}]}
+
+
 def test_every_check_type_and_two_reloads_under_valgrind(make_netns, netns_resolv_conf, start_mariadb,
                                                         start_redis, start_http_app, start_tcp_listener,
-                                                        tmpfs, request, workdirs):
+                                                        start_receiver, tmpfs, request, workdirs):
     ns = make_netns("vg")
     netns_resolv_conf(ns, "nameserver 127.0.0.1\n")
     ns.iptables("-A", "INPUT", "-p", "udp", "--dport", "53", "-j", "DROP")  # a resolver that never answers
@@ -88,10 +96,12 @@ def test_every_check_type_and_two_reloads_under_valgrind(make_netns, netns_resol
     redis = start_redis(netns=ns)
     app = start_http_app(netns=ns, body="ok")
     silent = start_tcp_listener(netns=ns, mode="silent")
+    receiver = start_receiver(netns=ns)
 
     first = checks(db, redis, app, silent.port, dropped_port, refused_port, tmpfs)
     d = workdirs.new("healthd-vg")
-    hd = ValgrindHealthd({"defaults": SLOW, "checks": first}, d, ns, plain_build())
+    hooks = alerts(receiver, dropped_port, os.path.join(d, "spool"))
+    hd = ValgrindHealthd({"defaults": SLOW, "checks": first, "alerts": hooks}, d, ns, plain_build())
     request.addfinalizer(lambda: hd.kill() if hd.running else None)
     hd.start()
     wait_all_reported(hd, [c["name"] for c in first], 20)
@@ -100,13 +110,16 @@ def test_every_check_type_and_two_reloads_under_valgrind(make_netns, netns_resol
                        ("tcp-refused", "refused"), ("tcp-dropped", "timeout"), ("db-silent", "timeout")):
         assert h[name]["kind"] == kind, (name, h[name])
     dropped_since = h["tcp-dropped"]["since"]
-    time.sleep(5)
+    app.set(status=500)  # a regression: alerts go out (the DROPped webhook keeps retrying)
+    receiver.wait_for(timeout=10, what="an alert at the receiver")
+    app.set(status=200)
+    time.sleep(4)
 
     # Reload 1: tcp-refused removed, app changed, cache2 added, the rest unchanged.
     second = [c for c in first if c["name"] != "tcp-refused"]
     second = [dict(c, expect_body="o") if c["name"] == "app" else c for c in second]
     second.append({"name": "cache2", "type": "redis", "host": "127.0.0.1", "port": redis.port})
-    hd.write_config({"defaults": SLOW, "checks": second})
+    hd.write_config({"defaults": SLOW, "checks": second, "alerts": hooks})
     hd.signal(signal.SIGHUP)
     wait_all_reported(hd, ["cache2", "app"], 15)
     time.sleep(5)
@@ -115,7 +128,7 @@ def test_every_check_type_and_two_reloads_under_valgrind(make_netns, netns_resol
     third = [c for c in second if c["name"] not in ("db-silent", "cache-silent")]
     third = [dict(c, timeout_ms=1100) if c["name"] in ("data", "db") else c for c in third]
     third.append({"name": "tcp-db", "type": "tcp", "host": "127.0.0.1", "port": db.port})
-    hd.write_config({"defaults": SLOW, "checks": third})
+    hd.write_config({"defaults": SLOW, "checks": third, "alerts": hooks})
     hd.signal(signal.SIGHUP)
     wait_all_reported(hd, ["tcp-db", "db", "data"], 15)
     time.sleep(5)
