@@ -126,21 +126,6 @@ static const struct cfg_pos *find_pos(const struct cfg_ctx *ctx, const cJSON *no
 	return NULL;
 }
 
-static void append(char *buf, size_t len, size_t *used, const char *fmt, ...) HD_PRINTF(4, 5);
-static void append(char *buf, size_t len, size_t *used, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (*used >= len)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(buf + *used, len - *used, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		*used += (size_t)n;
-}
-
 static void build_path(const struct cfg_ctx *ctx, const cJSON *node, char *buf, size_t len, size_t *used)
 {
 	const struct cfg_pos *p = find_pos(ctx, node);
@@ -150,13 +135,13 @@ static void build_path(const struct cfg_ctx *ctx, const cJSON *node, char *buf, 
 		return;
 	build_path(ctx, p->parent, buf, len, used);
 	if (cJSON_IsObject(p->parent)) {
-		append(buf, len, used, "%s%s", *used ? "." : "", node->string);
+		hd_appendf(buf, len, used, "%s%s", *used ? "." : "", node->string);
 	} else {
 		name = cJSON_IsObject(node) ? cJSON_GetObjectItemCaseSensitive(node, "name") : NULL;
 		if (cJSON_IsString(name))
-			append(buf, len, used, "[\"%s\"]", name->valuestring);
+			hd_appendf(buf, len, used, "[\"%s\"]", name->valuestring);
 		else
-			append(buf, len, used, "[%d]", p->index);
+			hd_appendf(buf, len, used, "[%d]", p->index);
 	}
 }
 
@@ -206,6 +191,41 @@ void cfg_warn(struct cfg_ctx *ctx, const cJSON *node, const char *fmt, ...)
 	va_start(ap, fmt);
 	ctx->warnings[ctx->n_warnings++] = vformat_at(ctx, node, true, fmt, ap);
 	va_end(ap);
+}
+
+#define PASSWORD_FILE_MAX 4096
+
+char *cfg_read_password_file(struct cfg_ctx *ctx, struct hd_check_conf *conf, const char *path)
+{
+	const cJSON *node = cJSON_GetObjectItemCaseSensitive(ctx->check_node, "password_file");
+	char *secret = hd_read_small_file(path, PASSWORD_FILE_MAX + 2); /* + CR LF: one byte more is too large */
+	uint64_t digest = 1469598103934665603ULL; /* FNV-1a */
+	struct stat st;
+	size_t len;
+
+	if (node == NULL)
+		node = ctx->check_node;
+	if (secret == NULL) {
+		cfg_error(ctx, node, false, "cannot read the password file %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	len = strlen(secret);
+	if (len == 0 || len > PASSWORD_FILE_MAX) {
+		cfg_error(ctx, node, false, len == 0 ? "the password file %s is empty"
+						     : "the password file %s holds more than 4096 bytes: not a password",
+			  path);
+		explicit_bzero(secret, len);
+		free(secret);
+		return NULL;
+	}
+	if (stat(path, &st) == 0 && (st.st_mode & S_IROTH))
+		cfg_warn(ctx, node, "the password file %s is readable by everyone (mode %03o): chmod 600 "
+			 "(or 640 with the daemon's group)", path, (unsigned)(st.st_mode & 0777));
+	for (const char *p = secret; *p; p++)
+		digest = (digest ^ (unsigned char)*p) * 1099511628211ULL;
+	free(conf->fingerprint);
+	conf->fingerprint = xasprintf("password_file:%016llx", (unsigned long long)digest);
+	return secret;
 }
 
 /* ---- the generic key reader ---- */
@@ -261,7 +281,7 @@ static void list_keys(const struct cfg_table_ref *tables, size_t n, char *buf, s
 	buf[0] = '\0';
 	for (size_t t = 0; t < n; t++)
 		for (const struct cfg_key *k = tables[t].keys; k->name; k++)
-			append(buf, len, &used, "%s%s", used ? ", " : "", k->name);
+			hd_appendf(buf, len, &used, "%s%s", used ? ", " : "", k->name);
 }
 
 static int unknown_key(struct cfg_ctx *ctx, const cJSON *item, const struct cfg_table_ref *tables, size_t n)
@@ -375,7 +395,7 @@ static int read_value(struct cfg_ctx *ctx, const cJSON *v, const struct cfg_key 
 			size_t used = 0;
 			all[0] = '\0';
 			for (int i = 0; k->choices[i]; i++)
-				append(all, sizeof(all), &used, "%s\"%s\"", i ? ", " : "", k->choices[i]);
+				hd_appendf(all, sizeof(all), &used, "%s\"%s\"", i ? ", " : "", k->choices[i]);
 			return cfg_error(ctx, v, false, "expected one of %s, got %s%s%s", all,
 					 cJSON_IsString(v) ? "\"" : json_type_name(v), cJSON_IsString(v) ? v->valuestring : "",
 					 cJSON_IsString(v) ? "\"" : "");
@@ -479,6 +499,16 @@ static const struct cfg_key listen_keys[] = {
 	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL},
 };
 
+/* Top-level scalar keys (the sections have their own tables). */
+static const struct cfg_key root_keys[] = {
+	{"state_dir", CFG_PATH, OFF(hd_config, state_dir), false, 0, 0, "/var/lib/healthd", NULL,
+	 "directory of the admin state (drain/maint and why), kept across restarts and crashes"},
+	{"shutdown_grace_ms", CFG_INT, OFF(hd_config, shutdown_grace_ms), false, 0, 600000, "6000", NULL,
+	 "on SIGTERM, answer `drain` to the load balancers this long before exiting (a few agent intervals); "
+	 "0 exits at once"},
+	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL},
+};
+
 static const struct cfg_key defaults_keys[] = {
 	{"interval_ms", CFG_INT, OFF(hd_defaults, interval_ms), false, 100, 86400000, "2000", NULL,
 	 "time between the starts of two attempts of a check"},
@@ -494,6 +524,8 @@ static const struct cfg_key defaults_keys[] = {
 static const struct cfg_key agent_keys[] = {
 	{"degraded_weight_pct", CFG_INT, OFF(hd_config, agent.degraded_weight_pct), false, 0, 100, "50", NULL,
 	 "weight the agent announces while only non-critical checks are down"},
+	{"ready_window_ms", CFG_INT, OFF(hd_config, agent.ready_window_ms), false, 1000, 86400000, "60000", NULL,
+	 "after leaving drain or maint, each polling address gets `ready` once within this window (never on every poll)"},
 	{"max_connections", CFG_INT, OFF(hd_config, agent.max_connections), false, 1, 100000, "256", NULL,
 	 "open agent connections at most; more wait in the kernel's backlog"},
 	{"timeout_ms", CFG_INT, OFF(hd_config, agent.timeout_ms), false, 10, 60000, "2000", NULL,
@@ -574,7 +606,7 @@ static const char *type_names(char *buf, size_t len)
 
 	buf[0] = '\0';
 	for (size_t i = 0; hd_check_types[i]; i++)
-		append(buf, len, &used, "%s%s", i ? ", " : "", hd_check_types[i]->name);
+		hd_appendf(buf, len, &used, "%s%s", i ? ", " : "", hd_check_types[i]->name);
 	return buf;
 }
 
@@ -682,6 +714,18 @@ static bool has_password_key(const cJSON *node)
 	return false;
 }
 
+/* The top-level scalars sit beside the sections, so they are read one by one against root_keys. */
+static int read_root_keys(struct cfg_ctx *ctx, const cJSON *root, struct hd_config *cfg)
+{
+	for (const struct cfg_key *k = root_keys; k->name; k++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, k->name);
+		set_default(k, cfg);
+		if (v != NULL && read_value(ctx, v, k, cfg) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* The listeners bind without resolving names: catch "localhost:9110" here rather than at start-up. */
 static int check_listen_ip(struct cfg_ctx *ctx, const cJSON *listen, const char *key, const char *value)
 {
@@ -702,8 +746,8 @@ static struct hd_config *parse_root(struct cfg_ctx *ctx, const cJSON *root)
 	struct hd_config *cfg = xcalloc(1, sizeof(*cfg));
 	const cJSON *item;
 	/* The top level's keys, for the unknown-key check and its "did you mean" (each section has its own table). */
-	static const struct cfg_key sections[] = {{"node_name"}, {"listen"}, {"defaults"}, {"agent"}, {"http"}, {"log"},
-						  {"checks"}, {"alerts"}, {NULL}};
+	static const struct cfg_key sections[] = {{"node_name"}, {"state_dir"}, {"shutdown_grace_ms"}, {"listen"},
+						  {"defaults"}, {"agent"}, {"http"}, {"log"}, {"checks"}, {"alerts"}, {NULL}};
 	static const struct cfg_table_ref top_level = {sections, NULL};
 
 	if (!cJSON_IsObject(root)) {
@@ -738,6 +782,8 @@ static struct hd_config *parse_root(struct cfg_ctx *ctx, const cJSON *root)
 		gethostname(host, sizeof(host) - 1);
 		cfg->node_name = xstrdup(host);
 	}
+	if (read_root_keys(ctx, root, cfg) < 0)
+		goto fail;
 	struct cfg_table_ref listen = {listen_keys, cfg}, defaults = {defaults_keys, &cfg->defaults},
 			     agent = {agent_keys, cfg}, http = {http_keys, cfg}, log = {log_keys, cfg};
 	if (cfg_read_object(ctx, SECTION("listen"), &listen, 1) < 0 ||
@@ -922,6 +968,7 @@ void config_free(struct hd_config *cfg)
 		free_check_conf(cfg->checks[i]);
 	free(cfg->checks);
 	cfg_free_table(listen_keys, cfg);
+	cfg_free_table(root_keys, cfg);
 	alerts_free_config(cfg->alerts);
 	free(cfg->node_name);
 	free(cfg->path);
@@ -947,7 +994,7 @@ void cfg_print_keys(const char *section, const struct cfg_key *keys)
 			size_t used = 0;
 			type[0] = '\0';
 			for (int i = 0; k->choices[i]; i++)
-				append(type, sizeof(type), &used, "%s`%s`", i ? " \\| " : "", k->choices[i]);
+				hd_appendf(type, sizeof(type), &used, "%s`%s`", i ? " \\| " : "", k->choices[i]);
 		} else if (k->type == CFG_INT) {
 			snprintf(type, sizeof(type), "integer %lld..%lld", k->min, k->max);
 		} else if (k->type == CFG_CUSTOM) {
@@ -964,6 +1011,7 @@ void config_print_reference(void)
 {
 	printf("| key | type | default | meaning |\n|---|---|---|---|\n");
 	printf("| `node_name` | string | the host name | this backend's name in alerts and /health |\n");
+	cfg_print_keys("", root_keys);
 	cfg_print_keys("listen", listen_keys);
 	cfg_print_keys("defaults", defaults_keys);
 	cfg_print_keys("agent", agent_keys);

@@ -58,6 +58,14 @@ void cfg_warn(struct cfg_ctx *ctx, const struct cJSON *node, const char *fmt, ..
 /* The dotted path of a node for messages: checks[2].port. */
 const char *cfg_path(struct cfg_ctx *ctx, const struct cJSON *node, char *buf, size_t len);
 
+/*
+ * Reads the file a check's "password_file" key names, while the configuration loads (never later, on the loop):
+ * one trailing newline (and CR) dropped; unreadable, empty or larger than 4 KiB is an error at the key's value,
+ * readable by everyone a warning. Puts a digest of the password in conf->fingerprint, so that a reload after
+ * the file changed restarts the check. Returns the password (explicit_bzero, then free), or NULL with the error set.
+ */
+char *cfg_read_password_file(struct cfg_ctx *ctx, struct hd_check_conf *conf, const char *path);
+
 /* Reads an object against one or more key tables: unknown, missing or mistyped keys are errors. */
 struct cfg_table_ref {
 	const struct cfg_key *keys;
@@ -79,6 +87,8 @@ struct hd_defaults {
 struct hd_config {
 	char *path;
 	char *node_name;            /* this backend's name in alerts; default: the host name */
+	char *state_dir;            /* where state that must survive a restart lives (admin state, spool) */
+	int shutdown_grace_ms;      /* on SIGTERM, answer drain this long before exiting */
 	struct {
 		char *http;
 		char *agent;
@@ -87,6 +97,7 @@ struct hd_config {
 	struct hd_defaults defaults;
 	struct {
 		int degraded_weight_pct;
+		int ready_window_ms;      /* after leaving drain/maint, each polling peer gets "ready" once within this */
 		int max_connections;
 		int timeout_ms;
 	} agent;

@@ -8,8 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include "config.h"
+#include "resolve.h"
 
 struct subscriber {
 	hd_result_fn on_result;
@@ -169,36 +171,40 @@ int hd_run_remaining_ms(const struct hd_check_run *run)
 	return left < 1 ? 1 : (int)left;
 }
 
+int hd_sockaddr_ip(const struct sockaddr *sa, char *buf, size_t len)
+{
+	const void *addr;
+
+	if (sa->sa_family == AF_INET)
+		addr = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+	else if (sa->sa_family == AF_INET6)
+		addr = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+	else
+		return -1;
+	return inet_ntop(sa->sa_family, addr, buf, (socklen_t)len) ? 0 : -1;
+}
+
 void hd_run_set_peer(struct hd_check_run *run, const struct sockaddr *sa)
 {
-	char ip[INET6_ADDRSTRLEN] = "?";
+	char ip[INET6_ADDRSTRLEN];
 
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
-		snprintf(run->peer, sizeof(run->peer), "%s:%d", ip, ntohs(in->sin_port));
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
-		snprintf(run->peer, sizeof(run->peer), "[%s]:%d", ip, ntohs(in6->sin6_port));
-	}
+	if (hd_sockaddr_ip(sa, ip, sizeof(ip)) < 0)
+		return;
+	if (sa->sa_family == AF_INET6)
+		snprintf(run->peer, sizeof(run->peer), "[%s]:%d", ip,
+			 ntohs(((const struct sockaddr_in6 *)(const void *)sa)->sin6_port));
+	else
+		snprintf(run->peer, sizeof(run->peer), "%s:%d", ip,
+			 ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port));
 }
 
 void hd_run_set_source(struct hd_check_run *run, int fd)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	char ip[INET6_ADDRSTRLEN];
 
-	if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
-		return;
-	if (ss.ss_family == AF_INET)
-		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof(ip));
-	else if (ss.ss_family == AF_INET6)
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, ip, sizeof(ip));
-	else
-		return;
-	hd_strlcpy(run->source_addr, ip, sizeof(run->source_addr));
+	if (fd >= 0 && getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+		hd_sockaddr_ip((struct sockaddr *)&ss, run->source_addr, sizeof(run->source_addr));
 }
 
 /* ---- scheduling ---- */
@@ -327,36 +333,64 @@ static int64_t first_delay_ms(size_t index, size_t count, int interval_ms)
 	return count ? (int64_t)index * window / (int64_t)count : 0;
 }
 
+/*
+ * A changed check restarts (new attempt, counters from zero) but keeps what people and the load balancer see:
+ * its state, since when, why it is down and its last results. Its new settings then move it through rise/fall
+ * like any result would, so a reload that only edits a timeout never takes the backend out.
+ */
+static void carry_state(struct hd_check *to, const struct hd_check *from)
+{
+	to->state = from->state;
+	to->since_wall_ms = from->since_wall_ms;
+	to->down_kind = from->down_kind;
+	to->last = from->last;
+	to->last_failure = from->last_failure;
+	to->added_on_reload = from->added_on_reload;
+}
+
+static ssize_t find_by_name(struct hd_check **checks, size_t n, const char *name)
+{
+	for (size_t j = 0; j < n; j++)
+		if (checks[j] != NULL && strcmp(checks[j]->conf->name, name) == 0)
+			return (ssize_t)j;
+	return -1;
+}
+
 void engine_apply_config(struct hd_engine *e, struct hd_config *cfg)
 {
 	struct hd_check **old = e->checks;
 	size_t n_old = e->n_checks;
 	struct hd_check **fresh = xcalloc(cfg->n_checks + 1, sizeof(*fresh));
+	bool reload = e->cfg != NULL;
 
 	for (size_t i = 0; i < cfg->n_checks; i++) {
 		struct hd_check_conf *conf = cfg->checks[i];
-		struct hd_check *keep = NULL;
+		ssize_t j = find_by_name(old, n_old, conf->name);
 
-		for (size_t j = 0; j < n_old && keep == NULL; j++)
-			if (old[j] && strcmp(old[j]->conf->name, conf->name) == 0 &&
-			    strcmp(old[j]->conf->fingerprint, conf->fingerprint) == 0) {
-				keep = old[j];
-				old[j] = NULL;
-			}
-		if (keep != NULL) {
+		if (j >= 0 && strcmp(old[j]->conf->fingerprint, conf->fingerprint) == 0) {
+			struct hd_check *keep = old[j];
 			/* Unchanged: the running check keeps its own conf object (runs point into it); swap them. */
 			cfg->checks[i] = keep->conf;
-			for (size_t k = 0; e->cfg && k < e->cfg->n_checks; k++)
+			for (size_t k = 0; k < e->cfg->n_checks; k++)
 				if (e->cfg->checks[k] == keep->conf)
 					e->cfg->checks[k] = conf;
 			fresh[i] = keep;
-		} else {
-			fresh[i] = check_new(e, conf);
-			/* One-shot mode starts every check at once; the daemon spreads first starts. */
-			arm_tick(fresh[i], e->oneshot ? 0 : first_delay_ms(i, cfg->n_checks, conf->interval_ms));
-			if (e->cfg != NULL)
-				log_info("check %s: %s", conf->name, config_find_check(e->cfg, conf->name) ? "changed, restarted" : "added");
+			old[j] = NULL;
+			continue;
 		}
+		fresh[i] = check_new(e, conf);
+		if (j >= 0) {
+			carry_state(fresh[i], old[j]);
+			log_info("check %s: changed, restarted (still %s until its new settings say otherwise)", conf->name,
+				 hd_state_name(fresh[i]->state));
+			check_free(old[j]);
+			old[j] = NULL;
+		} else if (reload) {
+			fresh[i]->added_on_reload = true;
+			log_info("check %s: added", conf->name);
+		}
+		/* One-shot mode starts every check at once; the daemon spreads first starts. */
+		arm_tick(fresh[i], e->oneshot ? 0 : first_delay_ms(i, cfg->n_checks, conf->interval_ms));
 	}
 	for (size_t j = 0; j < n_old; j++)
 		if (old[j] != NULL) {
@@ -379,6 +413,8 @@ void engine_run_once(struct hd_engine *e, struct hd_config *cfg, hd_all_done_fn 
 	e->oneshot_done = done;
 	e->oneshot_arg = arg;
 	engine_apply_config(e, cfg);
+	for (size_t i = 0; i < e->n_checks; i++) /* all at once: the spread of first starts is for a schedule */
+		arm_tick(e->checks[i], 0);
 	if (cfg->n_checks == 0 && done)
 		done(e, arg);
 }
@@ -387,6 +423,8 @@ void engine_stop(struct hd_engine *e)
 {
 	for (size_t i = 0; i < e->n_checks; i++)
 		check_stop(e->checks[i]);
+	if (hd_resolve_settle(e->base) < 0) /* or the cancelled name lookups stay allocated in evdns */
+		log_debug("engine: cancelled name lookups still in flight at shutdown");
 }
 
 void engine_free(struct hd_engine *e)
