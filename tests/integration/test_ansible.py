@@ -1,0 +1,246 @@
+"""examples/ansible: the healthd role applied for real to this machine (connection local), and the change-window
+playbook run before and after a change that breaks one target and fixes another.
+
+The machine has no systemd as PID 1, so the role runs with healthd_service_start=false: files are installed into
+a staging root per host, nothing is enabled or started by systemd. The running result is the installed binary
+with the installed configuration: the role's own one-shot `healthd check`, and the daemon started from those
+files by this test.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+
+import pytest
+
+from harness import free_port, http_request, wait_until
+from harness.healthd import REPO, healthd_bin
+from harness.proc import die_with_parent
+from harness.util import register_pid, stop_popen, unregister_pid
+
+ANSIBLE_DIR = os.path.join(REPO, "examples", "ansible")
+UNIT = os.path.join(REPO, "systemd", "healthd.service")
+SYSUSERS = os.path.join(REPO, "systemd", "healthd.sysusers")
+
+
+def ansible_playbook(workdir, playbook, *extra, timeout=180):
+    env = dict(os.environ)
+    env.update({
+        "ANSIBLE_CONFIG": os.path.join(ANSIBLE_DIR, "ansible.cfg"),
+        "ANSIBLE_LOCAL_TEMP": os.path.join(workdir, "ansible-local"),
+        "ANSIBLE_REMOTE_TEMP": os.path.join(workdir, "ansible-remote"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+    })
+    argv = ["ansible-playbook", "-i", os.path.join(workdir, "inventory.json"),
+            os.path.join(ANSIBLE_DIR, playbook)] + list(extra)
+    cp = subprocess.run(argv, env=env, cwd=workdir, capture_output=True, text=True, timeout=timeout)
+    return cp.returncode, cp.stdout + cp.stderr
+
+
+def recap(output):
+    """PLAY RECAP lines -> {host: {"ok": n, "changed": n, "failed": n, ...}}."""
+    hosts, in_recap = {}, False
+    for line in output.splitlines():
+        if line.startswith("PLAY RECAP"):
+            in_recap = True
+            continue
+        if in_recap and ":" in line:
+            host, _, counters = line.partition(":")
+            hosts[host.strip()] = {k: int(v) for k, v in (kv.split("=") for kv in counters.split())}
+    return hosts
+
+
+@pytest.fixture
+def staging(workdirs, start_tcp_listener):
+    """Two backends on this machine (web1, web2), each with a staging root and one reachable (app)
+    and one unreachable (db) target."""
+    root = workdirs.new("ansible")
+    hosts = {}
+    for name, prefix in (("web1", "/usr/local"), ("web2", "/opt/healthd")):
+        app = start_tcp_listener()
+        db_port = free_port()
+        hosts[name] = {
+            "root": os.path.join(root, name),
+            "prefix": prefix,
+            "app": app,
+            "db_port": db_port,
+            "http_port": free_port(),
+            "vars": {
+                "healthd_root": os.path.join(root, name),
+                "healthd_prefix": prefix,
+                "healthd_listen": {"http": "127.0.0.1:%d" % free_port(), "agent": "127.0.0.1:%d" % free_port(),
+                                   "admin_socket": os.path.join(root, name, "healthd.sock")},
+                # the daemon this test starts from the staged files keeps its state there too
+                "healthd_config_extra": {"state_dir": os.path.join(root, name, "var/lib/healthd"),
+                                         "shutdown_grace_ms": 0},
+                "healthd_checks": [
+                    {"name": "app", "type": "tcp", "host": "127.0.0.1", "port": app.port},
+                    {"name": "db", "type": "tcp", "host": "127.0.0.1", "port": db_port},
+                ],
+            },
+        }
+    inventory = {"backends": {
+        "hosts": {name: h["vars"] for name, h in hosts.items()},
+        "vars": {
+            "ansible_connection": "local",
+            "ansible_python_interpreter": "/usr/bin/python3",
+            "healthd_become": False,
+            "healthd_service_start": False,
+            "healthd_binary_src": os.path.abspath(healthd_bin()),
+            "healthd_unit_src": UNIT,
+            "healthd_sysusers_src": SYSUSERS,
+            "healthd_defaults": {"interval_ms": 1000, "timeout_ms": 500, "rise": 1, "fall": 1},
+        },
+    }}
+    with open(os.path.join(root, "inventory.json"), "w") as f:
+        json.dump(inventory, f, indent=2)
+    yield root, hosts
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_role_installs_healthd_and_it_runs(staging):
+    root, hosts = staging
+    rc, out = ansible_playbook(root, "site.yml")
+    assert rc == 0, out
+    for name, h in hosts.items():
+        assert recap(out)[name]["failed"] == 0, out
+        installed_bin = h["root"] + h["prefix"] + "/sbin/healthd"
+        config_path = os.path.join(h["root"], "etc/healthd/healthd.json")
+        unit_path = h["root"] + h["prefix"] + "/lib/systemd/system/healthd.service"
+        with open(installed_bin, "rb") as a, open(healthd_bin(), "rb") as b:
+            assert a.read() == b.read()
+        assert os.stat(installed_bin).st_mode & 0o777 == 0o755
+        assert os.stat(config_path).st_mode & 0o777 == 0o640
+        with open(config_path) as f:
+            config = json.load(f)
+        assert config["node_name"] == name
+        assert config["listen"] == h["vars"]["healthd_listen"]
+        assert config["checks"] == h["vars"]["healthd_checks"]
+        assert config["state_dir"] == h["vars"]["healthd_config_extra"]["state_dir"]
+        # the project's unit, as make install would have written it for this prefix
+        with open(unit_path) as a, open(UNIT) as b:
+            assert a.read() == b.read().replace("/usr/local/sbin/healthd", h["prefix"] + "/sbin/healthd")
+        assert os.path.isdir(os.path.join(h["root"], "var/lib/healthd"))
+        # the service user, created by systemd-sysusers inside the staging root only
+        with open(os.path.join(h["root"], "etc/passwd")) as f:
+            assert any(line.startswith("healthd:") for line in f)
+    # the role's smoke run: the installed binary ran every check with the installed configuration
+    assert "result: a critical check is down (exit 1)" in out
+    assert "CRITICAL down: db" in out
+
+    # applied again, it changes nothing
+    rc, out = ansible_playbook(root, "site.yml")
+    assert rc == 0, out
+    assert {name: counts["changed"] for name, counts in recap(out).items()} == {"web1": 0, "web2": 0}, out
+
+    # the daemon, started from the installed files, serves what the checks found
+    h = hosts["web1"]
+    installed_bin = h["root"] + h["prefix"] + "/sbin/healthd"
+    config_path = os.path.join(h["root"], "etc/healthd/healthd.json")
+    log = open(os.path.join(root, "web1-daemon.log"), "wb")
+    proc = subprocess.Popen([installed_bin, "--config", config_path], stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
+    register_pid(proc.pid, "healthd", "installed by the ansible role")
+    try:
+        host, port = h["vars"]["healthd_listen"]["http"].rsplit(":", 1)
+
+        def health():
+            status, _, body = http_request(host, int(port), "/health", timeout=1)
+            doc = json.loads(body)
+            return (status, doc) if all(c["status"] != "pending" for c in doc["checks"].values()) else None
+
+        status, doc = wait_until(health, 10, what="/health of the installed daemon")
+        assert status == 503 and doc["node"] == "web1"
+        assert doc["checks"]["app"]["status"] == "up"
+        assert (doc["checks"]["db"]["status"], doc["checks"]["db"]["kind"]) == ("down", "refused")
+    finally:
+        stop_popen(proc, timeout=5, sig=signal.SIGTERM)
+        unregister_pid(proc.pid)
+        log.close()
+
+
+def test_change_window_reports_regressions_and_recoveries_per_host(staging, start_tcp_listener):
+    root, hosts = staging
+    reports = os.path.join(root, "reports")
+    rc, out = ansible_playbook(root, "site.yml", "-e", "healthd_smoke_check=false")
+    assert rc == 0, out
+
+    common = ("-e", "change_id=CHG-42", "-e", "report_dir=%s" % reports)
+    rc, out = ansible_playbook(root, "change-window.yml", "-e", "phase=before", *common)
+    assert rc == 0, out
+    with open(os.path.join(reports, "before.txt")) as f:
+        before = f.read()
+    assert "\n== web1: baseline kept, 2 checks, down before the change: db\n" in before, before
+    assert "\n== web2: baseline kept, 2 checks, down before the change: db\n" in before, before
+    for name, h in hosts.items():
+        with open(os.path.join(reports, "%s-before.json" % name)) as f:
+            snap = json.load(f)
+        assert snap["format"] == "healthd-check" and snap["node"] == name
+        assert os.path.exists(os.path.join(h["root"], "var/lib/healthd/change-window/CHG-42-before.json"))
+
+    # the change, on web1 only: its app becomes unreachable, its db reachable
+    hosts["web1"]["app"].stop()
+    start_tcp_listener(port=hosts["web1"]["db_port"])
+
+    rc, out = ansible_playbook(root, "change-window.yml", "-e", "phase=after", *common)
+    assert rc != 0, out
+    counts = recap(out)
+    assert counts["web1"]["failed"] == 1 and counts["web2"]["failed"] == 0, out
+    assert "web1: regression after change CHG-42" in out
+    with open(os.path.join(reports, "after.txt")) as f:
+        after = f.read()
+    web1, web2 = after.split("== web1: ")[1].split("== web2: ")
+    assert web1.startswith("REGRESSION (healthd diff exit 1)\nnode web1: before "), after
+    assert "\nREGRESSION  app " in web1 and "up   -> down  refused: " in web1
+    assert "\nRECOVERY    db " in web1 and "down -> up    ok: " in web1
+    assert "2 checks: 1 regression, 1 recovery, 0 still down, 0 up before and after" in web1
+    assert web2.startswith("no regression (healthd diff exit 0)\nnode web2: before "), after
+    assert "\nSTILL DOWN  db " in web2 and "REGRESSION  " not in web2
+    assert "2 checks: 0 regressions, 0 recoveries, 1 still down, 1 up before and after" in web2
+    assert os.path.exists(os.path.join(reports, "web1-after.json"))
+
+    # an after without its before says what to do
+    rc, out = ansible_playbook(root, "change-window.yml", "-e", "phase=after", "-e", "change_id=CHG-43",
+                               "-e", "report_dir=%s" % reports)
+    assert rc != 0
+    assert "no before snapshot" in out and "CHG-43-before.json" in out and "run the before phase first" in out
+
+
+def test_role_installs_from_source_with_make_install(workdirs, start_tcp_listener):
+    """healthd_install_from=source: `make install` in a checkout (this one) into the staging root."""
+    root = workdirs.new("ansible-src")
+    app = start_tcp_listener()
+    stage = os.path.join(root, "web3")
+    inventory = {"backends": {"hosts": {"web3": {
+        "ansible_connection": "local",
+        "ansible_python_interpreter": "/usr/bin/python3",
+        "healthd_become": False,
+        "healthd_service_start": False,
+        "healthd_root": stage,
+        "healthd_install_from": "source",
+        "healthd_source_dir": REPO,
+        "healthd_listen": {"http": "127.0.0.1:%d" % free_port(), "agent": "127.0.0.1:%d" % free_port()},
+        "healthd_checks": [{"name": "app", "type": "tcp", "host": "127.0.0.1", "port": app.port}],
+    }}}}
+    with open(os.path.join(root, "inventory.json"), "w") as f:
+        json.dump(inventory, f)
+    try:
+        rc, out = ansible_playbook(root, "site.yml", timeout=600)
+        assert rc == 0, out
+        with open(stage + "/usr/local/sbin/healthd", "rb") as a, open(os.path.join(REPO, "build/healthd"), "rb") as b:
+            assert a.read() == b.read()
+        # make install's own files are there too; the role's configuration replaced nothing it should keep
+        assert os.path.exists(stage + "/usr/local/share/man/man8/healthd.8")
+        with open(stage + "/usr/local/lib/systemd/system/healthd.service") as a, open(UNIT) as b:
+            assert a.read() == b.read()
+        with open(stage + "/etc/healthd/healthd.json") as f:
+            assert json.load(f)["checks"][0]["port"] == app.port
+        assert "result: every check is up (exit 0)" in out
+        rc, out = ansible_playbook(root, "site.yml", timeout=600)
+        assert rc == 0, out
+        assert recap(out)["web3"]["changed"] == 0, out
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
