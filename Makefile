@@ -21,6 +21,8 @@ ifneq ($(SANITIZE),)
 ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=$(SANITIZE)
 BUILD := build/sanitize
+# An undefined-behaviour report stops the process, so that a test fails on it instead of printing past it.
+export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 else
 BUILD := build
 endif
@@ -70,9 +72,13 @@ unit: deps $(UNIT_BINS)
 integration: deps $(BUILD)/healthd
 	HEALTHD_BIN=$(CURDIR)/$(BUILD)/healthd /usr/bin/python3 -m pytest tests/integration -q -p no:cacheprovider
 
+# The one test command: unit and integration tests on the shipped build, then again under ASan and UBSan.
 test: deps
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory integration
+ifeq ($(SANITIZE),)
+	$(MAKE) --no-print-directory SANITIZE=address,undefined unit integration
+endif
 
 run: deps $(BUILD)/healthd
 	$(BUILD)/healthd --config examples/local.json
