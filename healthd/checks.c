@@ -6,10 +6,12 @@
 
 extern const struct hd_check_type hd_check_tcp;
 extern const struct hd_check_type hd_check_http;
+extern const struct hd_check_type hd_check_redis;
 
 const struct hd_check_type *const hd_check_types[] = {
 	&hd_check_tcp,
 	&hd_check_http,
+	&hd_check_redis,
 	NULL,
 };
 

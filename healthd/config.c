@@ -548,7 +548,7 @@ static int parse_check(struct cfg_ctx *ctx, const cJSON *obj, const struct hd_de
 	const cJSON *type_node = cJSON_GetObjectItemCaseSensitive(obj, "type");
 	const struct hd_check_type *type;
 	struct hd_check_conf *c;
-	char *json;
+	char *json, *extra;
 
 	if (!cJSON_IsObject(obj))
 		return cfg_error(ctx, obj, false, "expected a check object, got %s", json_type_name(obj));
@@ -590,12 +590,18 @@ static int parse_check(struct cfg_ctx *ctx, const cJSON *obj, const struct hd_de
 			  c->timeout_ms, c->interval_ms);
 		goto fail;
 	}
+	ctx->check_node = obj;
 	if (type->validate != NULL && type->validate(c, ctx) < 0)
 		goto fail;
 	if (c->target == NULL)
 		c->target = xstrdup("");
 	json = cJSON_PrintUnformatted(obj);
-	c->fingerprint = xasprintf("%s|%d|%d|%d|%d", json, c->interval_ms, c->timeout_ms, c->rise, c->fall);
+	/* validate() may have put in c->fingerprint what it read from elsewhere (a password file's digest):
+	 * a change there is a change of the check, so that a reload restarts it. */
+	extra = c->fingerprint;
+	c->fingerprint = xasprintf("%s|%d|%d|%d|%d|%s", json, c->interval_ms, c->timeout_ms, c->rise, c->fall,
+				   extra ? extra : "");
+	free(extra);
 	cJSON_free(json);
 	cfg_free_table(check_keys, &common);
 	*out = c;

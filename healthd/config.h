@@ -44,6 +44,7 @@ struct cfg_ctx {
 	char *error;        /* "FILE:LINE:COL: message", set by the first cfg_error() */
 	char **warnings;    /* kept for the caller to log */
 	size_t n_warnings;
+	const struct cJSON *check_node; /* the check object a type's validate() is looking at */
 };
 
 /* Records an error at node's value (or its key when at_key) with the JSON path; returns -1. */

@@ -1,6 +1,7 @@
 /* resolve.c: evdns_getaddrinfo behind a small cancellable handle; IP literals never touch DNS. */
 #include "resolve.h"
 
+#include <arpa/inet.h>
 #include <event2/dns.h>
 #include <event2/util.h>
 #include <stdio.h>
@@ -44,6 +45,13 @@ static void on_addrinfo(int err, struct evutil_addrinfo *res, void *arg)
 	free(r);
 }
 
+static int is_ip_literal(const char *host)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+}
+
 struct hd_resolve *hd_resolve_start(struct hd_check_run *run, const char *host, int port, hd_resolve_fn cb, void *arg)
 {
 	struct evutil_addrinfo hints = {0};
@@ -59,7 +67,9 @@ struct hd_resolve *hd_resolve_start(struct hd_check_run *run, const char *host, 
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_protocol = IPPROTO_TCP;
-	hints.ai_flags = EVUTIL_AI_ADDRCONFIG;
+	/* ADDRCONFIG skips AAAA lookups on hosts without IPv6, but would also reject an IPv6 literal there. */
+	if (!is_ip_literal(host))
+		hints.ai_flags = EVUTIL_AI_ADDRCONFIG;
 	snprintf(service, sizeof(service), "%d", port);
 	/* The callback may run (and free r) inside this call. */
 	req = evdns_getaddrinfo(run->dns, host, service, &hints, on_addrinfo, r);
