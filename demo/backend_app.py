@@ -2,7 +2,8 @@
 """backend_app.py: the small application each sandbox backend runs: every request needs MySQL and Redis.
 
     backend_app.py --name be2 --port 8080 --mysql 10.77.2.10:3306 --mysql-user app
-                   --mysql-password app-secret --redis 10.77.2.10:6379 [--timeout 1.0]
+                   --mysql-password app-secret --redis 10.77.2.10:6379
+                   --redis-password redis-secret [--timeout 1.0]
 
 GET /        logs in to MySQL and runs SELECT 1, then PINGs Redis, like a page that reads a
              session and a row: 200 "be2: ok", or 503 "be2: mysql 10.77.2.10:3306: timed out"
@@ -117,18 +118,21 @@ def mysql_select_one(addr, user, password, timeout):
         sock.close()
 
 
-def redis_ping(addr, timeout):
+def redis_ping(addr, password, timeout):
     sock = socket.create_connection(addr, timeout=timeout)
     try:
+        if password:
+            sock.sendall(b"AUTH %s\r\n" % password.encode())
         sock.sendall(b"PING\r\n")
         data = b""
-        while b"\r\n" not in data and len(data) < 512:
+        expect = 2 if password else 1
+        while data.count(b"\r\n") < expect and len(data) < 1024:
             chunk = sock.recv(512)
             if not chunk:
                 break
             data += chunk
-        if not data.startswith(b"+PONG"):
-            raise DependencyError("PING answered %r" % data[:80])
+        if not data.endswith(b"+PONG\r\n"):
+            raise DependencyError("AUTH and PING answered %r" % data[:120])
         sock.sendall(b"QUIT\r\n")
     finally:
         sock.close()
@@ -143,6 +147,7 @@ def main():
     ap.add_argument("--mysql-user", default="app")
     ap.add_argument("--mysql-password", default="")
     ap.add_argument("--redis", type=hostport, required=True)
+    ap.add_argument("--redis-password", default="")
     ap.add_argument("--timeout", type=float, default=1.0)
     ap.add_argument("--max-seconds", type=float, default=900)
     args = ap.parse_args()
@@ -150,7 +155,7 @@ def main():
     def serve_page():
         deps = (("mysql", args.mysql, lambda: mysql_select_one(args.mysql, args.mysql_user,
                                                                   args.mysql_password, args.timeout)),
-                ("redis", args.redis, lambda: redis_ping(args.redis, args.timeout)))
+                ("redis", args.redis, lambda: redis_ping(args.redis, args.redis_password, args.timeout)))
         for name, addr, call in deps:
             try:
                 call()

@@ -48,6 +48,7 @@ BACKENDS = ("be1", "be2", "be3")
 APP_PORT, MYSQL_PORT, REDIS_PORT, WEBHOOK_PORT, FRONTEND_PORT = 8080, 3306, 6379, 9000, 80
 SERVICE_PORT = {"mysql": MYSQL_PORT, "redis": REDIS_PORT}
 APP_DB_USER, APP_DB_PASSWORD = "app", "app-secret"
+REDIS_PASSWORD = "redis-secret"  # a Redis on a network needs one (without, it only answers loopback)
 HAPROXY_BACKEND = "app"
 
 # What a firewall rule does, as iptables arguments, and what a client then sees.
@@ -209,6 +210,7 @@ class BackendApp(ScriptProcess):
         return [PYTHON, BACKEND_APP, "--name", self.name, "--port", self.port, "--bind", "0.0.0.0",
                 "--mysql", "%s:%d" % (ADDR["db"], MYSQL_PORT), "--mysql-user", APP_DB_USER,
                 "--mysql-password", APP_DB_PASSWORD, "--redis", "%s:%d" % (ADDR["db"], REDIS_PORT),
+                "--redis-password", REDIS_PASSWORD,
                 "--timeout", "1.0"]
 
 
@@ -363,6 +365,7 @@ class Sandbox:
         self.timing = None
         self.base_config = load_be_json()
         self.haproxy_cfg_text = None
+        self.failure_logs = ""
 
     # -- life cycle
     def __enter__(self):
@@ -380,6 +383,7 @@ class Sandbox:
         try:
             self._build()
         except BaseException:
+            self.failure_logs = self.log_tails()
             self.close()
             raise
         return self
@@ -411,8 +415,8 @@ class Sandbox:
         self.db.start()
         self.db.sql("CREATE USER '%s'@'%%' IDENTIFIED BY '%s'; GRANT USAGE ON *.* TO '%s'@'%%'"
                     % (APP_DB_USER, APP_DB_PASSWORD, APP_DB_USER))
-        self.redis = self._own(Redis(self.workdirs.new("redis"), netns=self.ns["db"], port=REDIS_PORT,
-                                     bind="0.0.0.0"))
+        self.redis = self._own(Redis(self.workdirs.new("redis"), password=REDIS_PASSWORD, netns=self.ns["db"],
+                                     port=REDIS_PORT, bind="0.0.0.0"))
         self.redis.start()
 
         self.progress("ops %s: the central webhook receiver on :%d" % (ADDR["ops"], WEBHOOK_PORT))
