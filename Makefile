@@ -5,7 +5,7 @@ DESTDIR ?=
 SANITIZE ?=
 WERROR ?= -Werror
 
-PKGS := libevent libevent_pthreads libcjson libcurl hiredis
+PKGS := libevent libevent_pthreads libcjson libcurl hiredis libmariadb
 CFLAGS_WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith \
 	-Wcast-qual -Wno-missing-field-initializers -Wno-format-nonliteral $(WERROR)
 CFLAGS ?= -O2 -g

@@ -26,6 +26,7 @@ struct agent_conn {
 	struct hd_agent *agent;
 	struct bufferevent *bev;
 	bool reply_sent;
+	bool peer_closed; /* the peer shut its side before the reply was out: close once it is */
 };
 
 static void conn_close(struct agent_conn *c)
@@ -52,17 +53,27 @@ static void on_write(struct bufferevent *bev, void *arg)
 {
 	struct agent_conn *c = arg;
 
-	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 && !c->reply_sent) {
-		c->reply_sent = true;
-		shutdown(bufferevent_getfd(bev), SHUT_WR);
+	if (evbuffer_get_length(bufferevent_get_output(bev)) != 0 || c->reply_sent)
+		return;
+	c->reply_sent = true;
+	if (c->peer_closed) {
+		conn_close(c);
+		return;
 	}
+	shutdown(bufferevent_getfd(bev), SHUT_WR);
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
-	(void)bev;
-	(void)what; /* EOF, error or timeout: in each case the conversation is over */
-	conn_close(arg);
+	struct agent_conn *c = arg;
+
+	/* A client that sends nothing and shuts its side at once (nc -N, socat) must still get the line. */
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && !c->reply_sent) {
+		c->peer_closed = true;
+		bufferevent_disable(bev, EV_READ);
+		return;
+	}
+	conn_close(c); /* EOF after the reply, error or timeout: the conversation is over */
 }
 
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)

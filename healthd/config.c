@@ -732,8 +732,46 @@ static void line_col_at(const char *text, const char *at, int *line, int *col)
 	}
 }
 
-struct hd_config *config_parse(const char *file, const char *text, size_t len, char **error)
+/*
+ * Comments (// to the end of the line, and / * ... * /) are allowed so that example files can explain themselves.
+ * They are blanked in place, newlines kept, so every position in an error message stays exact.
+ */
+static char *blank_comments(const char *text, size_t len)
 {
+	char *out = xmalloc(len + 1);
+	bool in_string = false;
+
+	memcpy(out, text, len);
+	out[len] = '\0';
+	for (size_t i = 0; i < len; i++) {
+		if (in_string) {
+			if (out[i] == '\\')
+				i++;
+			else if (out[i] == '"')
+				in_string = false;
+		} else if (out[i] == '"') {
+			in_string = true;
+		} else if (out[i] == '/' && i + 1 < len && out[i + 1] == '/') {
+			for (; i < len && out[i] != '\n'; i++)
+				out[i] = ' ';
+		} else if (out[i] == '/' && i + 1 < len && out[i + 1] == '*') {
+			size_t j = i + 2;
+			while (j + 1 < len && !(out[j] == '*' && out[j + 1] == '/'))
+				j++;
+			if (j + 1 >= len)
+				break; /* unterminated: leave it for the JSON parser to point at */
+			for (; i <= j + 1; i++)
+				if (out[i] != '\n')
+					out[i] = ' ';
+			i--;
+		}
+	}
+	return out;
+}
+
+struct hd_config *config_parse(const char *file, const char *raw_text, size_t len, char **error)
+{
+	char *text = blank_comments(raw_text, len);
 	struct cfg_ctx ctx = {.file = file, .text = text, .text_len = len};
 	const char *end = NULL;
 	struct hd_config *cfg = NULL;
@@ -747,8 +785,10 @@ struct hd_config *config_parse(const char *file, const char *text, size_t len, c
 		line_col_at(text, at, &line, &col);
 		if (at >= text + len || *at == '\0')
 			*error = xasprintf("%s:%d:%d: invalid JSON: the text ends too early (an unclosed { [ or \"?)", file, line, col);
-		else
-			*error = xasprintf("%s:%d:%d: invalid JSON near \"%.20s\"", file, line, col, at);
+		else /* quote the rest of that line only: the message stays one line */
+			*error = xasprintf("%s:%d:%d: invalid JSON near \"%.*s\"", file, line, col,
+					   (int)(strcspn(at, "\r\n") < 20 ? strcspn(at, "\r\n") : 20), at);
+		free(text);
 		return NULL;
 	}
 	{
@@ -776,6 +816,7 @@ struct hd_config *config_parse(const char *file, const char *text, size_t len, c
 	free(ctx.error);
 	free(ctx.pos);
 	cJSON_Delete(root);
+	free(text);
 	return cfg;
 }
 

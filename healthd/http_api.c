@@ -49,6 +49,11 @@ static void reply(struct evhttp_request *req, int code, const char *type, const 
 	evhttp_add_header(out, "Cache-Control", "no-store");
 	if (evhttp_request_get_command(req) == EVHTTP_REQ_OPTIONS)
 		evhttp_add_header(out, "Allow", "GET, HEAD, OPTIONS");
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) { /* evhttp omits it; HEAD must match GET */
+		char length[24];
+		snprintf(length, sizeof(length), "%zu", len);
+		evhttp_add_header(out, "Content-Length", length);
+	}
 	evbuffer_add(buf, body, len);
 	evhttp_send_reply(req, code, code == 200 ? "OK" : code == 503 ? "Service Unavailable" :
 						  code == 404 ? "Not Found" : "Error", buf);

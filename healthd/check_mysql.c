@@ -1,0 +1,948 @@
+/* check_mysql.c: the mysql check: evdns, then MariaDB Connector/C's non-blocking API on the loop: connect, query, quit. */
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <errmsg.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <mysql.h>
+#include <mysqld_error.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "config.h"
+#include "resolve.h"
+
+enum tls_mode { TLS_OFF, TLS_PREFERRED, TLS_REQUIRED };
+
+struct mysql_conf {
+	char *host;
+	int port;
+	char *user;
+	char *password;
+	char *password_file;
+	char *database;
+	char *query;
+	int tls;
+	char *ca;
+	bool expect_read_only;
+	int max_replication_lag_s;
+	bool persistent;
+	/* set by validate */
+	char *secret;         /* the password, inline or read from password_file; never printed */
+	bool check_read_only; /* expect_read_only was given */
+};
+
+/* The non-blocking call now pending on a handle: the one whose _cont must be called next. */
+enum mysql_op { OP_NONE, OP_CONNECT, OP_PING, OP_QUERY, OP_STORE, OP_NEXT_RESULT, OP_CLOSE };
+
+/* One handle and the results its pending call writes into. */
+struct mysql_call {
+	MYSQL *m;
+	enum mysql_op op;
+	MYSQL *connect_ret;
+	int int_ret;
+	MYSQL_RES *res;
+};
+
+/* What an attempt runs, in order, once logged in. */
+enum mysql_stage { STAGE_USER_QUERY, STAGE_READ_ONLY, STAGE_REPLICA, STAGE_REPLICA_LEGACY, STAGE_DONE };
+
+/* What a check keeps across attempts. */
+struct hd_persist {
+	MYSQL *m; /* persistent: true: the idle, logged-in session, or NULL */
+	char peer[64];
+	char source_addr[64];
+	struct mysql_attempt *drain; /* a timed-out login still completing in the background (at most one) */
+};
+
+/*
+ * How long a login that outlived its attempt may go on in the background: MariaDB's and MySQL's default
+ * connect_timeout, after which the server gives up on the login by itself.
+ */
+#define DRAIN_BUDGET_MS 10000
+
+struct mysql_attempt {
+	struct hd_check_run *run; /* NULL once draining */
+	const struct mysql_conf *mc;
+	struct event_base *base;
+	struct hd_resolve *resolve;
+	struct event *ev;
+	struct mysql_call call;
+	enum mysql_stage stage;
+	unsigned int result_sets; /* of the current statement */
+	/* draining: the attempt was cancelled in the handshake and its login completes detached from it */
+	struct hd_persist *drain_owner;
+	int64_t drain_deadline_ms;
+	double drain_started_ms;
+	char name[64];
+	/* the outcome, reported once the handle is closed (or kept) */
+	enum hd_kind kind;
+	bool failed;
+	char detail[384];
+	size_t detail_len;
+};
+
+static const char *const tls_modes[] = {"off", "preferred", "required", NULL};
+
+static const struct cfg_key mysql_keys[] = {
+	{"host", CFG_STRING, offsetof(struct mysql_conf, host), true, 0, 0, NULL, NULL,
+	 "name or IP address of the server, always reached over TCP; names are resolved again for every new connection"},
+	{"port", CFG_INT, offsetof(struct mysql_conf, port), false, 1, 65535, "3306", NULL, "TCP port"},
+	{"user", CFG_STRING, offsetof(struct mysql_conf, user), true, 0, 0, NULL, NULL,
+	 "the check's login; GRANT USAGE is enough (REPLICA MONITOR too with max_replication_lag_s)"},
+	{"password", CFG_STRING, offsetof(struct mysql_conf, password), false, 0, 0, NULL, NULL,
+	 "the password; keep the file mode 600, or use password_file"},
+	{"password_file", CFG_STRING, offsetof(struct mysql_conf, password_file), false, 0, 0, NULL, NULL,
+	 "file holding the password (one trailing newline ignored), read at start and on every reload"},
+	{"database", CFG_STRING, offsetof(struct mysql_conf, database), false, 0, 0, NULL, NULL,
+	 "default database to select at login (it must exist and the user must have access to it)"},
+	{"query", CFG_STRING, offsetof(struct mysql_conf, query), false, 0, 0, "SELECT 1", NULL,
+	 "statement to run; any result passes, an error fails with the server's code and message"},
+	{"tls", CFG_ENUM, offsetof(struct mysql_conf, tls), false, 0, 0, "off", tls_modes,
+	 "`preferred`: TLS when the server offers it; `required`: fail with kind tls unless TLS is set up"},
+	{"ca", CFG_STRING, offsetof(struct mysql_conf, ca), false, 0, 0, NULL, NULL,
+	 "PEM CA file (tls: required): the server's certificate must be signed by it"},
+	{"expect_read_only", CFG_BOOL, offsetof(struct mysql_conf, expect_read_only), false, 0, 0, NULL, NULL,
+	 "when given, @@global.read_only must equal it (a primary must be writable, a replica read-only)"},
+	{"max_replication_lag_s", CFG_INT, offsetof(struct mysql_conf, max_replication_lag_s), false, 1, 604800, NULL,
+	 NULL, "when given, the server must be a running replica at most this many seconds behind its primary"},
+	{"persistent", CFG_BOOL, offsetof(struct mysql_conf, persistent), false, 0, 0, "false", NULL,
+	 "keep one session and ping it instead of a new connection per attempt"},
+	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL},
+};
+
+static void drive(struct mysql_attempt *a, int status);
+static int begin_stage(struct mysql_attempt *a, enum mysql_stage stage);
+static void begin_connection(struct mysql_attempt *a);
+
+/* ---- configuration ---- */
+
+/* A digest of the password file for the fingerprint, so that a reload with a new password restarts the check. */
+static char *secret_digest(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return xasprintf("password_file:%016llx", (unsigned long long)h);
+}
+
+static int mysql_validate(struct hd_check_conf *conf, struct cfg_ctx *ctx)
+{
+	struct mysql_conf *mc = conf->type_conf;
+	const cJSON *node = ctx->check_node;
+	const cJSON *file_node = cJSON_GetObjectItemCaseSensitive(node, "password_file");
+	struct stat st;
+
+	if (mc->password && mc->password_file)
+		return cfg_error(ctx, file_node, true, "give password or password_file, not both");
+	if (mc->password_file) {
+		mc->secret = hd_read_small_file(mc->password_file, 4096);
+		if (mc->secret == NULL)
+			return cfg_error(ctx, file_node, false, "cannot read the password file %s: %s", mc->password_file,
+					 strerror(errno));
+		if (mc->secret[0] == '\0')
+			return cfg_error(ctx, file_node, false, "the password file %s is empty", mc->password_file);
+		if (stat(mc->password_file, &st) == 0 && (st.st_mode & S_IROTH))
+			cfg_warn(ctx, file_node, "the password file %s is readable by everyone (mode %03o): chmod 600 "
+				 "(or 640 with the daemon's group)", mc->password_file, (unsigned)(st.st_mode & 0777));
+		conf->fingerprint = secret_digest(mc->secret);
+	} else if (mc->password) {
+		mc->secret = xstrdup(mc->password);
+	}
+	if (mc->ca && mc->tls != TLS_REQUIRED)
+		return cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(node, "ca"), true,
+				 "ca verifies the server's certificate, which needs \"tls\": \"required\"");
+	if (mc->ca && access(mc->ca, R_OK) < 0)
+		return cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(node, "ca"), false, "cannot read the CA file %s: %s",
+				 mc->ca, strerror(errno));
+	mc->check_read_only = cJSON_GetObjectItemCaseSensitive(node, "expect_read_only") != NULL;
+	conf->target = strchr(mc->host, ':') ? xasprintf("[%s]:%d", mc->host, mc->port)
+					     : xasprintf("%s:%d", mc->host, mc->port);
+	return 0;
+}
+
+static void mysql_free_conf(void *type_conf)
+{
+	struct mysql_conf *mc = type_conf;
+
+	if (mc->secret) {
+		explicit_bzero(mc->secret, strlen(mc->secret));
+		free(mc->secret);
+		mc->secret = NULL;
+	}
+}
+
+/* ---- one handle: its pending call, and releasing it without ever blocking ---- */
+
+static int call_cont(struct mysql_call *c, int status)
+{
+	switch (c->op) {
+	case OP_CONNECT:
+		return mysql_real_connect_cont(&c->connect_ret, c->m, status);
+	case OP_PING:
+		return mysql_ping_cont(&c->int_ret, c->m, status);
+	case OP_QUERY:
+		return mysql_real_query_cont(&c->int_ret, c->m, status);
+	case OP_STORE:
+		return mysql_store_result_cont(&c->res, c->m, status);
+	case OP_NEXT_RESULT:
+		return mysql_next_result_cont(&c->int_ret, c->m, status);
+	case OP_CLOSE:
+		return mysql_close_cont(c->m, status);
+	case OP_NONE:
+		break;
+	}
+	return 0;
+}
+
+/*
+ * Unwinds a suspended call at once. The call is a coroutine inside the library, parked in a socket wait; the
+ * handle cannot be freed until it has run to its end. We shut the socket down first (reads see EOF, writes
+ * fail), so that no step the library still takes can wait on the peer, then resume it with MYSQL_WAIT_TIMEOUT,
+ * which fails the wait it is parked in: every resumption returns at once and the call ends with an error.
+ * Bounded: should a call still be pending after that, the handle is leaked and logged, never waited for.
+ */
+static int call_unwind(struct mysql_call *c)
+{
+	int fd = (int)mysql_get_socket(c->m);
+	int status = 1;
+
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);
+	for (int round = 0; round < 16 && status != 0; round++)
+		status = call_cont(c, MYSQL_WAIT_TIMEOUT);
+	if (status != 0) {
+		log_err("mysql: a cancelled call did not end; its connection is leaked rather than waited for");
+		c->m = NULL;
+		c->op = OP_NONE;
+		return -1;
+	}
+	if (c->op == OP_CLOSE)
+		c->m = NULL; /* mysql_close_cont freed it */
+	if (c->op == OP_STORE && c->res)
+		mysql_free_result(c->res);
+	c->res = NULL;
+	c->op = OP_NONE;
+	return 0;
+}
+
+/*
+ * Frees a handle now, whatever it is doing, without blocking. An idle session is closed properly: COM_QUIT on
+ * an idle socket goes straight into the kernel's buffer, so mysql_close_start completes at once and the server
+ * sees a clean quit. A handle in the middle of a call is unwound first (call_unwind); the server then sees the
+ * connection closed: mid-handshake it counts one Aborted_connects, mid-query one Aborted_clients. After a
+ * failed call the library has usually closed the socket already, and closing sends nothing.
+ */
+static void call_release_now(struct mysql_call *c)
+{
+	if (c->m == NULL)
+		return;
+	if (c->op != OP_NONE && call_unwind(c) < 0)
+		return;
+	if (c->m == NULL)
+		return;
+	c->op = OP_CLOSE;
+	if (mysql_close_start(c->m) != 0)
+		call_unwind(c);
+	c->m = NULL;
+	c->op = OP_NONE;
+}
+
+/* A new handle for one connection: non-blocking, TCP only, no reconnect, the TLS the configuration asks for. */
+static MYSQL *handle_new(const struct hd_check_conf *conf)
+{
+	const struct mysql_conf *mc = conf->type_conf;
+	/* The library's own timeouts are whole seconds and only a backstop: the engine's deadline comes first. */
+	unsigned int secs = (unsigned int)(conf->timeout_ms + 999) / 1000 + 1;
+	unsigned int tcp = MYSQL_PROTOCOL_TCP, no_local_infile = 0;
+	my_bool off = 0, on = 1;
+	MYSQL *m = mysql_init(NULL);
+
+	if (m == NULL)
+		hd_fatal("out of memory (mysql_init)");
+	mysql_options(m, MYSQL_OPT_NONBLOCK, 0); /* before any _start, or the library dereferences NULL */
+	mysql_options(m, MYSQL_OPT_PROTOCOL, &tcp);
+	mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &secs);
+	mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &secs);
+	mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &secs);
+	mysql_options(m, MYSQL_OPT_RECONNECT, &off);
+	mysql_options(m, MYSQL_OPT_LOCAL_INFILE, &no_local_infile);
+	mysql_optionsv(m, MYSQL_OPT_CONNECT_ATTR_ADD, "program_name", "healthd");
+	if (mc->tls == TLS_PREFERRED) {
+		mysql_ssl_set(m, NULL, NULL, NULL, NULL, NULL);
+	} else if (mc->tls == TLS_REQUIRED) {
+		mysql_options(m, MYSQL_OPT_SSL_ENFORCE, &on);
+		/*
+		 * With a CA the library verifies the certificate chain. Not its name: MYSQL_OPT_SSL_VERIFY_SERVER_CERT
+		 * compares the name with the host given to connect, which is the IP address we resolved ourselves.
+		 */
+		if (mc->ca)
+			mysql_options(m, MYSQL_OPT_SSL_CA, mc->ca);
+	}
+	return m;
+}
+
+/* ---- the attempt ---- */
+
+static void append(struct mysql_attempt *a, const char *fmt, ...) HD_PRINTF(2, 3);
+static void append(struct mysql_attempt *a, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (a->detail_len >= sizeof(a->detail) - 1)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(a->detail + a->detail_len, sizeof(a->detail) - a->detail_len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		a->detail_len += (size_t)n;
+	if (a->detail_len >= sizeof(a->detail))
+		a->detail_len = sizeof(a->detail) - 1;
+}
+
+/* Records the failure (the first one wins) that the attempt reports once its handle is released. */
+static void fail(struct mysql_attempt *a, enum hd_kind kind, const char *fmt, ...) HD_PRINTF(3, 4);
+static void fail(struct mysql_attempt *a, enum hd_kind kind, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (a->failed)
+		return;
+	a->failed = true;
+	a->kind = kind;
+	va_start(ap, fmt);
+	vsnprintf(a->detail, sizeof(a->detail), fmt, ap);
+	va_end(ap);
+	a->detail_len = strlen(a->detail);
+}
+
+static void attempt_free(struct mysql_attempt *a)
+{
+	hd_resolve_cancel(a->resolve);
+	a->resolve = NULL;
+	if (a->ev)
+		event_free(a->ev);
+	call_release_now(&a->call);
+	a->run->state = NULL;
+	free(a);
+}
+
+static void report(struct mysql_attempt *a)
+{
+	struct hd_check_run *run = a->run;
+	enum hd_kind kind = a->failed ? a->kind : HD_KIND_OK;
+	char detail[sizeof(a->detail)];
+
+	hd_strlcpy(detail, a->detail, sizeof(detail));
+	attempt_free(a);
+	hd_check_done(run, kind, "%s", detail);
+}
+
+/*
+ * Ends the attempt: a persistent session that is still sound is kept for the next attempt; anything else is
+ * closed with COM_QUIT (phase "close") before the result is reported, so that the server counts a clean quit.
+ * Returns the close's wait status, or -1 when the attempt is over.
+ */
+static int finish(struct mysql_attempt *a, bool session_sound)
+{
+	struct hd_check_run *run = a->run;
+
+	if (a->call.m != NULL && session_sound && a->mc->persistent && run->persist != NULL) {
+		run->persist->m = a->call.m;
+		hd_strlcpy(run->persist->peer, run->peer, sizeof(run->persist->peer));
+		hd_strlcpy(run->persist->source_addr, run->source_addr, sizeof(run->persist->source_addr));
+		a->call.m = NULL;
+	}
+	if (a->call.m == NULL) {
+		report(a);
+		return -1;
+	}
+	run->phase = "close";
+	a->call.op = OP_CLOSE;
+	return mysql_close_start(a->call.m); /* 0: done; call_done() reports */
+}
+
+/* The errno a failed connect reports at the end of its message: "Can't connect to server on '10.0.0.1' (111)". */
+static int errno_in_message(const char *msg)
+{
+	const char *open = strrchr(msg, '(');
+	int err = 0;
+
+	if (open == NULL || sscanf(open, "(%d)", &err) != 1)
+		return 0;
+	return err;
+}
+
+static int connect_failed(struct mysql_attempt *a)
+{
+	struct hd_check_run *run = a->run;
+	MYSQL *m = a->call.m;
+	unsigned int code = mysql_errno(m);
+	const char *msg = mysql_error(m);
+	const char *user = a->mc->user;
+	int err;
+
+	switch (code) {
+	case CR_CONNECTION_ERROR:
+	case CR_CONN_HOST_ERROR:
+	case CR_IPSOCK_ERROR:
+	case CR_SOCKET_CREATE_ERROR:
+		err = errno_in_message(msg);
+		fail(a, err ? hd_kind_from_errno(err) : HD_KIND_ERROR, "connect %s: %s%s", run->peer,
+		     err ? strerror(err) : msg, err == ECONNREFUSED ? " (nothing listening, or a firewall REJECT)" : "");
+		break;
+	case ER_ACCESS_DENIED_ERROR:
+	case ER_ACCESS_DENIED_NO_PASSWORD_ERROR:
+		fail(a, HD_KIND_AUTH, "login as '%s' on %s: error %u: %s (wrong password, or no such user for this host)",
+		     user, run->peer, code, msg);
+		break;
+	case ER_DBACCESS_DENIED_ERROR:
+		fail(a, HD_KIND_AUTH, "login as '%s' on %s: error %u: %s (grant the user access to database '%s')",
+		     user, run->peer, code, msg, a->mc->database ? a->mc->database : "");
+		break;
+	case ER_HOST_NOT_PRIVILEGED:
+		fail(a, HD_KIND_AUTH, "login as '%s' on %s: error %u: %s (no '%s'@host account matches this host's address %s)",
+		     user, run->peer, code, msg, user, run->source_addr[0] ? run->source_addr : "?");
+		break;
+	case ER_HOST_IS_BLOCKED:
+		fail(a, HD_KIND_AUTH,
+		     "connect %s: error %u: %s: the server blocks this host after max_connect_errors interrupted connects; "
+		     "the application is blocked too: run FLUSH HOSTS (mariadb-admin flush-hosts) on the server",
+		     run->peer, code, msg);
+		break;
+	case ER_MUST_CHANGE_PASSWORD:
+	case ER_MUST_CHANGE_PASSWORD_LOGIN:
+	case CR_AUTH_PLUGIN_CANNOT_LOAD:
+	case CR_AUTH_PLUGIN_ERR:
+		fail(a, HD_KIND_AUTH, "login as '%s' on %s: error %u: %s", user, run->peer, code, msg);
+		break;
+	case ER_CON_COUNT_ERROR:
+	case ER_TOO_MANY_USER_CONNECTIONS:
+	case ER_USER_LIMIT_REACHED:
+		fail(a, HD_KIND_ERROR, "connect %s: error %u: %s (the server refuses new connections: "
+		     "the application's new connections fail too)", run->peer, code, msg);
+		break;
+	case CR_SSL_CONNECTION_ERROR:
+		fail(a, HD_KIND_TLS, "TLS with %s: %s", run->peer, msg);
+		break;
+	case CR_SERVER_LOST:
+	case CR_SERVER_LOST_EXTENDED:
+	case CR_SERVER_GONE_ERROR:
+	case CR_MALFORMED_PACKET:
+	case CR_VERSION_ERROR:
+	case CR_SERVER_HANDSHAKE_ERR:
+	case CR_ERR_NET_READ:
+		fail(a, HD_KIND_PROTOCOL, "handshake with %s: error %u: %s (the peer does not speak the MySQL protocol: "
+		     "another service on this port, or a proxy without a backend)", run->peer, code, msg);
+		break;
+	default:
+		fail(a, HD_KIND_ERROR, "connect %s: error %u: %s", run->peer, code, msg);
+		break;
+	}
+	return finish(a, false);
+}
+
+static const char *stage_statement(const struct mysql_attempt *a);
+
+static int query_failed(struct mysql_attempt *a)
+{
+	struct hd_check_run *run = a->run;
+	const char *stmt = stage_statement(a);
+	unsigned int code = mysql_errno(a->call.m);
+	const char *msg = mysql_error(a->call.m);
+
+	if (code == ER_SPECIFIC_ACCESS_DENIED_ERROR && a->stage >= STAGE_REPLICA)
+		fail(a, HD_KIND_ERROR, "%s on %s: error %u: %s (GRANT REPLICA MONITOR, or REPLICATION CLIENT before MariaDB "
+		     "10.5 and on MySQL, ON *.* TO the check user)", stmt, run->peer, code, msg);
+	else if (code >= CR_MIN_ERROR && code <= CR_MAX_ERROR)
+		fail(a, HD_KIND_ERROR, "%s on %s: error %u: %s (the connection failed during the query)", stmt, run->peer,
+		     code, msg);
+	else
+		fail(a, HD_KIND_ERROR, "%s on %s: error %u (%s): %s", stmt, run->peer, code, mysql_sqlstate(a->call.m), msg);
+	/* A server error leaves the session usable; a client error means it broke. */
+	return finish(a, code < CR_MIN_ERROR);
+}
+
+static const char *stage_statement(const struct mysql_attempt *a)
+{
+	switch (a->stage) {
+	case STAGE_USER_QUERY:
+		return a->mc->query;
+	case STAGE_READ_ONLY:
+		return "SELECT @@global.read_only";
+	case STAGE_REPLICA:
+		return "SHOW REPLICA STATUS";
+	case STAGE_REPLICA_LEGACY:
+		return "SHOW SLAVE STATUS";
+	case STAGE_DONE:
+		break;
+	}
+	return "";
+}
+
+static int column_index(MYSQL_RES *res, const char *name, const char *other_name)
+{
+	MYSQL_FIELD *fields = mysql_fetch_fields(res);
+	unsigned int n = mysql_num_fields(res);
+
+	for (unsigned int i = 0; i < n; i++)
+		if (strcasecmp(fields[i].name, name) == 0 || (other_name && strcasecmp(fields[i].name, other_name) == 0))
+			return (int)i;
+	return -1;
+}
+
+static const char *column_text(MYSQL_ROW row, int i)
+{
+	return i >= 0 && row[i] ? row[i] : "";
+}
+
+static void judge_read_only(struct mysql_attempt *a, MYSQL_RES *res)
+{
+	MYSQL_ROW row = mysql_fetch_row(res);
+	bool read_only;
+
+	if (row == NULL || row[0] == NULL) {
+		fail(a, HD_KIND_PROTOCOL, "SELECT @@global.read_only on %s returned no value", a->run->peer);
+		return;
+	}
+	read_only = strcmp(row[0], "1") == 0 || strcasecmp(row[0], "ON") == 0;
+	if (read_only != a->mc->expect_read_only) {
+		if (read_only)
+			fail(a, HD_KIND_THRESHOLD, "%s is read-only (@@global.read_only=%s) but expect_read_only is false: "
+			     "writes fail here (a demoted primary, or the wrong node)", a->run->peer, row[0]);
+		else
+			fail(a, HD_KIND_THRESHOLD, "%s is writable (@@global.read_only=%s) but expect_read_only is true: "
+			     "not the replica this backend should read from (a promoted replica, or the wrong node)",
+			     a->run->peer, row[0]);
+		return;
+	}
+	append(a, ", read_only %s as expected", read_only ? "ON" : "OFF");
+}
+
+static void judge_replica(struct mysql_attempt *a, MYSQL_RES *res)
+{
+	MYSQL_ROW row = mysql_fetch_row(res);
+	int lag_i, io_i, sql_i, io_err_i, sql_err_i;
+	const char *last_error;
+	char *end;
+	long lag;
+
+	if (row == NULL) {
+		fail(a, HD_KIND_THRESHOLD, "%s is not a replica (%s is empty) but max_replication_lag_s is set",
+		     a->run->peer, stage_statement(a));
+		return;
+	}
+	lag_i = column_index(res, "Seconds_Behind_Master", "Seconds_Behind_Source");
+	io_i = column_index(res, "Slave_IO_Running", "Replica_IO_Running");
+	sql_i = column_index(res, "Slave_SQL_Running", "Replica_SQL_Running");
+	io_err_i = column_index(res, "Last_IO_Error", NULL);
+	sql_err_i = column_index(res, "Last_SQL_Error", NULL);
+	if (lag_i < 0) {
+		fail(a, HD_KIND_PROTOCOL, "%s on %s has no Seconds_Behind_Master column", stage_statement(a), a->run->peer);
+		return;
+	}
+	if (row[lag_i] == NULL) {
+		last_error = column_text(row, sql_err_i)[0] ? column_text(row, sql_err_i) : column_text(row, io_err_i);
+		fail(a, HD_KIND_THRESHOLD,
+		     "replication on %s is not running (Seconds_Behind_Master is NULL; IO thread: %s, SQL thread: %s%s%s)",
+		     a->run->peer, column_text(row, io_i), column_text(row, sql_i), last_error[0] ? "; last error: " : "",
+		     last_error);
+		return;
+	}
+	lag = strtol(row[lag_i], &end, 10);
+	if (*end != '\0') {
+		fail(a, HD_KIND_PROTOCOL, "%s on %s: Seconds_Behind_Master is \"%s\", not a number", stage_statement(a),
+		     a->run->peer, row[lag_i]);
+		return;
+	}
+	if (lag > a->mc->max_replication_lag_s) {
+		fail(a, HD_KIND_THRESHOLD, "replication on %s is %ld s behind its primary (max_replication_lag_s %d)",
+		     a->run->peer, lag, a->mc->max_replication_lag_s);
+		return;
+	}
+	append(a, ", replication lag %ld s (max %d)", lag, a->mc->max_replication_lag_s);
+}
+
+/* A stored result of the current stage: judge it, then go on to the next stage. */
+static int stage_result(struct mysql_attempt *a)
+{
+	MYSQL_RES *res = a->call.res;
+
+	a->call.res = NULL;
+	switch (a->result_sets++ == 0 ? a->stage : STAGE_DONE) { /* later result sets (of a CALL) are only read */
+	case STAGE_USER_QUERY:
+		if (res != NULL)
+			append(a, ": %s: %llu row%s", a->mc->query, (unsigned long long)mysql_num_rows(res),
+			       mysql_num_rows(res) == 1 ? "" : "s");
+		else
+			append(a, ": %s: ok, %llu row%s affected", a->mc->query,
+			       (unsigned long long)mysql_affected_rows(a->call.m), mysql_affected_rows(a->call.m) == 1 ? "" : "s");
+		break;
+	case STAGE_READ_ONLY:
+		if (res != NULL)
+			judge_read_only(a, res);
+		break;
+	case STAGE_REPLICA:
+	case STAGE_REPLICA_LEGACY:
+		if (res != NULL)
+			judge_replica(a, res);
+		break;
+	case STAGE_DONE:
+		break;
+	}
+	if (res != NULL)
+		mysql_free_result(res); /* a stored result: freeing it reads nothing */
+	/* A statement with several result sets (CALL): read them all, or the next one is out of sync. */
+	if (mysql_more_results(a->call.m)) {
+		a->call.op = OP_NEXT_RESULT;
+		return mysql_next_result_start(&a->call.int_ret, a->call.m);
+	}
+	if (a->failed)
+		return finish(a, true);
+	switch (a->stage) {
+	case STAGE_USER_QUERY:
+		return begin_stage(a, STAGE_READ_ONLY);
+	case STAGE_READ_ONLY:
+		return begin_stage(a, STAGE_REPLICA);
+	case STAGE_REPLICA:
+	case STAGE_REPLICA_LEGACY:
+	case STAGE_DONE:
+		break;
+	}
+	return begin_stage(a, STAGE_DONE);
+}
+
+/* Starts the statement of a stage (skipping the stages not configured). Returns the call's wait status, or -1. */
+static int begin_stage(struct mysql_attempt *a, enum mysql_stage stage)
+{
+	const char *stmt;
+
+	if (stage == STAGE_READ_ONLY && !a->mc->check_read_only)
+		stage = STAGE_REPLICA;
+	if (stage == STAGE_REPLICA && a->mc->max_replication_lag_s == 0)
+		stage = STAGE_DONE;
+	a->stage = stage;
+	if (stage == STAGE_DONE)
+		return finish(a, true);
+	a->run->phase = "query";
+	a->result_sets = 0;
+	stmt = stage_statement(a);
+	a->call.op = OP_QUERY;
+	return mysql_real_query_start(&a->call.int_ret, a->call.m, stmt, (unsigned long)strlen(stmt));
+}
+
+static int connected(struct mysql_attempt *a)
+{
+	struct hd_check_run *run = a->run;
+
+	hd_run_set_source(run, (int)mysql_get_socket(a->call.m));
+	/*
+	 * Connector/C 3.3 refuses a server without TLS only when it verifies the certificate (with ca). Without ca it
+	 * falls back to plain text, so the session is checked here, and closed with COM_QUIT like any other. The
+	 * login sent only a salted scramble of the password, never the password itself.
+	 */
+	if (a->mc->tls == TLS_REQUIRED && mysql_get_ssl_cipher(a->call.m) == NULL) {
+		fail(a, HD_KIND_TLS, "%s does not offer TLS but tls is \"required\" (the server has no ssl_cert/ssl_key, "
+		     "or something between strips TLS)", run->peer);
+		return finish(a, false);
+	}
+	a->detail_len = 0;
+	append(a, "%s %s as '%s'%s", run->peer, mysql_get_server_info(a->call.m), a->mc->user,
+	       mysql_get_ssl_cipher(a->call.m) ? " over TLS" : "");
+	return begin_stage(a, STAGE_USER_QUERY);
+}
+
+/* The pending call has finished: look at its outcome and start the next one. Returns its wait status, or -1. */
+static int call_done(struct mysql_attempt *a)
+{
+	struct hd_check_run *run = a->run;
+	enum mysql_op op = a->call.op;
+
+	a->call.op = OP_NONE;
+	switch (op) {
+	case OP_CONNECT:
+		if (a->call.connect_ret == NULL)
+			return connect_failed(a);
+		return connected(a);
+	case OP_PING:
+		if (a->call.int_ret != 0) {
+			log_info("check %s: persistent session to %s lost (%s), reconnecting", run->conf->name, run->peer,
+				 mysql_error(a->call.m));
+			call_release_now(&a->call);
+			run->source_addr[0] = '\0';
+			begin_connection(a); /* may end the attempt: a is not touched after it */
+			return -1;
+		}
+		a->detail_len = 0;
+		append(a, "%s %s as '%s' (persistent session)", run->peer, mysql_get_server_info(a->call.m), a->mc->user);
+		return begin_stage(a, STAGE_USER_QUERY);
+	case OP_QUERY:
+		if (a->call.int_ret != 0) {
+			if (a->stage == STAGE_REPLICA && mysql_errno(a->call.m) == ER_PARSE_ERROR) {
+				/* a server older than SHOW REPLICA STATUS */
+				return begin_stage(a, STAGE_REPLICA_LEGACY);
+			}
+			return query_failed(a);
+		}
+		a->call.op = OP_STORE;
+		return mysql_store_result_start(&a->call.res, a->call.m);
+	case OP_STORE:
+		if (a->call.res == NULL && mysql_errno(a->call.m) != 0)
+			return query_failed(a);
+		return stage_result(a);
+	case OP_NEXT_RESULT:
+		if (a->call.int_ret > 0)
+			return query_failed(a);
+		a->call.op = OP_STORE;
+		return mysql_store_result_start(&a->call.res, a->call.m);
+	case OP_CLOSE:
+		a->call.m = NULL; /* closed and freed by the library */
+		report(a);
+		return -1;
+	case OP_NONE:
+		break;
+	}
+	return -1;
+}
+
+static void drain_io(struct mysql_attempt *a, int status);
+
+static void on_io(evutil_socket_t fd, short what, void *arg)
+{
+	struct mysql_attempt *a = arg;
+	int status = 0;
+
+	(void)fd;
+	if (what & EV_READ)
+		status |= MYSQL_WAIT_READ;
+	if (what & EV_WRITE)
+		status |= MYSQL_WAIT_WRITE;
+	if (what & EV_TIMEOUT)
+		status |= MYSQL_WAIT_TIMEOUT;
+	if (a->drain_owner != NULL)
+		drain_io(a, status);
+	else
+		drive(a, call_cont(&a->call, status));
+}
+
+/* Waits for what the library asked. The socket may change after any step: read it again every time. */
+static void wait_for(struct mysql_attempt *a, int status)
+{
+	struct hd_check_run *run = a->run;
+	evutil_socket_t fd = (evutil_socket_t)mysql_get_socket(a->call.m);
+	struct timeval tv, *tvp = NULL;
+	short what = 0;
+
+	if (a->call.op == OP_CONNECT && run->source_addr[0] == '\0')
+		hd_run_set_source(run, (int)fd); /* bound by connect(): what a firewall rule sees, even unanswered */
+	if (a->call.op == OP_CONNECT && (status & MYSQL_WAIT_READ) && strcmp(run->phase, "connect") == 0) {
+		run->phase = "handshake"; /* TCP is up; waiting for the greeting, then the login */
+		hd_run_set_source(run, (int)fd);
+	}
+	if (status & MYSQL_WAIT_READ)
+		what |= EV_READ;
+	if (status & (MYSQL_WAIT_WRITE | MYSQL_WAIT_EXCEPT))
+		what |= EV_WRITE;
+	if (status & MYSQL_WAIT_TIMEOUT) {
+		unsigned int ms = mysql_get_timeout_value_ms(a->call.m);
+		tv.tv_sec = ms / 1000;
+		tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+		tvp = &tv;
+	}
+	event_del(a->ev);
+	event_assign(a->ev, a->base, what ? fd : -1, what, on_io, a);
+	event_add(a->ev, tvp);
+}
+
+/* ---- draining: a login the deadline cut short completes in the background, then quits ---- */
+
+static void drain_end(struct mysql_attempt *a)
+{
+	a->drain_owner->drain = NULL;
+	event_free(a->ev);
+	call_release_now(&a->call); /* past the budget: unwound; the server counts one aborted connect */
+	free(a);
+}
+
+static void drain_io(struct mysql_attempt *a, int status)
+{
+	struct timeval tv;
+	int64_t left;
+	short what = 0;
+
+	if (status & MYSQL_WAIT_TIMEOUT) { /* the budget, not the library's timer: only ours is armed */
+		log_debug("check %s: the timed-out login did not complete within %d ms more; closing it", a->name,
+			  DRAIN_BUDGET_MS);
+		drain_end(a);
+		return;
+	}
+	status = call_cont(&a->call, status);
+	while (status == 0) {
+		if (a->call.op == OP_CONNECT && a->call.connect_ret != NULL) {
+			log_debug("check %s: the timed-out login completed %.0f ms after it began; quitting it", a->name,
+				  hd_now_mono_ms_f() - a->drain_started_ms);
+			a->call.op = OP_CLOSE;
+			status = mysql_close_start(a->call.m);
+			continue;
+		}
+		if (a->call.op == OP_CLOSE)
+			a->call.m = NULL; /* closed and freed */
+		a->call.op = OP_NONE;
+		drain_end(a); /* the close is done, or the login failed and the library closed the socket */
+		return;
+	}
+	left = a->drain_deadline_ms - hd_now_mono_ms();
+	tv.tv_sec = left > 0 ? (time_t)(left / 1000) : 0;
+	tv.tv_usec = left > 0 ? (suseconds_t)(left % 1000) * 1000 : 0;
+	if (status & MYSQL_WAIT_READ)
+		what |= EV_READ;
+	if (status & (MYSQL_WAIT_WRITE | MYSQL_WAIT_EXCEPT))
+		what |= EV_WRITE;
+	event_del(a->ev);
+	event_assign(a->ev, a->base, (evutil_socket_t)mysql_get_socket(a->call.m), what, on_io, a);
+	event_add(a->ev, &tv);
+}
+
+/*
+ * A login cut short by the deadline once the server has accepted the TCP connection: aborting it would count
+ * one Aborted_connects on the server and, from a non-loopback address, one connect error against this host
+ * (max_connect_errors of those in a row, with no successful login between them, and the server blocks the
+ * host: the application's connections too). So the login goes on detached, for DRAIN_BUDGET_MS at most, and
+ * quits with COM_QUIT when it completes: the server sees a slow but clean login, which also resets the
+ * host's error count. One per check; the attempt itself has already been reported as a timeout.
+ */
+static void drain_begin(struct mysql_attempt *a, struct hd_persist *owner)
+{
+	struct hd_check_run *run = a->run;
+	struct timeval tv = {DRAIN_BUDGET_MS / 1000, (DRAIN_BUDGET_MS % 1000) * 1000};
+	short what = event_get_events(a->ev) & (EV_READ | EV_WRITE);
+
+	hd_strlcpy(a->name, run->conf->name, sizeof(a->name));
+	run->state = NULL;
+	a->run = NULL;
+	a->mc = NULL; /* the configuration may go away on a reload; the drain needs none of it */
+	a->drain_owner = owner;
+	owner->drain = a;
+	a->drain_started_ms = run->started_ms;
+	a->drain_deadline_ms = hd_now_mono_ms() + DRAIN_BUDGET_MS;
+	event_del(a->ev);
+	event_assign(a->ev, a->base, (evutil_socket_t)mysql_get_socket(a->call.m), what, on_io, a);
+	event_add(a->ev, &tv);
+}
+
+/* Runs the attempt's calls one after the other until one has to wait, or the attempt ends. */
+static void drive(struct mysql_attempt *a, int status)
+{
+	while (status == 0)
+		if ((status = call_done(a)) < 0)
+			return; /* the attempt ended (a is freed) or waits elsewhere */
+	wait_for(a, status);
+}
+
+static void on_resolved(const struct sockaddr *sa, socklen_t salen, const char *error, void *arg)
+{
+	struct mysql_attempt *a = arg;
+	struct hd_check_run *run = a->run;
+	char ip[INET6_ADDRSTRLEN];
+	const void *addr;
+
+	(void)salen;
+	a->resolve = NULL;
+	if (error != NULL) {
+		fail(a, HD_KIND_DNS, "%s", error);
+		report(a);
+		return;
+	}
+	hd_run_set_peer(run, sa);
+	addr = sa->sa_family == AF_INET6 ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
+					 : (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+	inet_ntop(sa->sa_family, addr, ip, sizeof(ip));
+	a->call.m = handle_new(run->conf);
+	run->phase = "connect";
+	a->call.op = OP_CONNECT;
+	/* An IP literal: the library's own name lookup (a blocking getaddrinfo) never runs. */
+	drive(a, mysql_real_connect_start(&a->call.connect_ret, a->call.m, ip, a->mc->user, a->mc->secret,
+					  a->mc->database, (unsigned int)a->mc->port, NULL, 0));
+}
+
+static void begin_connection(struct mysql_attempt *a)
+{
+	struct hd_resolve *r = hd_resolve_start(a->run, a->mc->host, a->mc->port, on_resolved, a);
+
+	if (r != NULL) /* NULL: the callback already ran and may have freed a */
+		a->resolve = r;
+}
+
+static void mysql_start(struct hd_check_run *run)
+{
+	const struct mysql_conf *mc = run->conf->type_conf;
+	struct mysql_attempt *a = xcalloc(1, sizeof(*a));
+
+	a->run = run;
+	a->mc = mc;
+	a->base = run->base;
+	a->ev = event_new(run->base, -1, 0, on_io, a);
+	run->state = a;
+	if (run->persist == NULL)
+		run->persist = xcalloc(1, sizeof(*run->persist));
+	if (mc->persistent && run->persist->m != NULL) {
+		/* The attempt owns the session while it runs; finish() gives it back if it is still sound. */
+		a->call.m = run->persist->m;
+		run->persist->m = NULL;
+		hd_strlcpy(run->peer, run->persist->peer, sizeof(run->peer));
+		hd_strlcpy(run->source_addr, run->persist->source_addr, sizeof(run->source_addr));
+		run->phase = "ping";
+		a->call.op = OP_PING;
+		drive(a, mysql_ping_start(&a->call.int_ret, a->call.m));
+		return;
+	}
+	begin_connection(a);
+}
+
+static void mysql_cancel(struct hd_check_run *run)
+{
+	struct mysql_attempt *a = run->state;
+
+	if (a == NULL)
+		return;
+	if (a->call.op == OP_CONNECT && strcmp(run->phase, "handshake") == 0 && run->persist != NULL &&
+	    run->persist->drain == NULL) {
+		drain_begin(a, run->persist);
+		return;
+	}
+	event_del(a->ev);
+	attempt_free(a); /* releases the handle at once, whatever call is pending (call_release_now) */
+}
+
+static void mysql_free_persist(struct hd_persist *p)
+{
+	struct mysql_call c = {.m = p->m};
+
+	if (p->drain != NULL)
+		drain_end(p->drain);
+	call_release_now(&c); /* an idle session: COM_QUIT, then freed */
+	free(p);
+}
+
+const struct hd_check_type hd_check_mysql = {
+	.name = "mysql",
+	.summary = "logs in to MySQL/MariaDB (a new connection per attempt by default), runs a query, checks "
+		   "read_only and replication lag when asked, and quits cleanly",
+	.keys = mysql_keys,
+	.conf_size = sizeof(struct mysql_conf),
+	.validate = mysql_validate,
+	.start = mysql_start,
+	.cancel = mysql_cancel,
+	.free_conf = mysql_free_conf,
+	.free_persist = mysql_free_persist,
+};

@@ -1,0 +1,125 @@
+/* test_check_mysql_config.c: the mysql check's keys: defaults, password sources, cross-key errors with positions. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+
+/* Parses one mysql check given as the inside of its JSON object; returns the config or NULL with *error set. */
+static struct hd_config *parse_check(const char *keys, char **error)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text), "{\"checks\": [{\"name\": \"db\", \"type\": \"mysql\",\n %s}]}", keys);
+	return config_parse("t.json", text, strlen(text), error);
+}
+
+static void expect_error(const char *keys, const char *fragment)
+{
+	char *error = NULL;
+	struct hd_config *cfg = parse_check(keys, &error);
+
+	if (cfg != NULL || error == NULL || strstr(error, fragment) == NULL)
+		fail_msg("for %s: expected an error containing \"%s\", got %s", keys, fragment, error ? error : "none");
+	free(error);
+}
+
+static struct hd_config *expect_valid(const char *keys, const char *target)
+{
+	char *error = NULL;
+	struct hd_config *cfg = parse_check(keys, &error);
+
+	if (cfg == NULL)
+		fail_msg("for %s: %s", keys, error);
+	assert_string_equal(cfg->checks[0]->target, target);
+	return cfg;
+}
+
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+static void test_valid_forms(void **state)
+{
+	(void)state;
+	config_free(expect_valid("\"host\": \"db1.internal\", \"user\": \"healthd\"", "db1.internal:3306"));
+	config_free(expect_valid("\"host\": \"10.0.13.1\", \"port\": 3307, \"user\": \"u\", \"password\": \"p\", "
+				 "\"database\": \"app\", \"query\": \"SELECT 1 FROM dual\", \"expect_read_only\": true, "
+				 "\"max_replication_lag_s\": 30, \"persistent\": true", "10.0.13.1:3307"));
+	config_free(expect_valid("\"host\": \"::1\", \"user\": \"u\", \"tls\": \"preferred\"", "[::1]:3306"));
+	config_free(expect_valid("\"host\": \"h\", \"user\": \"u\", \"tls\": \"required\", \"ca\": \"/dev/null\"", "h:3306"));
+}
+
+static void test_errors_point_at_the_key(void **state)
+{
+	(void)state;
+	expect_error("\"host\": \"h\", \"user\": \"u\", \"password\": \"p\", \"password_file\": \"/dev/null\"",
+		     "t.json:2:45: checks[\"db\"].password_file: give password or password_file, not both");
+	expect_error("\"host\": \"h\", \"user\": \"u\", \"password_file\": \"/nonexistent/pw\"",
+		     "t.json:2:45: checks[\"db\"].password_file: cannot read the password file /nonexistent/pw");
+	expect_error("\"host\": \"h\", \"user\": \"u\", \"password_file\": \"/dev/null\"", "the password file /dev/null is empty");
+	expect_error("\"host\": \"h\", \"user\": \"u\", \"ca\": \"/dev/null\"",
+		     "t.json:2:28: checks[\"db\"].ca: ca verifies the server's certificate, which needs \"tls\": \"required\"");
+	expect_error("\"host\": \"h\", \"user\": \"u\", \"tls\": \"required\", \"ca\": \"/nonexistent/ca.pem\"",
+		     "cannot read the CA file /nonexistent/ca.pem");
+	expect_error("\"host\": \"h\", \"user\": \"u\", \"tls\": \"on\"", "expected one of \"off\", \"preferred\", \"required\"");
+	expect_error("\"host\": \"h\", \"user\": \"u\", \"max_replication_lag_s\": 0", "expected an integer from 1 to 604800");
+	expect_error("\"host\": \"h\", \"user\": \"u\", \"expect_read_only\": \"yes\"", "expected true or false");
+	expect_error("\"host\": \"h\", \"user\": \"u\", \"port\": 70000", "expected an integer from 1 to 65535");
+	expect_error("\"host\": \"h\"", "missing required key \"user\"");
+	expect_error("\"user\": \"u\"", "missing required key \"host\"");
+	expect_error("\"host\": \"h\", \"user\": \"u\", \"pasword\": \"p\"", "unknown key \"pasword\" (did you mean \"password\"?)");
+}
+
+/* A new password in the file is a changed check on reload (restarted with it); the same password is not. */
+static void test_password_file_feeds_the_fingerprint(void **state)
+{
+	char dir[] = "/tmp/hd-mysql-unit-XXXXXX", path[64], keys[256];
+	struct hd_config *a, *b, *c;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/pw", dir);
+	snprintf(keys, sizeof(keys), "\"host\": \"h\", \"user\": \"u\", \"password_file\": \"%s\"", path);
+	write_file(path, "first-secret\n", 0600);
+	a = expect_valid(keys, "h:3306");
+	b = expect_valid(keys, "h:3306");
+	write_file(path, "second-secret\n", 0600);
+	c = expect_valid(keys, "h:3306");
+	assert_string_equal(a->checks[0]->fingerprint, b->checks[0]->fingerprint);
+	assert_string_not_equal(a->checks[0]->fingerprint, c->checks[0]->fingerprint);
+	/* the fingerprint holds a digest of the file, never its text */
+	assert_null(strstr(a->checks[0]->fingerprint, "first-secret"));
+	assert_null(strstr(c->checks[0]->fingerprint, "second-secret"));
+	config_free(a);
+	config_free(b);
+	config_free(c);
+	unlink(path);
+	rmdir(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_valid_forms),
+		cmocka_unit_test(test_errors_point_at_the_key),
+		cmocka_unit_test(test_password_file_feeds_the_fingerprint),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
