@@ -32,7 +32,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 
 from harness import (  # noqa: E402
-    HAProxy, HarnessError, Healthd, Lan, MariaDB, MariaDBTemplate, NetNS, Redis, WebhookReceiver,
+    CHECK_PASSWORD, HAProxy, HarnessError, Healthd, Lan, MariaDB, MariaDBTemplate, NetNS, Redis, WebhookReceiver,
     WorkDirs, kill_registered, wait_until,
 )
 from harness.proc import PYTHON, ScriptProcess  # noqa: E402
@@ -50,6 +50,8 @@ SERVICE_PORT = {"mysql": MYSQL_PORT, "redis": REDIS_PORT}
 APP_DB_USER, APP_DB_PASSWORD = "app", "app-secret"
 REDIS_PASSWORD = "redis-secret"  # a Redis on a network needs one (without, it only answers loopback)
 HAPROXY_BACKEND = "app"
+# The check users' passwords (the harness creates MariaDB's `healthd` user with GRANT USAGE only).
+CHECK_PASSWORDS = {"mysql": CHECK_PASSWORD, "redis": REDIS_PASSWORD}
 
 # What a firewall rule does, as iptables arguments, and what a client then sees.
 FIREWALL_ACTIONS = {
@@ -72,7 +74,7 @@ class SandboxError(Exception):
 class Timing:
     """The detection-relevant settings, read back from the configurations actually run."""
 
-    def __init__(self, healthd_defaults, haproxy_times, haproxy_fall):
+    def __init__(self, healthd_defaults, haproxy_times, haproxy_fall, haproxy_rise):
         self.interval_s = healthd_defaults["interval_ms"] / 1000.0
         self.timeout_s = healthd_defaults["timeout_ms"] / 1000.0
         self.rise = healthd_defaults["rise"]
@@ -82,6 +84,7 @@ class Timing:
         self.downinter_s = _seconds(haproxy_times["downinter"])
         self.agent_inter_s = _seconds(haproxy_times["agent-inter"])
         self.check_fall = haproxy_fall
+        self.check_rise = haproxy_rise
 
     def healthd_down(self, silent):
         """(earliest, latest) seconds from a fault to healthd's down: `fall` failed attempts, the first
@@ -98,8 +101,9 @@ class Timing:
         return ((self.rise - 1) * self.interval_s, self.rise * self.interval_s)
 
     def haproxy_up(self):
+        """healthd's recovery, then the agent's next `up` and `rise` passing httpchk polls while DOWN."""
         lo, hi = self.healthd_up()
-        return lo, hi + self.agent_inter_s + self.downinter_s
+        return lo, hi + self.agent_inter_s + self.check_rise * self.downinter_s
 
     def haproxy_dead_agent(self):
         """healthd itself gone: the httpchk on /ready fails closed after `fall` refused checks."""
@@ -143,7 +147,7 @@ def render_haproxy_cfg(times=None):
     """haproxy/haproxy.cfg for the sandbox's lb. Changed: the log goes to stderr, the stats socket to the
     harness's path, the example server lines become be1..be3; with `times`, the default-server timings.
     Everything else (ports 9110/9111, httpchk on /ready, agent-check, the frontend on :80) is the file
-    as users copy it. -> (text, {inter, fastinter, downinter, agent-inter}, fall)"""
+    as users copy it. -> (text, {inter, fastinter, downinter, agent-inter}, fall, rise)"""
     with open(HAPROXY_CFG) as f:
         text = f.read()
     what = HAPROXY_CFG
@@ -157,7 +161,7 @@ def render_haproxy_cfg(times=None):
         line = _sub_once(r"(?<=\s)%s \S+(?=\s|$)" % re.escape(key), "%s %s" % (key, value), line, what)
     text = text[:m.start()] + line + text[m.end():]
     found = {}
-    for key in ("inter", "fastinter", "downinter", "agent-inter", "fall"):
+    for key in ("inter", "fastinter", "downinter", "agent-inter", "fall", "rise"):
         km = re.search(r"(?<=\s)%s (\S+)" % re.escape(key), line)
         if not km:
             raise SandboxError("%s: the default-server line has no %s" % (what, key))
@@ -172,20 +176,38 @@ def render_haproxy_cfg(times=None):
     indent = re.match(r"^(\s*)", lines[servers[0]]).group(1)
     lines[servers[0]:servers[-1] + 1] = ["%sserver %s %s:%d" % (indent, be, ADDR[be], APP_PORT)
                                          for be in BACKENDS]
-    fall = int(found.pop("fall"))
-    return "\n".join(lines), found, fall
+    fall, rise = int(found.pop("fall")), int(found.pop("rise"))
+    return "\n".join(lines), found, fall, rise
+
+
+_JSON_TOKENS = re.compile(r'"(?:\\.|[^"\\])*"|//[^\n]*|/\*.*?\*/', re.S)
+
+
+def strip_json_comments(text):
+    """healthd's configuration allows // and /* */ comments; Python's json does not."""
+    return _JSON_TOKENS.sub(lambda m: m.group(0) if m.group(0).startswith('"') else " ", text)
 
 
 def load_be_json():
     with open(BE_JSON) as f:
-        return json.load(f)
+        return json.loads(strip_json_comments(f.read()))
 
 
 def backend_config(base, name, workdir, healthd_overrides=None):
-    """examples/incident/be.json for backend `name`: its node_name, private files in workdir, and the
-    test's faster defaults when given. Its addresses are the sandbox's already."""
+    """examples/incident/be.json for backend `name`: its node_name, its password files and alert spool in
+    workdir, and the test's faster defaults when given. Its addresses are the sandbox's already."""
     cfg = copy.deepcopy(base)
     cfg["node_name"] = name
+    for check in cfg["checks"]:
+        if check.get("password_file"):
+            secret = CHECK_PASSWORDS.get(check["type"])
+            if secret is None:
+                raise SandboxError("%s: no password known for the %s check" % (BE_JSON, check["name"]))
+            path = os.path.join(workdir, "%s.password" % check["name"])
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secret + "\n")
+            check["password_file"] = path
     if healthd_overrides:
         cfg.setdefault("defaults", {}).update(healthd_overrides)
     if "alerts" in cfg:
@@ -437,11 +459,11 @@ class Sandbox:
             hd.start(wait_ready=True)
             self.backends[name] = Backend(name, ns, app, hd)
 
-        text, times, fall = render_haproxy_cfg(FAST_HAPROXY if self.fast else None)
+        text, times, fall, rise = render_haproxy_cfg(FAST_HAPROXY if self.fast else None)
         self.haproxy_cfg_text = text
         defaults = dict(self.base_config.get("defaults", {}))
         defaults.update(overrides or {})
-        self.timing = Timing(defaults, times, fall)
+        self.timing = Timing(defaults, times, fall, rise)
         self.progress("lb %s: HAProxy on :%d, checking each backend's healthd" % (ADDR["lb"], FRONTEND_PORT))
         self.haproxy = self._own(HAProxy(text, self.workdirs.new("haproxy"), netns=self.ns["lb"]))
         self.haproxy.start()
@@ -509,7 +531,7 @@ class Sandbox:
         return box["row"], box["t"]
 
     # -- the firewall in fw
-    def _rule(self, backend, service, action):
+    def rule_args(self, backend, service, action):
         if service not in SERVICE_PORT:
             raise ValueError("service must be one of %s" % ", ".join(SERVICE_PORT))
         return ["FORWARD", "-s", ADDR[backend], "-d", ADDR["db"], "-p", "tcp", "--dport",
@@ -519,7 +541,7 @@ class Sandbox:
         """Replaces any rule for backend -> db:service with `action` (drop, reject, reset).
         Returns (the iptables command as a person would type it, wall time once it is in place)."""
         self.restore(backend, service)
-        rule = self._rule(backend, service, action)
+        rule = self.rule_args(backend, service, action)
         self.ns["fw"].iptables("-A", *rule)
         t = time.time()
         self.rules.append(rule)
@@ -552,9 +574,11 @@ class Sandbox:
         return time.time()
 
     def restart_healthd(self, name):
+        """Starts it again (same config and ports). -> wall time at which it was started."""
         hd = self.backends[name].healthd
+        t = time.time()
         hd.start(wait_ready=True)
-        return time.time()
+        return t
 
     def log_tails(self, lines=30):
         """The last lines of every log, for a failure report."""
