@@ -37,7 +37,7 @@ class Out:
     def __init__(self):
         self.color = sys.stdout.isatty() and os.environ.get("TERM", "dumb") != "dumb" \
             and not os.environ.get("NO_COLOR")
-        self.t_start = time.time()
+        self.broken = False
 
     def _c(self, code, text):
         return "\033[%sm%s\033[0m" % (code, text) if self.color else text
@@ -58,8 +58,17 @@ class Out:
         return self._c("2", text)
 
     def line(self, text=""):
-        sys.stdout.write(text + "\n")
-        sys.stdout.flush()
+        if self.broken:
+            return
+        try:
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+        except OSError:
+            # the reader went away (`make demo | head`, or Ctrl-C killed it): keep going, and clean up
+            self.broken = True
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
 
     def heading(self, text):
         self.line()
