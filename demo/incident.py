@@ -115,17 +115,15 @@ def traffic_line(sb, since):
 
 
 def webhook_text(body):
+    """A generic webhook event as one line: who, what, how, and healthd's own summary."""
     if not isinstance(body, dict):
         return repr(body)[:160]
-    parts = ["%s from %s:" % (body.get("event", "?"), body.get("host", "?")),
-             "%s %s" % (body.get("check", "?"), body.get("kind", "?"))]
-    if body.get("previous_kind") and body.get("event") == "update":
-        parts.append("(was %s)" % body["previous_kind"])
+    text = "%s %s: %s %s" % (body.get("host", "?"), body.get("event", "?"), body.get("check", "?"),
+                             body.get("kind", "?"))
     if body.get("source_addr"):
-        parts.append("source %s" % body["source_addr"])
-    text = " ".join(parts)
+        text += ", from %s" % body["source_addr"]
     if body.get("summary"):
-        text += ' - "%s"' % body["summary"]
+        text += ': "%s"' % body["summary"]
     return text
 
 
@@ -209,8 +207,11 @@ def run_cut(sb, service, step, results):
     OUT.line()
     OUT.line("    " + OUT.bold("iptables -A " + " ".join(sb.rule_args("be2", service, "reject"))))
     OUT.line()
+    gap = sb.base_config.get("alerts", {}).get("min_gap_s")
     OUT.para("Connections now fail at once with an ICMP error instead of timing out. be2 stays out; the reason "
-             "follows the facts.")
+             "HAProxy shows follows the facts, and the webhook hears of the change too%s."
+             % (" (at most one alert per check every min_gap_s = %d s: a flapping check cannot flood it)" % gap
+                if gap else ""))
     OUT.line()
     cut.change("reject")
     OUT.heading("Step %d. The rule is removed" % (step + 2))

@@ -271,6 +271,15 @@ class Request:
         return "%s %s" % (self.status, self.backend or "")
 
 
+def _one_line(body):
+    """An answer's body as one short line: HAProxy's HTML error pages become "502 Bad Gateway: why"."""
+    text = body.decode("utf-8", "replace")
+    m = re.search(r"<h1>(.*?)</h1>(.*)", text, re.S)
+    if m:
+        text = "%s: %s" % (m.group(1), re.sub(r"<[^>]*>", " ", m.group(2)))
+    return " ".join(text.split())[:160]
+
+
 class Traffic:
     """A bounded stream of `GET /` through the load balancer, sent from the ops host at `rate` per second
     by a pool of worker threads (each moved into ops's namespace), each request with its own timeout.
@@ -337,7 +346,8 @@ class Traffic:
                 req.status = resp.status
                 req.backend = resp.getheader("X-Backend")
                 if resp.status != 200:
-                    req.error = "%d %s" % (resp.status, body.decode("utf-8", "replace").strip()[:120])
+                    text = _one_line(body)
+                    req.error = text if text.startswith(str(resp.status)) else "%d %s" % (resp.status, text)
             except OSError as exc:
                 req.error = "%s: %s" % (type(exc).__name__, exc)
             except http.client.HTTPException as exc:
@@ -423,7 +433,9 @@ class Sandbox:
         data_lan = Lan(self.ns["sw-data"], DATA_NET)
         app_lan.attach(self.ns["fw"], ADDR["fw"])
         data_lan.attach(self.ns["fw"], ADDR["fw-data"])
-        self.ns["fw"].run(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
+        # A router; its REJECTs answer every packet (Linux rate-limits ICMP errors to about one per second
+        # per peer by default, which would turn some rejected connects into timeouts).
+        self.ns["fw"].run(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv4.icmp_ratelimit=0"])
         data_lan.attach(self.ns["db"], ADDR["db"])
         self.ns["db"].ip("route", "add", APP_NET, "via", ADDR["fw-data"])
         for name in ("lb", "ops") + BACKENDS:

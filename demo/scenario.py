@@ -70,10 +70,10 @@ class Timeline:
         for name, row in self.sb.rows().items():
             self.rows[name] = row
             status, reason = row["status"], agent_reason(row["last_agt"])
-            if status != self.status[name] or (status.startswith("DOWN") and reason != self.reason[name]):
+            if status != self.status[name] or (status.startswith("DOWN") and reason and reason != self.reason[name]):
                 self._emit(now, "haproxy", name, "%s -> %s" % (self.status[name], status), row)
                 self.status[name], self.reason[name] = status, reason
-            else:
+            elif reason:
                 self.reason[name] = reason
         if self.check is not None and self.sb.backends[self.backend].healthd.running:
             try:
@@ -126,6 +126,15 @@ class Timeline:
         return ", ".join("%s %s (%s)" % (n, r["status"], r["last_agt"]) for n, r in sorted(self.rows.items()))
 
 
+def went_down(ev):
+    """A HAProxy event where the server left the UP states (UP, UP 2/3 ...) for a DOWN one."""
+    return ev.data["status"].startswith("DOWN") and not ev.text.startswith("DOWN")
+
+
+def went_up(ev):
+    return ev.data["status"] == "UP"
+
+
 def _margin(hi):
     """A generous bound for waiting: twice the prediction plus 5 s (a loaded machine must not fail it)."""
     return 2 * hi + 5.0
@@ -169,7 +178,7 @@ class Cut:
             return done
 
         tl.wait(detected, _margin(hi), "%s taken out after its %s was cut" % (self.backend, self.service))
-        self.t_down = tl.first("haproxy", self.backend, lambda ev: "-> DOWN" in ev.text).t
+        self.t_down = tl.first("haproxy", self.backend, went_down).t
         ev_hd = tl.first("healthd", self.backend, lambda ev: " down:" in ev.text)
         self.measure.update(
             haproxy_down_s=self.t_down - self.t_cut,
@@ -215,7 +224,7 @@ class Cut:
             return done
 
         tl.wait(recovered, _margin(hi), "%s back in after the rule was removed" % self.backend)
-        self.t_up = tl.first("haproxy", self.backend, lambda ev: ev.t >= self.t_restored and "-> UP" in ev.text).t
+        self.t_up = tl.first("haproxy", self.backend, lambda ev: ev.t >= self.t_restored and went_up(ev)).t
         self.measure.update(haproxy_up_s=self.t_up - self.t_restored, predicted_up=(lo, hi))
         return self.measure
 
@@ -257,7 +266,7 @@ class HealthdCrash:
         lo, hi = t.haproxy_dead_agent()
         tl.wait(lambda x: x.status[self.backend].startswith("DOWN"), _margin(hi),
                 "%s taken out after its healthd was killed" % self.backend)
-        self.t_down = tl.first("haproxy", self.backend, lambda ev: "-> DOWN" in ev.text).t
+        self.t_down = tl.first("haproxy", self.backend, went_down).t
         row = tl.rows[self.backend]
         self.measure.update(haproxy_down_s=self.t_down - self.t_kill, predicted_haproxy=(lo, hi),
                             check_status=row["check_status"], agent_status=row["agent_status"],
@@ -271,8 +280,8 @@ class HealthdCrash:
         lo, hi = t.haproxy_up()
         tl.wait(lambda x: x.status[self.backend] == "UP", _margin(hi), "%s back in after healthd restarted"
                 % self.backend)
-        self.measure["haproxy_up_s"] = tl.first("haproxy", self.backend, lambda ev: "-> UP" in ev.text).t - \
-            self.t_restart
+        up = tl.first("haproxy", self.backend, lambda ev: ev.t >= self.t_restart and went_up(ev))
+        self.measure["haproxy_up_s"] = up.t - self.t_restart
         return self.measure
 
     def settle(self, quiet_s=1.0):
