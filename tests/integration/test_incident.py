@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.join(REPO, "demo"))
 import sandbox as sbx  # noqa: E402
 from scenario import Cut, HealthdCrash  # noqa: E402
 
+RATE = 25  # users' requests per second through HAProxy
 OTHERS = {"be2": ("be1", "be3"), "be3": ("be1", "be2")}
 
 
@@ -43,7 +44,7 @@ def sandbox():
         except Exception as exc:
             raise AssertionError("%s\n%s" % (exc, sb.failure_logs)) from None
         names = [ns.name for ns in sb.namespaces]
-        sb.start_traffic(rate=25)
+        sb.start_traffic(rate=RATE)
         yield sb
     finally:
         try:
@@ -108,8 +109,9 @@ def run_cut(sb, backend, service, capsys):
                      % (m["webhook_s"], fmt_range(m["predicted_healthd"])))
     lines += [
         "rule removed -> HAProxy UP:    %.2f s (predicted %s)" % (m["haproxy_up_s"], fmt_range(m["predicted_up"])),
-        "requests failed before detection: %d of %d (about rate x detection / 3 expected); after: %d of %d"
-        % (m["failed_before"], m["requests_before"], m["failed_after"], m["requests_after"]),
+        "requests failed before detection: %d of %d (expected about %.0f: %g/s x %.2f s, a third to %s); "
+        "after: %d of %d" % (m["failed_before"], m["requests_before"], RATE * m["haproxy_down_s"] / 3, RATE,
+                             m["haproxy_down_s"], backend, m["failed_after"], m["requests_after"]),
         "HAProxy: %s -> %s" % (m["last_agt"], m["last_agt2"]),
     ]
     report(capsys, "%s loses %s (DROP, then REJECT, then restored)" % (backend, service), lines)
