@@ -29,7 +29,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 DEB_BUILD := build-essential pkg-config libevent-dev libcjson-dev libcurl4-openssl-dev libmariadb-dev \
 	libhiredis-dev libsystemd-dev libcmocka-dev
 DEB_TEST := python3 python3-pytest haproxy iptables iproute2 mariadb-server mariadb-client redis-server \
-	redis-tools prometheus-alertmanager prometheus socat curl ca-certificates openssl procps e2fsprogs \
+	redis-tools prometheus-alertmanager prometheus socat curl ca-certificates openssl procps e2fsprogs python3-fusepy \
 	systemd ansible-core
 DEB_ALL := $(DEB_BUILD) $(DEB_TEST)
 
@@ -83,6 +83,10 @@ bench: deps $(BUILD)/healthd
 	@dpkg-query -W -f='$${Status}' nginx-light wrk 2>/dev/null | grep -q 'install ok installed.*install ok installed' || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light wrk)
 	HEALTHD_BIN=$(BUILD)/healthd bench/run.sh
+
+# Regenerates the README's configuration reference from the key tables the parser uses.
+docs: $(BUILD)/healthd
+	@/usr/bin/python3 -c 'import re,subprocess,sys; ref=subprocess.run(["$(BUILD)/healthd","--config-reference"],capture_output=True,text=True,check=True).stdout; p="README.md"; s=open(p).read(); s=re.sub(r"(<!-- BEGIN CONFIG REFERENCE -->\n).*(<!-- END CONFIG REFERENCE -->)", lambda m: m.group(1)+ref+m.group(2), s, flags=re.S); open(p,"w").write(s)'
 
 clean:
 	rm -rf build

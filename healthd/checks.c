@@ -8,12 +8,14 @@ extern const struct hd_check_type hd_check_tcp;
 extern const struct hd_check_type hd_check_http;
 extern const struct hd_check_type hd_check_redis;
 extern const struct hd_check_type hd_check_mysql;
+extern const struct hd_check_type hd_check_disk;
 
 const struct hd_check_type *const hd_check_types[] = {
 	&hd_check_tcp,
 	&hd_check_http,
 	&hd_check_redis,
 	&hd_check_mysql,
+	&hd_check_disk,
 	NULL,
 };
 

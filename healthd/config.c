@@ -1,6 +1,7 @@
 /* config.c: reads the JSON configuration with cJSON, keeps every value's line:col, checks each key against its table. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <limits.h>
@@ -224,6 +225,15 @@ static const char *json_type_name(const cJSON *v)
 	return "an object";
 }
 
+/* Like json_type_name, but shows a string's text: "3306" in quotes is the usual slip for a number. */
+static const char *describe_value(const cJSON *v, char *buf, size_t len)
+{
+	if (!cJSON_IsString(v))
+		return json_type_name(v);
+	snprintf(buf, len, "a string (\"%.40s%s\")", v->valuestring, strlen(v->valuestring) > 40 ? "..." : "");
+	return buf;
+}
+
 static size_t edit_distance(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b), prev[64], cur[64];
@@ -293,6 +303,7 @@ static void set_default(const struct cfg_key *k, void *dst)
 		break;
 	case CFG_STRING:
 	case CFG_HOSTPORT:
+	case CFG_PATH:
 		*(char **)field = k->def ? xstrdup(k->def) : NULL;
 		break;
 	case CFG_STRMAP:
@@ -328,7 +339,7 @@ static int read_strmap(struct cfg_ctx *ctx, const cJSON *v, char ***out)
 static int read_value(struct cfg_ctx *ctx, const cJSON *v, const struct cfg_key *k, void *dst)
 {
 	char *field = (char *)dst + k->offset;
-	char host[256];
+	char host[256], shown[64];
 	const char *why;
 	int port;
 
@@ -339,7 +350,7 @@ static int read_value(struct cfg_ctx *ctx, const cJSON *v, const struct cfg_key 
 		double d = v->valuedouble;
 		if (!cJSON_IsNumber(v))
 			return cfg_error(ctx, v, false, "expected an integer from %lld to %lld, got %s", k->min, k->max,
-					 json_type_name(v));
+					 describe_value(v, shown, sizeof(shown)));
 		if (d != floor(d) || d < (double)k->min || d > (double)k->max)
 			return cfg_error(ctx, v, false, "expected an integer from %lld to %lld, got %g", k->min, k->max, d);
 		*(int *)field = (int)d;
@@ -347,7 +358,7 @@ static int read_value(struct cfg_ctx *ctx, const cJSON *v, const struct cfg_key 
 	}
 	case CFG_BOOL:
 		if (!cJSON_IsBool(v))
-			return cfg_error(ctx, v, false, "expected true or false, got %s", json_type_name(v));
+			return cfg_error(ctx, v, false, "expected true or false, got %s", describe_value(v, shown, sizeof(shown)));
 		*(bool *)field = cJSON_IsTrue(v);
 		return 0;
 	case CFG_ENUM:
@@ -384,6 +395,14 @@ static int read_value(struct cfg_ctx *ctx, const cJSON *v, const struct cfg_key 
 		return 0;
 	case CFG_STRMAP:
 		return read_strmap(ctx, v, (char ***)field);
+	case CFG_PATH:
+		if (!cJSON_IsString(v) || v->valuestring[0] != '/')
+			return cfg_error(ctx, v, false, "expected an absolute path (starting with /), got %s%s%s",
+					 cJSON_IsString(v) ? "\"" : json_type_name(v), cJSON_IsString(v) ? v->valuestring : "",
+					 cJSON_IsString(v) ? "\"" : "");
+		free(*(char **)field);
+		*(char **)field = xstrdup(v->valuestring);
+		return 0;
 	}
 	return -1;
 }
@@ -427,7 +446,7 @@ void cfg_free_table(const struct cfg_key *keys, void *dst)
 {
 	for (const struct cfg_key *k = keys; k->name; k++) {
 		char *field = (char *)dst + k->offset;
-		if (k->type == CFG_STRING || k->type == CFG_HOSTPORT) {
+		if (k->type == CFG_STRING || k->type == CFG_HOSTPORT || k->type == CFG_PATH) {
 			free(*(char **)field);
 			*(char **)field = NULL;
 		} else if (k->type == CFG_STRMAP) {
@@ -542,30 +561,35 @@ static void free_check_conf(struct hd_check_conf *c)
 	free(c);
 }
 
+/* The registered types, "tcp, disk, ...": the list a build really has. */
+static const char *type_names(char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; hd_check_types[i]; i++)
+		append(buf, len, &used, "%s%s", i ? ", " : "", hd_check_types[i]->name);
+	return buf;
+}
+
 static int parse_check(struct cfg_ctx *ctx, const cJSON *obj, const struct hd_defaults *defs, struct hd_check_conf **out)
 {
 	struct check_common common = {0};
 	const cJSON *type_node = cJSON_GetObjectItemCaseSensitive(obj, "type");
 	const struct hd_check_type *type;
 	struct hd_check_conf *c;
-	char *json, *extra;
+	char *json, *extra, all[256];
 
 	if (!cJSON_IsObject(obj))
 		return cfg_error(ctx, obj, false, "expected a check object, got %s", json_type_name(obj));
 	if (type_node == NULL)
-		return cfg_error(ctx, obj, false, "missing required key \"type\" (one of: tcp, disk, mysql, redis, http)");
+		return cfg_error(ctx, obj, false, "missing required key \"type\" (one of: %s)", type_names(all, sizeof(all)));
 	if (!cJSON_IsString(type_node))
 		return cfg_error(ctx, type_node, false, "expected a check type name, got %s", json_type_name(type_node));
 	type = hd_check_type_find(type_node->valuestring);
-	if (type == NULL) {
-		char all[256];
-		size_t used = 0;
-		all[0] = '\0';
-		for (size_t i = 0; hd_check_types[i]; i++)
-			append(all, sizeof(all), &used, "%s%s", i ? ", " : "", hd_check_types[i]->name);
+	if (type == NULL)
 		return cfg_error(ctx, type_node, false, "unknown check type \"%s\" (expected one of: %s)",
-				 type_node->valuestring, all);
-	}
+				 type_node->valuestring, type_names(all, sizeof(all)));
 	c = xcalloc(1, sizeof(*c));
 	c->type = type;
 	c->type_conf = xcalloc(1, type->conf_size);
@@ -625,11 +649,14 @@ static int parse_checks(struct cfg_ctx *ctx, const cJSON *arr, struct hd_config 
 			return -1;
 		for (size_t i = 0; i < n; i++)
 			if (strcmp(cfg->checks[i]->name, cfg->checks[n]->name) == 0) {
+				const cJSON *first = cJSON_GetArrayItem(arr, (int)i);
+				const struct cfg_pos *first_pos = find_pos(ctx, first);
 				free_check_conf(cfg->checks[n]);
 				cfg->checks[n] = NULL;
 				return cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(item, "name"), false,
-						 "duplicate check name \"%s\" (also checks[%zu])",
-						 cJSON_GetObjectItemCaseSensitive(item, "name")->valuestring, i);
+						 "duplicate check name \"%s\" (checks[%zu], line %d, has it too)",
+						 cJSON_GetObjectItemCaseSensitive(item, "name")->valuestring, i,
+						 first_pos ? first_pos->line : 0);
 			}
 		cfg->n_checks = ++n;
 	}
@@ -649,11 +676,29 @@ static bool has_password_key(const cJSON *node)
 	return false;
 }
 
+/* The listeners bind without resolving names: catch "localhost:9110" here rather than at start-up. */
+static int check_listen_ip(struct cfg_ctx *ctx, const cJSON *listen, const char *key, const char *value)
+{
+	char host[256];
+	unsigned char addr[sizeof(struct in6_addr)];
+	const char *why;
+	int port;
+
+	if (hd_split_hostport(value, host, sizeof(host), &port, &why) == 0 &&
+	    (inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1))
+		return 0;
+	return cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(listen, key) ?: listen, false,
+			 "expected an IP address to listen on (names are not resolved here), got \"%s\"", value);
+}
+
 static struct hd_config *parse_root(struct cfg_ctx *ctx, const cJSON *root)
 {
 	struct hd_config *cfg = xcalloc(1, sizeof(*cfg));
 	const cJSON *item;
-	static const char *const sections[] = {"node_name", "listen", "defaults", "agent", "http", "log", "checks", "alerts"};
+	/* The top level's keys, for the unknown-key check and its "did you mean" (each section has its own table). */
+	static const struct cfg_key sections[] = {{"node_name"}, {"listen"}, {"defaults"}, {"agent"}, {"http"}, {"log"},
+						  {"checks"}, {"alerts"}, {NULL}};
+	static const struct cfg_table_ref top_level = {sections, NULL};
 
 	if (!cJSON_IsObject(root)) {
 		cfg_error(ctx, root, false, "expected a JSON object at the top, got %s", json_type_name(root));
@@ -666,12 +711,10 @@ static struct hd_config *parse_root(struct cfg_ctx *ctx, const cJSON *root)
 				cfg_error(ctx, item, true, "duplicate key \"%s\"", item->string);
 				goto fail;
 			}
-		for (size_t i = 0; i < HD_ARRAY_LEN(sections); i++)
-			known |= strcmp(sections[i], item->string) == 0;
+		for (const struct cfg_key *k = sections; k->name; k++)
+			known |= strcmp(k->name, item->string) == 0;
 		if (!known) {
-			cfg_error(ctx, item, true,
-				  "unknown key \"%s\" (expected one of: node_name, listen, defaults, agent, http, log, checks, alerts)",
-				  item->string);
+			unknown_key(ctx, item, &top_level, 1);
 			goto fail;
 		}
 	}
@@ -696,9 +739,13 @@ static struct hd_config *parse_root(struct cfg_ctx *ctx, const cJSON *root)
 	    cfg_read_object(ctx, SECTION("agent"), &agent, 1) < 0 || cfg_read_object(ctx, SECTION("http"), &http, 1) < 0 ||
 	    cfg_read_object(ctx, SECTION("log"), &log, 1) < 0)
 		goto fail;
+	if (check_listen_ip(ctx, SECTION("listen"), "http", cfg->listen.http) < 0 ||
+	    check_listen_ip(ctx, SECTION("listen"), "agent", cfg->listen.agent) < 0)
+		goto fail;
 	if (cfg->defaults.timeout_ms > cfg->defaults.interval_ms) {
 		cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(SECTION("defaults"), "timeout_ms") ?: root, false,
-			  "timeout_ms (%d) must not exceed interval_ms (%d)", cfg->defaults.timeout_ms,
+			  "timeout_ms (%d) must not exceed interval_ms (%d): one attempt must end before the next",
+			  cfg->defaults.timeout_ms,
 			  cfg->defaults.interval_ms);
 		goto fail;
 	}
@@ -730,6 +777,39 @@ static void line_col_at(const char *text, const char *at, int *line, int *col)
 			(*col)++;
 		}
 	}
+}
+
+static bool only_space_after(const char *p, const char *end)
+{
+	for (; p != NULL && p < end && *p != '\0'; p++)
+		if (strchr(" \t\r\n", *p) == NULL)
+			return false;
+	return true;
+}
+
+/* cJSON tells only where it stopped: say where, show that line's text from there, and what is likely wrong. */
+static char *json_syntax_error(const char *file, const char *text, size_t len, const char *failed_at, const char *end)
+{
+	int line, col;
+	size_t excerpt = 0;
+
+	if (failed_at == NULL) { /* parsed, but more follows the top-level value */
+		const char *next = end;
+		while (next < text + len && strchr(" \t\r\n", *next) != NULL)
+			next++;
+		line_col_at(text, next, &line, &col);
+		return xasprintf("%s:%d:%d: invalid JSON: more text after the end of the top-level object", file, line, col);
+	}
+	if (only_space_after(failed_at, text + len)) {
+		line_col_at(text, text + len, &line, &col);
+		return xasprintf("%s:%d:%d: invalid JSON: the text ends too early (an unclosed { [ or \"?)", file, line, col);
+	}
+	line_col_at(text, failed_at, &line, &col);
+	while (failed_at + excerpt < text + len && excerpt < 24 && strchr("\r\n", failed_at[excerpt]) == NULL &&
+	       failed_at[excerpt] != '\0')
+		excerpt++;
+	return xasprintf("%s:%d:%d: invalid JSON: cannot continue at '%.*s' (a comma missing or one too many, or a missing colon or bracket, just before it?)",
+			 file, line, col, (int)excerpt, failed_at);
 }
 
 /*
@@ -779,15 +859,9 @@ struct hd_config *config_parse(const char *file, const char *raw_text, size_t le
 
 	*error = NULL;
 	root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-	if (root == NULL) {
-		int line, col;
-		const char *at = end ? end : text;
-		line_col_at(text, at, &line, &col);
-		if (at >= text + len || *at == '\0')
-			*error = xasprintf("%s:%d:%d: invalid JSON: the text ends too early (an unclosed { [ or \"?)", file, line, col);
-		else /* quote the rest of that line only: the message stays one line */
-			*error = xasprintf("%s:%d:%d: invalid JSON near \"%.*s\"", file, line, col,
-					   (int)(strcspn(at, "\r\n") < 20 ? strcspn(at, "\r\n") : 20), at);
+	if (root == NULL || !only_space_after(end, text + len)) {
+		*error = json_syntax_error(file, text, len, root == NULL ? (end ? end : text) : NULL, end);
+		cJSON_Delete(root);
 		free(text);
 		return NULL;
 	}
@@ -860,7 +934,8 @@ void cfg_print_keys(const char *section, const struct cfg_key *keys)
 {
 	for (const struct cfg_key *k = keys; k->name; k++) {
 		static const char *const tnames[] = {"integer", "boolean", "string", "one of", "\"ADDR:PORT\"",
-						      "object of strings"};
+						      "object of strings",
+						      "absolute path"};
 		char type[160];
 		if (k->type == CFG_ENUM) {
 			size_t used = 0;

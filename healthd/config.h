@@ -17,6 +17,7 @@ enum cfg_type {
 	CFG_ENUM,     /* int index into choices */
 	CFG_HOSTPORT, /* char * "ADDR:PORT" */
 	CFG_STRMAP,   /* char ** NULL-terminated "Name: value" pairs from an object of strings (headers) */
+	CFG_PATH,     /* char *, an absolute file system path */
 };
 
 /* One configuration key: the parser and the reference documentation both read this table. */
