@@ -265,11 +265,20 @@ def run_crash(sb, step, results):
     OUT.line()
     haproxy_table(sb)
     OUT.line()
-    OUT.para("be3's application was fine, so its users saw no error; it is out because nobody can vouch for "
-             "its dependencies. healthd is restarted:")
+    OUT.para("be3's application itself was fine; it is out because nothing vouches for its dependencies any "
+             "more. healthd is restarted:")
     OUT.line()
     crash.restart()
     m = crash.settle()
+    OUT.line()
+    if m["failed"]:
+        OUT.para("Users: %d of %d requests failed, all of them in flight to be3 at the moment HAProxy took it out "
+                 "(haproxy.cfg's on-marked-down shutdown-sessions closes them)." % (m["failed"], m["requests"]))
+    else:
+        OUT.para("Users: none of %d requests failed." % m["requests"])
+    if m["failed"] != m["failed_in_flight_at_down"]:
+        raise sbx.SandboxError("after killing healthd on be3, requests failed that were not in flight when "
+                               "HAProxy took be3 out: %r" % m["failures"])
     if m["check_status"] != "L4CON" or {n for n, _ in m["haproxy_changes"]} != {"be3"} or m["webhook_posts"]:
         raise sbx.SandboxError("after killing healthd on be3: check %s, HAProxy changes %r, webhook posts %r"
                                % (m["check_status"], m["haproxy_changes"], m["webhook_posts"]))

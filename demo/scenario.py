@@ -292,7 +292,12 @@ class HealthdCrash:
         if traffic is not None:
             traffic.wait_settled(time.time())
             reqs = traffic.requests(since=self.t_kill - 1.0, until=end)
-            self.measure.update(requests=len(reqs), failed=sum(not r.ok for r in reqs))
+            failed = [r for r in reqs if not r.ok]
+            # HAProxy closes the sessions of a server it marks down (on-marked-down shutdown-sessions):
+            # a request to be3 in flight at that moment fails although be3's application was fine.
+            cut_short = [r for r in failed if r.t_sent <= self.t_down and r.t_done >= self.t_down - 2 * POLL_S - 0.1]
+            self.measure.update(requests=len(reqs), failed=len(failed), failed_in_flight_at_down=len(cut_short),
+                                failures=[r.outcome() for r in failed][:5])
         self.measure["webhook_posts"] = [p.get("body") for p in tl.posts]
         self.measure["haproxy_changes"] = [(ev.subject, ev.text) for ev in tl.events if ev.source == "haproxy"]
         return self.measure
