@@ -1,19 +1,1361 @@
-/* alerts.c: connectivity-regression and recovery events, spooled to disk and delivered to webhooks. */
+/* alerts.c: turns the engine's state changes into alert events, and delivers them to webhooks from the spool. */
 #include "alerts.h"
 
-#include "config.h"
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
-int alerts_parse_config(struct cfg_ctx *ctx, const struct cJSON *node, struct hd_alerts_conf **out)
+#include "alert_event.h"
+#include "config.h"
+#include "curl_loop.h"
+#include "engine.h"
+#include "spool.h"
+
+/* A spool write slower than this (a hung disk) no longer holds the event back: it is sent from memory meanwhile. */
+#define SPOOL_STALL_MS 2000
+/* How long shutdown waits for the spool's last writes. */
+#define SPOOL_CLOSE_WAIT_MS 3000
+/* The most of a rejecting answer's body that is logged. */
+#define RESPONSE_KEEP 512
+
+/* ---- configuration ---- */
+
+struct webhook_conf {
+	char *url;
+	int format; /* enum hd_alert_format */
+	char **headers;
+	int timeout_ms;
+	int connect_timeout_ms;
+	/* derived */
+	char *post_url;   /* alertmanager: the base URL + /api/v2/alerts */
+	char queue[24];   /* spool subdirectory: q-<hash of format and url> */
+	char display[160]; /* for logs: never the URL's path, which is a Slack webhook's secret */
+};
+
+struct webhook_list {
+	struct webhook_conf *items;
+	size_t n;
+};
+
+struct hd_alerts_conf {
+	int refs;
+	struct webhook_list webhooks;
+	char *spool_dir;
+	int spool_max_bytes;
+	int spool_max_age_s;
+	int repeat_interval_s;
+	int min_gap_s;
+	int retry_initial_ms;
+	int retry_max_ms;
+	int max_in_flight;
+	char *health_url;
+};
+
+struct header_file {
+	char *file;
+	char *prefix;
+};
+
+static const char *const format_names[] = {"generic", "alertmanager", "slack", NULL};
+
+static int read_headers(struct cfg_ctx *ctx, const cJSON *value, void *field);
+static int read_webhooks(struct cfg_ctx *ctx, const cJSON *value, void *field);
+static void release_webhooks(void *field);
+
+#define OFF(s, f) offsetof(struct s, f)
+
+static const struct cfg_key header_file_keys[] = {
+	{"file", CFG_PATH, OFF(header_file, file), true, 0, 0, NULL, NULL, "absolute path of the file holding the value"},
+	{"prefix", CFG_STRING, OFF(header_file, prefix), false, 0, 0, NULL, NULL, "text put before the file's content"},
+	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL},
+};
+
+static const struct cfg_key webhook_keys[] = {
+	{"url", CFG_STRING, OFF(webhook_conf, url), true, 0, 0, NULL, NULL,
+	 "http:// or https:// URL; for `alertmanager`, the Alertmanager's base URL (`/api/v2/alerts` is appended)"},
+	{"format", CFG_ENUM, OFF(webhook_conf, format), false, 0, 0, "generic", format_names,
+	 "the body: the event's JSON, Alertmanager's API v2 alerts, or a Slack incoming-webhook message"},
+	{"headers", CFG_STRMAP, OFF(webhook_conf, headers), false, 0, 0, NULL, NULL,
+	 "extra request headers: `\"Name\": \"value\"`, or `\"Name\": {\"file\": \"/etc/healthd/token\", \"prefix\": "
+	 "\"Bearer \"}` to read the value from a file (read at start and on reload; one trailing newline removed)",
+	 read_headers},
+	{"timeout_ms", CFG_INT, OFF(webhook_conf, timeout_ms), false, 100, 120000, "5000", NULL,
+	 "the whole request, connect included; a request that takes longer is retried"},
+	{"connect_timeout_ms", CFG_INT, OFF(webhook_conf, connect_timeout_ms), false, 10, 120000, "2000", NULL,
+	 "the TCP (and TLS) connect; at most timeout_ms (the default shrinks to a shorter timeout_ms)"},
+	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL},
+};
+
+static const struct cfg_key alerts_keys[] = {
+	{"webhooks", CFG_CUSTOM, OFF(hd_alerts_conf, webhooks), false, 0, 0, "[]", NULL,
+	 "where events go, each with its own queue (see `alerts.webhooks[]`); without any, events are only logged",
+	 read_webhooks, release_webhooks, "array of objects"},
+	{"spool_dir", CFG_PATH, OFF(hd_alerts_conf, spool_dir), false, 0, 0, "/var/lib/healthd/alerts", NULL,
+	 "the directory where events wait until delivered (created 0700; changes on restart only)"},
+	{"spool_max_bytes", CFG_INT, OFF(hd_alerts_conf, spool_max_bytes), false, 4096, 1073741824, "16777216", NULL,
+	 "per webhook: beyond this many bytes of undelivered events, the oldest are dropped (counted and logged)"},
+	{"spool_max_age_s", CFG_INT, OFF(hd_alerts_conf, spool_max_age_s), false, 1, 31536000, "86400", NULL,
+	 "an undelivered event older than this is dropped (counted and logged) instead of sent late"},
+	{"repeat_interval_s", CFG_INT, OFF(hd_alerts_conf, repeat_interval_s), false, 0, 604800, "300", NULL,
+	 "while a check stays down: a `reminder` event this often (Alertmanager: the re-send that keeps the alert "
+	 "firing); 0 = none"},
+	{"min_gap_s", CFG_INT, OFF(hd_alerts_conf, min_gap_s), false, 0, 86400, "60", NULL,
+	 "per check: least time between two regressions (or kind updates); a flapping check's next regression is held "
+	 "until then and sent only if still down"},
+	{"retry_initial_ms", CFG_INT, OFF(hd_alerts_conf, retry_initial_ms), false, 10, 600000, "1000", NULL,
+	 "first retry delay after a failed delivery (transport error, timeout, 5xx, 429); doubles on each failure"},
+	{"retry_max_ms", CFG_INT, OFF(hd_alerts_conf, retry_max_ms), false, 10, 3600000, "60000", NULL,
+	 "longest retry delay (at least retry_initial_ms); each delay is drawn in its upper half (jitter)"},
+	{"max_in_flight", CFG_INT, OFF(hd_alerts_conf, max_in_flight), false, 1, 64, "4", NULL,
+	 "per webhook: requests at once (one per check at most, to keep each check's order)"},
+	{"health_url", CFG_STRING, OFF(hd_alerts_conf, health_url), false, 0, 0, NULL, NULL,
+	 "base URL of this backend's API for links (`generatorURL`, `health_url`); default http://NODE_NAME:PORT "
+	 "from listen.http"},
+	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL},
+};
+
+static bool valid_header_name(const char *s)
 {
+	return s[0] != '\0' &&
+	       strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+-.^_`|~") == strlen(s);
+}
+
+/* "Name": "value" or "Name": {"file": "/path", "prefix": "Bearer "}. */
+static int read_headers(struct cfg_ctx *ctx, const cJSON *value, void *field)
+{
+	char ***out = field;
+	const cJSON *h;
+	size_t n = 0;
+
+	if (!cJSON_IsObject(value))
+		return cfg_error(ctx, value, false, "expected an object of \"Name\": \"value\" or \"Name\": {\"file\": PATH}");
+	cJSON_ArrayForEach(h, value) n++;
+	*out = xcalloc(n + 1, sizeof(char *));
+	n = 0;
+	cJSON_ArrayForEach(h, value) {
+		char *text = NULL;
+
+		if (!valid_header_name(h->string))
+			return cfg_error(ctx, h, true, "\"%s\" is not a valid header name", h->string);
+		if (cJSON_IsString(h)) {
+			text = xstrdup(h->valuestring);
+		} else if (cJSON_IsObject(h)) {
+			struct header_file hf = {0};
+			struct cfg_table_ref ref = {header_file_keys, &hf};
+			if (cfg_read_object(ctx, h, &ref, 1) < 0) {
+				cfg_free_table(header_file_keys, &hf);
+				return -1;
+			}
+			char *content = hd_read_small_file(hf.file, 8192);
+			if (content == NULL || content[0] == '\0') {
+				int rc = cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(h, "file"), false,
+						   "cannot read the value of header \"%s\" from %s: %s", h->string, hf.file,
+						   content ? "the file is empty" : strerror(errno));
+				free(content);
+				cfg_free_table(header_file_keys, &hf);
+				return rc;
+			}
+			text = xasprintf("%s%s", hf.prefix ? hf.prefix : "", content);
+			free(content);
+			cfg_free_table(header_file_keys, &hf);
+		} else {
+			return cfg_error(ctx, h, false, "expected a string, or {\"file\": PATH} to read the value from a file");
+		}
+		if (strpbrk(text, "\r\n") != NULL) {
+			free(text);
+			return cfg_error(ctx, h, false, "a header value must be one line");
+		}
+		(*out)[n++] = xasprintf("%s: %s", h->string, text);
+		free(text);
+	}
+	return 0;
+}
+
+static void free_webhook_conf(struct webhook_conf *w)
+{
+	cfg_free_table(webhook_keys, w);
+	free(w->post_url);
+	w->post_url = NULL;
+}
+
+static void release_webhooks(void *field)
+{
+	struct webhook_list *list = field;
+
+	for (size_t i = 0; i < list->n; i++)
+		free_webhook_conf(&list->items[i]);
+	free(list->items);
+	list->items = NULL;
+	list->n = 0;
+}
+
+static uint64_t fnv1a64(const char *s)
+{
+	uint64_t h = 14695981039346656037ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+static int read_webhooks(struct cfg_ctx *ctx, const cJSON *value, void *field)
+{
+	struct webhook_list *list = field;
+	const cJSON *item;
+	size_t i = 0;
+
+	if (!cJSON_IsArray(value))
+		return cfg_error(ctx, value, false, "expected an array of webhook objects");
+	list->items = xcalloc((size_t)cJSON_GetArraySize(value) + 1, sizeof(*list->items));
+	cJSON_ArrayForEach(item, value) {
+		struct webhook_conf *w = &list->items[i];
+		struct cfg_table_ref ref = {webhook_keys, w};
+		const char *url, *host_end;
+		char *key;
+
+		list->n = ++i; /* counted before reading, so that a failure frees what was read */
+		if (!cJSON_IsObject(item))
+			return cfg_error(ctx, item, false, "expected a webhook object");
+		if (cfg_read_object(ctx, item, &ref, 1) < 0)
+			return -1;
+		url = w->url;
+		if ((strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) || strpbrk(url, " \t\r\n") ||
+		    url[strcspn(url, ":") + 3] == '\0')
+			return cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(item, "url"), false,
+					 "expected an http:// or https:// URL, got \"%s\"", url);
+		if (w->connect_timeout_ms > w->timeout_ms && !cJSON_GetObjectItemCaseSensitive(item, "connect_timeout_ms"))
+			w->connect_timeout_ms = w->timeout_ms; /* the default gives way to a shorter timeout_ms */
+		if (w->connect_timeout_ms > w->timeout_ms)
+			return cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(item, "connect_timeout_ms") ?: item, false,
+					 "connect_timeout_ms (%d) must not exceed timeout_ms (%d)", w->connect_timeout_ms,
+					 w->timeout_ms);
+		if (w->format == HD_FORMAT_ALERTMANAGER) {
+			size_t len = strlen(url);
+			while (len > 0 && url[len - 1] == '/')
+				len--;
+			if (len >= 14 && strncmp(url + len - 14, "/api/v2/alerts", 14) == 0)
+				w->post_url = xasprintf("%.*s", (int)len, url);
+			else
+				w->post_url = xasprintf("%.*s/api/v2/alerts", (int)len, url);
+		} else {
+			w->post_url = xstrdup(url);
+		}
+		key = xasprintf("%s|%s", format_names[w->format], w->post_url);
+		snprintf(w->queue, sizeof(w->queue), "q-%016" PRIx64, fnv1a64(key));
+		free(key);
+		host_end = strchr(strstr(url, "://") + 3, '/');
+		snprintf(w->display, sizeof(w->display), "webhook %.*s (%s)", host_end ? (int)(host_end - url) : 120, url,
+			 format_names[w->format]);
+		for (size_t j = 0; j + 1 < i; j++)
+			if (strcmp(list->items[j].queue, w->queue) == 0)
+				return cfg_error(ctx, item, false, "the same url and format as alerts.webhooks[%zu]", j);
+	}
+	return 0;
+}
+
+static void conf_unref(struct hd_alerts_conf *conf)
+{
+	if (conf == NULL || --conf->refs > 0)
+		return;
+	cfg_free_table(alerts_keys, conf);
+	free(conf);
+}
+
+int alerts_parse_config(struct cfg_ctx *ctx, const cJSON *node, struct hd_alerts_conf **out)
+{
+	struct hd_alerts_conf *conf = xcalloc(1, sizeof(*conf));
+	struct cfg_table_ref ref = {alerts_keys, conf};
+
 	*out = NULL;
-	return cfg_error(ctx, node, true, "the alerts section is not available in this build yet");
+	conf->refs = 1;
+	if (cfg_read_object(ctx, node, &ref, 1) < 0)
+		goto fail;
+	if (conf->retry_max_ms < conf->retry_initial_ms) {
+		cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(node, "retry_max_ms") ?: node, false,
+			  "retry_max_ms (%d) must be at least retry_initial_ms (%d)", conf->retry_max_ms,
+			  conf->retry_initial_ms);
+		goto fail;
+	}
+	if (conf->health_url && strncmp(conf->health_url, "http://", 7) != 0 &&
+	    strncmp(conf->health_url, "https://", 8) != 0) {
+		cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(node, "health_url"), false,
+			  "expected an http:// or https:// URL, got \"%s\"", conf->health_url);
+		goto fail;
+	}
+	*out = conf;
+	return 0;
+fail:
+	conf_unref(conf);
+	return -1;
 }
 
 void alerts_free_config(struct hd_alerts_conf *conf)
 {
-	(void)conf;
+	conf_unref(conf);
 }
 
 void alerts_print_reference(void)
 {
+	cfg_print_keys("alerts", alerts_keys);
+	cfg_print_keys("alerts.webhooks[]", webhook_keys);
+}
+
+/* The configuration of a daemon without an "alerts" section: every default, no webhook. */
+static struct hd_alerts_conf *default_conf(void)
+{
+	struct cfg_ctx ctx = {.file = "(defaults)"};
+	cJSON *empty = cJSON_CreateObject();
+	struct hd_alerts_conf *conf = NULL;
+
+	if (alerts_parse_config(&ctx, empty, &conf) < 0)
+		hd_fatal("alerts: the defaults do not parse: %s", ctx.error);
+	cJSON_Delete(empty);
+	free(ctx.error);
+	return conf;
+}
+
+/* ---- runtime state ---- */
+
+struct webhook;
+
+/* One event on its way to one webhook. */
+struct delivery {
+	struct delivery *prev, *next; /* in the webhook's queue, oldest first */
+	struct webhook *wh;
+	cJSON *event;
+	const char *id, *check, *kind_of_event; /* borrowed from event */
+	size_t len;                             /* its size in the spool */
+	int64_t time_wall_ms;
+	uint64_t seq;
+	bool spooled;
+	int attempts;
+	bool in_flight;
+	CURL *easy;
+	struct curl_slist *headers;
+	char *body;
+	char response[RESPONSE_KEEP + 1];
+	size_t response_len;
+	char curl_error[CURL_ERROR_SIZE];
+};
+
+struct webhook {
+	struct hd_alerts *a;
+	const struct webhook_conf *conf; /* into a->conf */
+	struct delivery *head, *tail;
+	size_t n_queued, n_in_flight, bytes;
+	int failures;  /* consecutive retryable failures: the backoff's exponent */
+	bool probing;  /* after a failure, one request at a time until one succeeds */
+	struct event *retry_timer;
+};
+
+/* What alerting remembers of one check. */
+struct check_alert {
+	struct check_alert *next;
+	struct hd_alerts *a;
+	char *name;
+	bool open;                  /* a regression was announced and no recovery yet */
+	bool down_at_start;         /* down since its first result: logged only, never announced */
+	enum hd_kind kind;          /* the kind announced while open */
+	int64_t since_wall_ms;      /* when it went down, as announced */
+	int64_t last_announce_mono; /* the last regression or update: min_gap_s counts from it */
+	char source_addr[64];       /* the local address of the last attempt that had one */
+	struct event *hold_timer;
+	struct event *reminder_timer;
+};
+
+/* An event waiting for the spool to have it on disk. */
+struct pending_write {
+	struct pending_write *next;
+	struct hd_alerts *a;
+	cJSON *event;
+	char **queues;
+	size_t n_queues;
+	bool released; /* the spool stalled: sent from memory already */
+	struct event *stall_timer;
+};
+
+struct hd_alerts {
+	struct event_base *base;
+	struct hd_engine *engine;
+	struct hd_alerts_conf *conf;
+	struct hd_spool *spool;
+	struct webhook **webhooks;
+	size_t n_webhooks;
+	struct check_alert *checks;
+	struct pending_write *writes;
+	struct hd_alerts_counters counters;
+	char *health_base;
+	unsigned short rand_state[3];
+};
+
+static void pump(struct webhook *wh);
+static void reconcile(struct hd_alerts *a, struct check_alert *st, const struct hd_check *c,
+		      const struct hd_transition *t);
+
+/* ---- deliveries ---- */
+
+static struct webhook *find_webhook(struct hd_alerts *a, const char *queue)
+{
+	for (size_t i = 0; i < a->n_webhooks; i++) /* entries are NULL while a reload matches them */
+		if (a->webhooks[i] != NULL && strcmp(a->webhooks[i]->conf->queue, queue) == 0)
+			return a->webhooks[i];
+	return NULL;
+}
+
+static void transfer_free(struct delivery *d)
+{
+	if (d->easy) {
+		hd_curl_cancel(d->easy);
+		curl_easy_cleanup(d->easy);
+		d->easy = NULL;
+	}
+	curl_slist_free_all(d->headers);
+	d->headers = NULL;
+	free(d->body);
+	d->body = NULL;
+	if (d->in_flight) {
+		d->in_flight = false;
+		d->wh->n_in_flight--;
+	}
+}
+
+/* Takes d out of its queue for good (delivered, or dropped) and forgets its spool file. */
+static void delivery_finish(struct delivery *d)
+{
+	struct webhook *wh = d->wh;
+
+	transfer_free(d);
+	if (d->prev)
+		d->prev->next = d->next;
+	else
+		wh->head = d->next;
+	if (d->next)
+		d->next->prev = d->prev;
+	else
+		wh->tail = d->prev;
+	wh->n_queued--;
+	wh->bytes -= d->len;
+	if (d->spooled && wh->a->spool)
+		hd_spool_remove(wh->a->spool, wh->conf->queue, d->seq);
+	cJSON_Delete(d->event);
+	free(d);
+}
+
+static void delivery_drop(struct delivery *d, const char *why)
+{
+	d->wh->a->counters.dropped++;
+	log_err("alerts: %s: event %s (%s of check %s) dropped: %s", d->wh->conf->display, d->id, d->kind_of_event,
+		d->check, why);
+	delivery_finish(d);
+}
+
+static const char *event_string(const cJSON *event, const char *name)
+{
+	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(event, name));
+
+	return s ? s : "";
+}
+
+/* Queues an event (owned by the delivery from now on) at the tail of wh; NULL if it is not an event. */
+static struct delivery *delivery_add(struct webhook *wh, cJSON *event, size_t len, uint64_t seq, bool spooled)
+{
+	struct delivery *d;
+
+	if (!cJSON_IsObject(event) || !event_string(event, "id")[0] || !event_string(event, "check")[0] ||
+	    hd_alert_event_from_name(event_string(event, "event")) < 0) {
+		cJSON_Delete(event);
+		return NULL;
+	}
+	d = xcalloc(1, sizeof(*d));
+	d->wh = wh;
+	d->event = event;
+	d->id = event_string(event, "id");
+	d->check = event_string(event, "check");
+	d->kind_of_event = event_string(event, "event");
+	d->time_wall_ms = hd_parse_iso8601(event_string(event, "time"));
+	d->len = len;
+	d->seq = seq;
+	d->spooled = spooled;
+	d->prev = wh->tail;
+	if (wh->tail)
+		wh->tail->next = d;
+	else
+		wh->head = d;
+	wh->tail = d;
+	wh->n_queued++;
+	wh->bytes += len;
+	return d;
+}
+
+/* spool_max_bytes: the oldest undelivered events give way to new ones. */
+static void enforce_size(struct webhook *wh)
+{
+	struct delivery *d = wh->head, *next;
+
+	while (wh->bytes > (size_t)wh->a->conf->spool_max_bytes && d != NULL) {
+		next = d->next;
+		if (!d->in_flight && d != wh->tail)
+			delivery_drop(d, "the queue reached spool_max_bytes; the oldest events give way");
+		d = next;
+	}
+}
+
+static double next_random(struct hd_alerts *a)
+{
+	return erand48(a->rand_state);
+}
+
+/* A retryable failure: the whole webhook waits, then tries one request until one succeeds. */
+static int64_t back_off(struct webhook *wh, int64_t retry_after_ms)
+{
+	struct hd_alerts *a = wh->a;
+	struct timeval tv;
+	int64_t delay;
+
+	wh->probing = true;
+	if (evtimer_pending(wh->retry_timer, &tv))
+		return -1; /* already waiting: one failure per wait counts */
+	wh->failures++;
+	delay = hd_alert_backoff_ms(wh->failures, a->conf->retry_initial_ms, a->conf->retry_max_ms, next_random(a));
+	if (retry_after_ms > delay)
+		delay = retry_after_ms < 3600000 ? retry_after_ms : 3600000;
+	tv.tv_sec = (time_t)(delay / 1000);
+	tv.tv_usec = (suseconds_t)(delay % 1000) * 1000;
+	evtimer_add(wh->retry_timer, &tv);
+	return delay;
+}
+
+static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	pump(arg);
+}
+
+static size_t on_response_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct delivery *d = arg;
+	size_t n = size * nmemb, room = RESPONSE_KEEP - d->response_len;
+
+	memcpy(d->response + d->response_len, data, n < room ? n : room);
+	d->response_len += n < room ? n : room;
+	d->response[d->response_len] = '\0';
+	return n;
+}
+
+/* The response body on one line, for the log. */
+static const char *response_text(struct delivery *d)
+{
+	for (size_t i = 0; i < d->response_len; i++)
+		if (d->response[i] == '\n' || d->response[i] == '\r' || d->response[i] == '\0')
+			d->response[i] = ' ';
+	while (d->response_len > 0 && d->response[d->response_len - 1] == ' ')
+		d->response[--d->response_len] = '\0';
+	return d->response_len ? d->response : "(empty body)";
+}
+
+static void on_transfer_done(CURL *easy, CURLcode result, void *arg)
+{
+	struct delivery *d = arg;
+	struct webhook *wh = d->wh;
+	struct hd_alerts *a = wh->a;
+	long status = 0;
+	curl_off_t retry_after_s = 0;
+	char why[CURL_ERROR_SIZE + 600];
+	int64_t delay;
+
+	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &retry_after_s);
+	curl_easy_cleanup(easy);
+	d->easy = NULL;
+	transfer_free(d);
+	if (result == CURLE_OK && status >= 200 && status < 300) {
+		a->counters.delivered++;
+		log_info("alerts: %s: event %s (%s of check %s) delivered: HTTP %ld%s", wh->conf->display, d->id,
+			 d->kind_of_event, d->check, status, d->attempts > 1 ? " (after retries)" : "");
+		wh->failures = 0;
+		wh->probing = false;
+		delivery_finish(d);
+	} else if (result != CURLE_OK || status >= 500 || status == 429) {
+		a->counters.failed_attempts++;
+		if (result != CURLE_OK)
+			snprintf(why, sizeof(why), "%s", d->curl_error[0] ? d->curl_error : curl_easy_strerror(result));
+		else
+			snprintf(why, sizeof(why), "HTTP %ld: %s", status, response_text(d));
+		delay = back_off(wh, (int64_t)retry_after_s * 1000);
+		if (delay >= 0)
+			log_warn("alerts: %s: event %s (%s of check %s), attempt %d: %s; retrying in %.1f s", wh->conf->display,
+				 d->id, d->kind_of_event, d->check, d->attempts, why, (double)delay / 1000.0);
+		else
+			log_warn("alerts: %s: event %s (%s of check %s), attempt %d: %s; retrying with the others",
+				 wh->conf->display, d->id, d->kind_of_event, d->check, d->attempts, why);
+	} else {
+		snprintf(why, sizeof(why),
+			 "HTTP %ld: %s (an answer that is neither 2xx, 5xx nor 429 is not retried: check the url, headers "
+			 "and format)",
+			 status, response_text(d));
+		delivery_drop(d, why);
+	}
+	pump(wh);
+}
+
+/* Starts one attempt; false if curl refused it (the webhook then backs off). */
+static bool attempt(struct delivery *d)
+{
+	struct webhook *wh = d->wh;
+	struct hd_alerts *a = wh->a;
+	const struct webhook_conf *w = wh->conf;
+	char *line;
+
+	d->body = hd_alert_render((enum hd_alert_format)w->format, d->event, hd_now_wall_ms(), a->conf->repeat_interval_s);
+	d->easy = curl_easy_init();
+	if (d->body == NULL || d->easy == NULL) {
+		transfer_free(d);
+		return false;
+	}
+	d->headers = curl_slist_append(d->headers, "Content-Type: application/json");
+	d->headers = curl_slist_append(d->headers, "Expect:"); /* no 100-continue round trip */
+	line = xasprintf("X-Healthd-Event-Id: %s", d->id);
+	d->headers = curl_slist_append(d->headers, line);
+	free(line);
+	for (size_t i = 0; w->headers && w->headers[i]; i++)
+		d->headers = curl_slist_append(d->headers, w->headers[i]);
+	d->response_len = 0;
+	d->response[0] = '\0';
+	d->curl_error[0] = '\0';
+	curl_easy_setopt(d->easy, CURLOPT_URL, w->post_url);
+	curl_easy_setopt(d->easy, CURLOPT_POST, 1L);
+	curl_easy_setopt(d->easy, CURLOPT_POSTFIELDS, d->body);
+	curl_easy_setopt(d->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(d->body));
+	curl_easy_setopt(d->easy, CURLOPT_HTTPHEADER, d->headers);
+	curl_easy_setopt(d->easy, CURLOPT_USERAGENT, "healthd/" HD_VERSION);
+	curl_easy_setopt(d->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)w->connect_timeout_ms);
+	curl_easy_setopt(d->easy, CURLOPT_TIMEOUT_MS, (long)w->timeout_ms);
+	curl_easy_setopt(d->easy, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(d->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(d->easy, CURLOPT_WRITEFUNCTION, on_response_body);
+	curl_easy_setopt(d->easy, CURLOPT_WRITEDATA, d);
+	curl_easy_setopt(d->easy, CURLOPT_ERRORBUFFER, d->curl_error);
+	d->attempts++;
+	d->in_flight = true;
+	wh->n_in_flight++;
+	if (hd_curl_start(a->base, d->easy, on_transfer_done, d) < 0) {
+		transfer_free(d);
+		return false;
+	}
+	return true;
+}
+
+static bool listed(const char **names, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(names[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* Starts what may start: each check's oldest event (never a later one before it), up to max_in_flight. */
+static void pump(struct webhook *wh)
+{
+	struct hd_alerts *a = wh->a;
+	size_t limit = wh->probing ? 1 : (size_t)a->conf->max_in_flight, n_busy = 0, cap = 0;
+	int64_t now = hd_now_wall_ms(), max_age_ms = (int64_t)a->conf->spool_max_age_s * 1000;
+	const char **busy = NULL;
+	struct delivery *d, *next;
+
+	if (evtimer_pending(wh->retry_timer, NULL))
+		return;
+	for (d = wh->head; d != NULL && wh->n_in_flight < limit; d = next) {
+		next = d->next;
+		if (listed(busy, n_busy, d->check))
+			continue;
+		if (!d->in_flight && d->time_wall_ms > 0 && now - d->time_wall_ms > max_age_ms) {
+			delivery_drop(d, "older than spool_max_age_s, no longer worth sending");
+			continue;
+		}
+		if (n_busy == cap) {
+			cap = cap ? cap * 2 : 16;
+			busy = xrealloc(busy, cap * sizeof(*busy));
+		}
+		busy[n_busy++] = d->check;
+		if (!d->in_flight && !attempt(d)) {
+			a->counters.failed_attempts++;
+			back_off(wh, 0);
+			log_warn("alerts: %s: libcurl refused a request for event %s; retrying later", wh->conf->display, d->id);
+			break;
+		}
+	}
+	free(busy);
+}
+
+static struct webhook *webhook_new(struct hd_alerts *a, const struct webhook_conf *conf)
+{
+	struct webhook *wh = xcalloc(1, sizeof(*wh));
+
+	wh->a = a;
+	wh->conf = conf;
+	wh->retry_timer = evtimer_new(a->base, on_retry_timer, wh);
+	return wh;
+}
+
+static void webhook_free(struct webhook *wh)
+{
+	while (wh->head) {
+		struct delivery *d = wh->head;
+		d->spooled = false; /* stays on disk for the next start */
+		delivery_finish(d);
+	}
+	event_free(wh->retry_timer);
+	free(wh);
+}
+
+/* ---- from events to deliveries, through the spool ---- */
+
+static void pending_write_free(struct pending_write *pw)
+{
+	for (size_t i = 0; i < pw->n_queues; i++)
+		free(pw->queues[i]);
+	free(pw->queues);
+	if (pw->stall_timer != NULL) /* libevent's event_free(NULL) crashes */
+		event_free(pw->stall_timer);
+	cJSON_Delete(pw->event);
+	free(pw);
+}
+
+static size_t event_size(const cJSON *event)
+{
+	char *text = cJSON_PrintUnformatted(event);
+	size_t n = text ? strlen(text) : 0;
+
+	cJSON_free(text);
+	return n;
+}
+
+/* Hands the event to each webhook still configured (after the spool wrote it, or stalled). */
+static void distribute(struct pending_write *pw, uint64_t seq, const bool *written)
+{
+	struct hd_alerts *a = pw->a;
+	size_t len = event_size(pw->event);
+
+	for (size_t i = 0; i < pw->n_queues; i++) {
+		struct webhook *wh = find_webhook(a, pw->queues[i]);
+		bool spooled = written && written[i];
+		struct delivery *d = NULL;
+
+		if (wh == NULL)
+			continue; /* removed by a reload meanwhile: its file stays for when it comes back */
+		if (pw->released) {
+			const char *id = event_string(pw->event, "id");
+			for (d = wh->head; d != NULL && strcmp(d->id, id) != 0; d = d->next)
+				;
+			if (d != NULL) {
+				d->seq = seq;
+				d->spooled = spooled;
+			} else if (spooled) {
+				hd_spool_remove(a->spool, pw->queues[i], seq); /* delivered (or dropped) from memory already */
+			}
+			continue;
+		}
+		delivery_add(wh, cJSON_Duplicate(pw->event, true), len, seq, spooled);
+		enforce_size(wh);
+		pump(wh);
+	}
+}
+
+static void unlink_write(struct hd_alerts *a, struct pending_write *pw)
+{
+	for (struct pending_write **p = &a->writes; *p; p = &(*p)->next)
+		if (*p == pw) {
+			*p = pw->next;
+			return;
+		}
+}
+
+static void on_spooled(uint64_t seq, const bool *written, const char *error, void *arg)
+{
+	struct pending_write *pw = arg;
+	struct hd_alerts *a = pw->a;
+
+	if (error != NULL)
+		log_err("alerts: cannot spool event %s (%s of check %s): %s; it is sent from memory, and lost if healthd "
+			"stops before it is delivered",
+			event_string(pw->event, "id"), event_string(pw->event, "event"), event_string(pw->event, "check"),
+			error);
+	unlink_write(a, pw);
+	distribute(pw, seq, written);
+	pending_write_free(pw);
+}
+
+static void on_spool_stall(evutil_socket_t fd, short what, void *arg)
+{
+	struct pending_write *pw = arg;
+
+	(void)fd;
+	(void)what;
+	log_warn("alerts: the spool has not written event %s (%s of check %s) within %d ms (is the disk under %s hung?); "
+		 "sending it from memory meanwhile",
+		 event_string(pw->event, "id"), event_string(pw->event, "event"), event_string(pw->event, "check"),
+		 SPOOL_STALL_MS, pw->a->conf->spool_dir);
+	distribute(pw, 0, NULL);
+	pw->released = true;
+}
+
+/* Whether a webhook has something for check still to deliver (then a reminder adds nothing). */
+static bool has_pending(struct hd_alerts *a, struct webhook *wh, const char *check)
+{
+	for (struct delivery *d = wh->head; d; d = d->next)
+		if (strcmp(d->check, check) == 0)
+			return true;
+	for (struct pending_write *pw = a->writes; pw; pw = pw->next)
+		if (strcmp(event_string(pw->event, "check"), check) == 0)
+			for (size_t i = 0; i < pw->n_queues; i++)
+				if (strcmp(pw->queues[i], wh->conf->queue) == 0)
+					return true;
+	return false;
+}
+
+/* Logs the event as one structured line, then spools it for every webhook (owns event). */
+static void enqueue(struct hd_alerts *a, cJSON *event, bool coalesce)
+{
+	const char *check = event_string(event, "check");
+	struct pending_write *pw;
+	char *line, *text, delivery[128];
+	struct timeval tv = {SPOOL_STALL_MS / 1000, (SPOOL_STALL_MS % 1000) * 1000};
+	size_t n = 0;
+
+	pw = xcalloc(1, sizeof(*pw));
+	pw->a = a;
+	pw->event = event;
+	pw->queues = xcalloc(a->n_webhooks + 1, sizeof(char *));
+	for (size_t i = 0; i < a->n_webhooks; i++)
+		if (!coalesce || !has_pending(a, a->webhooks[i], check))
+			pw->queues[n++] = xstrdup(a->webhooks[i]->conf->queue);
+	pw->n_queues = n;
+	if (a->n_webhooks == 0)
+		hd_strlcpy(delivery, "log-only", sizeof(delivery));
+	else if (n < a->n_webhooks)
+		snprintf(delivery, sizeof(delivery), "queued:%zu/%zu(others-still-pending)", n, a->n_webhooks);
+	else
+		snprintf(delivery, sizeof(delivery), "queued:%zu", n);
+	line = hd_alert_log_line(event, delivery);
+	log_info("alert %s", line);
+	free(line);
+	a->counters.events++;
+	if (n == 0 || a->spool == NULL) {
+		pending_write_free(pw);
+		return;
+	}
+	text = cJSON_PrintUnformatted(event);
+	pw->next = NULL;
+	struct pending_write **tail = &a->writes;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = pw;
+	pw->stall_timer = evtimer_new(a->base, on_spool_stall, pw);
+	evtimer_add(pw->stall_timer, &tv);
+	hd_spool_append(a->spool, (const char *const *)pw->queues, pw->n_queues, text, strlen(text), on_spooled, pw);
+	cJSON_free(text);
+}
+
+/* ---- per-check alert state ---- */
+
+static void on_hold_timer(evutil_socket_t fd, short what, void *arg);
+static void on_reminder_timer(evutil_socket_t fd, short what, void *arg);
+
+static struct check_alert *check_state(struct hd_alerts *a, const char *name)
+{
+	struct check_alert *st;
+
+	for (st = a->checks; st; st = st->next)
+		if (strcmp(st->name, name) == 0)
+			return st;
+	st = xcalloc(1, sizeof(*st));
+	st->a = a;
+	st->name = xstrdup(name);
+	st->hold_timer = evtimer_new(a->base, on_hold_timer, st);
+	st->reminder_timer = evtimer_new(a->base, on_reminder_timer, st);
+	st->next = a->checks;
+	a->checks = st;
+	return st;
+}
+
+static void save_open_state(struct hd_alerts *a, struct check_alert *st)
+{
+	cJSON *o;
+	char *text;
+
+	if (a->spool == NULL)
+		return;
+	if (!st->open) {
+		hd_spool_set_state(a->spool, st->name, NULL);
+		return;
+	}
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "check", st->name);
+	cJSON_AddStringToObject(o, "kind", hd_kind_name(st->kind));
+	cJSON_AddNumberToObject(o, "since_ms", (double)st->since_wall_ms);
+	text = cJSON_PrintUnformatted(o);
+	hd_spool_set_state(a->spool, st->name, text);
+	cJSON_free(text);
+	cJSON_Delete(o);
+}
+
+static void arm_reminder(struct hd_alerts *a, struct check_alert *st)
+{
+	struct timeval tv = {.tv_sec = a->conf->repeat_interval_s};
+
+	if (a->conf->repeat_interval_s > 0 && st->open && !evtimer_pending(st->reminder_timer, NULL))
+		evtimer_add(st->reminder_timer, &tv);
+}
+
+static void fill_facts(struct hd_alerts *a, struct check_alert *st, const struct hd_check *c, enum hd_alert_event ev,
+		       struct hd_alert_facts *f, char *id, char *url, size_t url_len)
+{
+	bool up = c->state == HD_STATE_UP;
+	const struct hd_result *r = up ? &c->last : &c->last_failure;
+
+	hd_alert_new_id(id);
+	snprintf(url, url_len, "%s/health/%s", a->health_base, c->conf->name);
+	*f = (struct hd_alert_facts){
+		.event = ev,
+		.id = id,
+		.time_wall_ms = hd_now_wall_ms(),
+		.host = engine_config(a->engine)->node_name,
+		.source_addr = c->last.source_addr[0] ? c->last.source_addr : st->source_addr,
+		.check = c->conf->name,
+		.type = c->conf->type->name,
+		.target = c->conf->target,
+		.peer = r->peer[0] ? r->peer : c->last.peer,
+		.kind = up ? HD_KIND_OK : c->down_kind,
+		.previous_kind = HD_KIND_OK,
+		.detail = r->detail,
+		.since_wall_ms = st->open ? st->since_wall_ms : c->since_wall_ms,
+		.critical = c->conf->critical,
+		.health_url = url,
+	};
+}
+
+/* Announces a change: updates what was announced, and queues the event. */
+static void announce(struct hd_alerts *a, struct check_alert *st, const struct hd_check *c, enum hd_alert_event ev)
+{
+	struct hd_alert_facts f;
+	char id[37], url[512];
+
+	fill_facts(a, st, c, ev, &f, id, url, sizeof(url));
+	switch (ev) {
+	case HD_ALERT_REGRESSION:
+		st->open = true;
+		st->kind = c->down_kind;
+		st->since_wall_ms = c->since_wall_ms;
+		st->last_announce_mono = hd_now_mono_ms();
+		f.since_wall_ms = st->since_wall_ms;
+		break;
+	case HD_ALERT_UPDATE:
+		f.previous_kind = st->kind;
+		st->kind = c->down_kind;
+		st->last_announce_mono = hd_now_mono_ms();
+		break;
+	case HD_ALERT_RECOVERY:
+		f.previous_kind = st->kind;
+		st->open = false;
+		evtimer_del(st->reminder_timer);
+		break;
+	case HD_ALERT_REMINDER:
+		f.kind = st->kind;
+		break;
+	}
+	if (ev != HD_ALERT_REMINDER)
+		save_open_state(a, st);
+	enqueue(a, hd_alert_event_json(&f), ev == HD_ALERT_REMINDER);
+	arm_reminder(a, st);
+}
+
+/* A transition that is not announced still gets its structured line. */
+static void log_unannounced(struct hd_alerts *a, struct check_alert *st, const struct hd_check *c,
+			    const struct hd_transition *t, enum hd_alert_event ev, const char *delivery)
+{
+	struct hd_alert_facts f;
+	char id[37], url[512], *line;
+	cJSON *event;
+
+	fill_facts(a, st, c, ev, &f, id, url, sizeof(url));
+	f.id = "";
+	f.previous_kind = t->from == HD_STATE_DOWN ? t->previous_kind : HD_KIND_OK;
+	if (t->from == HD_STATE_DOWN)
+		f.since_wall_ms = t->down_since_wall_ms;
+	event = hd_alert_event_json(&f);
+	line = hd_alert_log_line(event, delivery);
+	log_info("alert %s", line);
+	free(line);
+	cJSON_Delete(event);
+}
+
+/* Compares what was announced with the check's state now, and announces the difference (or logs why not). */
+static void reconcile(struct hd_alerts *a, struct check_alert *st, const struct hd_check *c,
+		      const struct hd_transition *t)
+{
+	int64_t wait_ms;
+
+	if (c->state == HD_STATE_PENDING)
+		return;
+	if (c->state == HD_STATE_UP) {
+		st->down_at_start = false;
+		if (st->open)
+			announce(a, st, c, HD_ALERT_RECOVERY);
+		else if (t && t->from == HD_STATE_DOWN)
+			log_unannounced(a, st, c, t, HD_ALERT_RECOVERY,
+					evtimer_pending(st->hold_timer, NULL) ? "not-sent:its-regression-was-held-by-min_gap_s"
+									     : "not-sent:down-since-start");
+		return;
+	}
+	if (!st->open && (st->down_at_start || (t && t->from == HD_STATE_PENDING))) {
+		st->down_at_start = true;
+		if (t)
+			log_unannounced(a, st, c, t, t->from == HD_STATE_DOWN ? HD_ALERT_UPDATE : HD_ALERT_REGRESSION,
+					"not-sent:down-since-start");
+		return;
+	}
+	if (st->open && st->kind == c->down_kind) {
+		arm_reminder(a, st);
+		return;
+	}
+	wait_ms = st->last_announce_mono ? st->last_announce_mono + a->conf->min_gap_s * 1000LL - hd_now_mono_ms() : 0;
+	if (wait_ms > 0) {
+		char delivery[80];
+		if (!evtimer_pending(st->hold_timer, NULL)) {
+			struct timeval tv = {(time_t)(wait_ms / 1000), (suseconds_t)(wait_ms % 1000) * 1000};
+			evtimer_add(st->hold_timer, &tv);
+			a->counters.held++;
+		}
+		if (t) {
+			snprintf(delivery, sizeof(delivery), "held:min_gap_s:sent-in-%.1fs-if-still-down", (double)wait_ms / 1000);
+			log_unannounced(a, st, c, t, st->open ? HD_ALERT_UPDATE : HD_ALERT_REGRESSION, delivery);
+		}
+		return;
+	}
+	announce(a, st, c, st->open ? HD_ALERT_UPDATE : HD_ALERT_REGRESSION);
+}
+
+static void forget_removed_check(struct hd_alerts *a, struct check_alert *st)
+{
+	log_warn("alerts: check %s was removed from the configuration while down: its alert is closed without a "
+		 "recovery event",
+		 st->name);
+	st->open = false;
+	evtimer_del(st->reminder_timer);
+	evtimer_del(st->hold_timer);
+	save_open_state(a, st);
+}
+
+static void on_hold_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct check_alert *st = arg;
+	const struct hd_check *c = engine_find(st->a->engine, st->name);
+
+	(void)fd;
+	(void)what;
+	if (c == NULL) {
+		if (st->open)
+			forget_removed_check(st->a, st);
+		return;
+	}
+	reconcile(st->a, st, c, NULL);
+}
+
+static void on_reminder_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct check_alert *st = arg;
+	struct hd_alerts *a = st->a;
+	const struct hd_check *c = engine_find(a->engine, st->name);
+
+	(void)fd;
+	(void)what;
+	if (c == NULL) {
+		forget_removed_check(a, st);
+		return;
+	}
+	if (st->open && c->state == HD_STATE_DOWN)
+		announce(a, st, c, HD_ALERT_REMINDER);
+	arm_reminder(a, st); /* a check restarted by a reload is pending: try again next period */
+}
+
+static void on_result(const struct hd_check *c, void *arg)
+{
+	struct hd_alerts *a = arg;
+	struct check_alert *st;
+
+	if (c->last.source_addr[0]) {
+		st = check_state(a, c->conf->name);
+		hd_strlcpy(st->source_addr, c->last.source_addr, sizeof(st->source_addr));
+	}
+}
+
+static void on_transition(const struct hd_transition *t, void *arg)
+{
+	struct hd_alerts *a = arg;
+
+	reconcile(a, check_state(a, t->check->conf->name), t->check, t);
+}
+
+/* ---- start, reload, stop ---- */
+
+struct load_request {
+	struct hd_alerts *a;
+	char **queues;
+	size_t n_queues;
+	bool at_start;
+};
+
+static void restore_open_alert(struct hd_alerts *a, const struct hd_spool_item *item)
+{
+	cJSON *o = cJSON_ParseWithLength(item->text, item->len);
+	const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "kind"));
+	const cJSON *since = cJSON_GetObjectItemCaseSensitive(o, "since_ms");
+	struct check_alert *st;
+	const struct hd_check *c;
+	char since_text[32];
+
+	if (kind == NULL || hd_kind_from_name(kind) < 0 || !cJSON_IsNumber(since)) {
+		log_warn("alerts: ignoring the unreadable open-alert record of check %s in %s", item->name, a->conf->spool_dir);
+		cJSON_Delete(o);
+		return;
+	}
+	st = check_state(a, item->name);
+	if (!st->open) {
+		st->open = true;
+		st->down_at_start = false;
+		st->kind = (enum hd_kind)hd_kind_from_name(kind);
+		st->since_wall_ms = (int64_t)since->valuedouble;
+		hd_iso8601(st->since_wall_ms, since_text, sizeof(since_text));
+		log_info("alerts: check %s was announced down (%s since %s) before this start: its next state decides "
+			 "between a recovery and reminders",
+			 st->name, kind, since_text);
+		c = engine_find(a->engine, st->name);
+		if (c == NULL)
+			forget_removed_check(a, st);
+		else
+			reconcile(a, st, c, NULL);
+	}
+	cJSON_Delete(o);
+}
+
+/* Puts the events read back from a queue in front of anything queued since. */
+static void restore_queue(struct hd_alerts *a, struct webhook *wh, const struct hd_spool_loaded *loaded)
+{
+	struct delivery *old_head = wh->head, *old_tail = wh->tail;
+	size_t restored = 0;
+
+	wh->head = wh->tail = NULL;
+	for (size_t i = 0; i < loaded->n; i++) {
+		const struct hd_spool_item *item = &loaded->items[i];
+		struct delivery *d = delivery_add(wh, cJSON_ParseWithLength(item->text, item->len), item->len, item->seq, true);
+		if (d == NULL) {
+			a->counters.dropped++;
+			log_err("alerts: %s: spool file %020" PRIu64 ".json in %s/%s is not an event healthd wrote; removed",
+				wh->conf->display, item->seq, a->conf->spool_dir, wh->conf->queue);
+			hd_spool_remove(a->spool, wh->conf->queue, item->seq);
+			continue;
+		}
+		restored++;
+	}
+	if (old_head != NULL) {
+		if (wh->tail) {
+			wh->tail->next = old_head;
+			old_head->prev = wh->tail;
+			wh->tail = old_tail;
+		} else {
+			wh->head = old_head;
+			wh->tail = old_tail;
+		}
+	}
+	if (restored > 0)
+		log_info("alerts: %s: %zu undelivered events read back from the spool", wh->conf->display, restored);
+	enforce_size(wh);
+	pump(wh);
+}
+
+static void on_loaded(struct hd_spool_load *load, void *arg)
+{
+	struct load_request *req = arg;
+	struct hd_alerts *a = req->a;
+
+	for (size_t i = 0; i < load->n_problems; i++)
+		log_warn("alerts spool: %s", load->problems[i]);
+	if (!load->usable)
+		log_err("alerts: the spool in %s is not usable: events are sent from memory only, and lost if healthd stops "
+			"before they are delivered",
+			a->conf->spool_dir);
+	for (size_t q = 0; q < load->n_queues && q < req->n_queues; q++) {
+		struct webhook *wh = find_webhook(a, req->queues[q]);
+		if (wh != NULL)
+			restore_queue(a, wh, &load->queues[q]);
+	}
+	if (req->at_start)
+		for (size_t i = 0; i < load->states.n; i++)
+			restore_open_alert(a, &load->states.items[i]);
+	for (size_t i = 0; i < req->n_queues; i++)
+		free(req->queues[i]);
+	free(req->queues);
+	free(req);
+}
+
+static void load_queues(struct hd_alerts *a, struct webhook **list, size_t n, bool at_start)
+{
+	struct load_request *req = xcalloc(1, sizeof(*req));
+
+	req->a = a;
+	req->at_start = at_start;
+	req->queues = xcalloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		req->queues[req->n_queues++] = xstrdup(list[i]->conf->queue);
+	hd_spool_load(a->spool, (const char *const *)req->queues, req->n_queues, at_start, on_loaded, req);
+}
+
+static void open_spool(struct hd_alerts *a)
+{
+	if (a->spool != NULL || a->n_webhooks == 0)
+		return;
+	a->spool = hd_spool_open(a->base, a->conf->spool_dir);
+	load_queues(a, a->webhooks, a->n_webhooks, true);
+}
+
+static char *default_health_base(const struct hd_config *cfg)
+{
+	char host[256];
+	const char *why;
+	int port = 9110;
+
+	if (hd_split_hostport(cfg->listen.http, host, sizeof(host), &port, &why) < 0 || strcmp(host, "0.0.0.0") == 0 ||
+	    strcmp(host, "::") == 0 || host[0] == '\0')
+		return xasprintf("http://%s:%d", cfg->node_name, port);
+	return strchr(host, ':') ? xasprintf("http://[%s]:%d", host, port) : xasprintf("http://%s:%d", host, port);
+}
+
+static void take_conf(struct hd_alerts *a)
+{
+	const struct hd_config *cfg = engine_config(a->engine);
+	struct hd_alerts_conf *conf = cfg->alerts;
+
+	if (conf != NULL)
+		conf->refs++;
+	else
+		conf = default_conf();
+	conf_unref(a->conf);
+	a->conf = conf;
+	free(a->health_base);
+	a->health_base = conf->health_url ? xstrdup(conf->health_url) : default_health_base(cfg);
+	while (strlen(a->health_base) > 0 && a->health_base[strlen(a->health_base) - 1] == '/')
+		a->health_base[strlen(a->health_base) - 1] = '\0';
+}
+
+struct hd_alerts *alerts_start(struct event_base *base, struct hd_engine *engine)
+{
+	struct hd_alerts *a = xcalloc(1, sizeof(*a));
+	uint64_t seed = (uint64_t)hd_now_wall_ms() ^ ((uint64_t)getpid() << 32);
+
+	a->base = base;
+	a->engine = engine;
+	memcpy(a->rand_state, &seed, sizeof(a->rand_state));
+	take_conf(a);
+	a->webhooks = xcalloc(a->conf->webhooks.n + 1, sizeof(*a->webhooks));
+	for (size_t i = 0; i < a->conf->webhooks.n; i++)
+		a->webhooks[a->n_webhooks++] = webhook_new(a, &a->conf->webhooks.items[i]);
+	open_spool(a);
+	engine_subscribe(engine, on_result, on_transition, a);
+	if (a->n_webhooks > 0)
+		log_info("alerts: %zu webhooks, spool in %s", a->n_webhooks, a->conf->spool_dir);
+	else
+		log_info("alerts: no webhook configured: state changes are logged only (lines starting \"alert \")");
+	return a;
+}
+
+void alerts_reload(struct hd_alerts *a)
+{
+	struct hd_alerts_conf *old = a->conf; /* kept until the webhooks point into the new one */
+	struct webhook **fresh, **added;
+	size_t n_fresh = 0, n_added = 0;
+
+	old->refs++;
+	take_conf(a);
+	if (a->spool != NULL && strcmp(old->spool_dir, a->conf->spool_dir) != 0)
+		log_warn("alerts: reload: spool_dir changes on restart only; still %s", hd_spool_dir(a->spool));
+	fresh = xcalloc(a->conf->webhooks.n + 1, sizeof(*fresh));
+	added = xcalloc(a->conf->webhooks.n + 1, sizeof(*added));
+	for (size_t i = 0; i < a->conf->webhooks.n; i++) {
+		const struct webhook_conf *w = &a->conf->webhooks.items[i];
+		struct webhook *wh = find_webhook(a, w->queue);
+		if (wh != NULL) {
+			for (size_t j = 0; j < a->n_webhooks; j++)
+				if (a->webhooks[j] == wh)
+					a->webhooks[j] = NULL;
+		} else {
+			wh = webhook_new(a, w);
+			added[n_added++] = wh;
+			log_info("alerts: reload: %s added", w->display);
+		}
+		wh->conf = w;
+		fresh[n_fresh++] = wh;
+	}
+	for (size_t j = 0; j < a->n_webhooks; j++)
+		if (a->webhooks[j] != NULL) {
+			log_warn("alerts: reload: %s removed; its %zu undelivered events stay in the spool", a->webhooks[j]->conf->display,
+				 a->webhooks[j]->n_queued);
+			webhook_free(a->webhooks[j]);
+		}
+	free(a->webhooks);
+	a->webhooks = fresh;
+	a->n_webhooks = n_fresh;
+	if (a->spool == NULL)
+		open_spool(a);
+	else if (n_added > 0)
+		load_queues(a, added, n_added, false);
+	for (size_t i = 0; i < a->n_webhooks; i++)
+		pump(a->webhooks[i]);
+	free(added);
+	conf_unref(old);
+}
+
+void alerts_free(struct hd_alerts *a)
+{
+	struct pending_write *pw;
+	struct check_alert *st;
+
+	if (a == NULL)
+		return;
+	for (size_t i = 0; i < a->n_webhooks; i++)
+		webhook_free(a->webhooks[i]);
+	free(a->webhooks);
+	a->n_webhooks = 0;
+	hd_spool_close(a->spool, SPOOL_CLOSE_WAIT_MS);
+	while ((pw = a->writes) != NULL) {
+		a->writes = pw->next;
+		pending_write_free(pw);
+	}
+	while ((st = a->checks) != NULL) {
+		a->checks = st->next;
+		event_free(st->hold_timer);
+		event_free(st->reminder_timer);
+		free(st->name);
+		free(st);
+	}
+	conf_unref(a->conf);
+	free(a->health_base);
+	free(a);
+}
+
+void alerts_get_counters(const struct hd_alerts *a, struct hd_alerts_counters *out)
+{
+	*out = a->counters;
+	out->queue_depth = 0;
+	for (size_t i = 0; i < a->n_webhooks; i++)
+		out->queue_depth += a->webhooks[i]->n_queued;
+	for (const struct pending_write *pw = a->writes; pw; pw = pw->next)
+		if (!pw->released)
+			out->queue_depth += pw->n_queues;
 }

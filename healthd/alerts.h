@@ -2,8 +2,12 @@
 #ifndef HEALTHD_ALERTS_H
 #define HEALTHD_ALERTS_H
 
+#include <stdint.h>
+
 struct cJSON;
 struct cfg_ctx;
+struct event_base;
+struct hd_alerts;
 struct hd_alerts_conf;
 struct hd_engine;
 
@@ -12,5 +16,25 @@ int alerts_parse_config(struct cfg_ctx *ctx, const struct cJSON *node, struct hd
 void alerts_free_config(struct hd_alerts_conf *conf);
 /* Prints the section's keys for the configuration reference. */
 void alerts_print_reference(void);
+
+/* Starts alerting for the engine's configuration (without an "alerts" section: structured log lines only) and
+ * subscribes to its transitions. Start it after the engine has its configuration. */
+struct hd_alerts *alerts_start(struct event_base *base, struct hd_engine *engine);
+/* Applies the engine's new configuration after a reload: webhooks added, removed or changed (headers, timeouts),
+ * intervals. A webhook keeps its queue while its url and format stay the same; spool_dir changes on restart only. */
+void alerts_reload(struct hd_alerts *a);
+/* Stops delivery (undelivered events stay in the spool for the next start) and frees everything. */
+void alerts_free(struct hd_alerts *a);
+
+struct hd_alerts_counters {
+	uint64_t queue_depth;     /* deliveries not done yet, one per event and webhook (spooled, waiting or in flight) */
+	uint64_t events;          /* events made: regression, recovery, update, reminder */
+	uint64_t delivered;       /* deliveries a webhook accepted (2xx) */
+	uint64_t failed_attempts; /* attempts to be retried: transport errors, timeouts, 5xx, 429 */
+	uint64_t dropped;         /* deliveries given up: other answers (4xx), spool bounds (size, age), unreadable files */
+	uint64_t held;            /* regressions and updates held back by min_gap_s (flapping) */
+};
+/* The counters since start, for /metrics. */
+void alerts_get_counters(const struct hd_alerts *a, struct hd_alerts_counters *out);
 
 #endif

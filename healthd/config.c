@@ -309,6 +309,8 @@ static void set_default(const struct cfg_key *k, void *dst)
 	case CFG_STRMAP:
 		*(char ***)field = NULL;
 		break;
+	case CFG_CUSTOM:
+		break; /* the destination starts zeroed; parse() sets it */
 	}
 }
 
@@ -403,6 +405,8 @@ static int read_value(struct cfg_ctx *ctx, const cJSON *v, const struct cfg_key 
 		free(*(char **)field);
 		*(char **)field = xstrdup(v->valuestring);
 		return 0;
+	case CFG_CUSTOM:
+		return -1; /* its parse() ran above */
 	}
 	return -1;
 }
@@ -455,6 +459,8 @@ void cfg_free_table(const struct cfg_key *keys, void *dst)
 				free(list[i]);
 			free(list);
 			*(char ***)field = NULL;
+		} else if (k->type == CFG_CUSTOM && k->release) {
+			k->release(field);
 		}
 	}
 }
@@ -944,6 +950,8 @@ void cfg_print_keys(const char *section, const struct cfg_key *keys)
 				append(type, sizeof(type), &used, "%s`%s`", i ? " \\| " : "", k->choices[i]);
 		} else if (k->type == CFG_INT) {
 			snprintf(type, sizeof(type), "integer %lld..%lld", k->min, k->max);
+		} else if (k->type == CFG_CUSTOM) {
+			hd_strlcpy(type, k->type_doc ? k->type_doc : "see below", sizeof(type));
 		} else {
 			hd_strlcpy(type, tnames[k->type], sizeof(type));
 		}

@@ -18,6 +18,7 @@ enum cfg_type {
 	CFG_HOSTPORT, /* char * "ADDR:PORT" */
 	CFG_STRMAP,   /* char ** NULL-terminated "Name: value" pairs from an object of strings (headers) */
 	CFG_PATH,     /* char *, an absolute file system path */
+	CFG_CUSTOM,   /* anything else (an array of objects...): the key's own parse() and release() */
 };
 
 /* One configuration key: the parser and the reference documentation both read this table. */
@@ -33,6 +34,9 @@ struct cfg_key {
 	/* Optional: reads the value instead of the generic reader (stores into field as type says, so that the default,
 	 * free and documentation stay generic); errors via cfg_error(ctx, node, ...) point at the value. */
 	int (*parse)(struct cfg_ctx *ctx, const struct cJSON *node, void *field);
+	/* CFG_CUSTOM only (parse is then required): frees what parse stored, and names the type in the reference. */
+	void (*release)(void *field);
+	const char *type_doc;
 };
 
 /* Parsing context: the file, its positions and the first error. */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "alerts.h"
 #include "config.h"
 #include "curl_loop.h"
 #include "engine.h"
@@ -24,6 +25,7 @@ struct daemon {
 	struct hd_status *status;
 	struct hd_http *http;
 	struct hd_agent *agent;
+	struct hd_alerts *alerts;
 	char *config_path;
 	struct event *sig_term, *sig_int, *sig_hup;
 };
@@ -71,6 +73,7 @@ static void reload(struct daemon *d)
 		log_warn("reload: listen addresses change only on restart; still on %s and %s", old->listen.http,
 			 old->listen.agent);
 	engine_apply_config(d->engine, cfg);
+	alerts_reload(d->alerts);
 	log_info("reload: %s applied, %zu checks", d->config_path, engine_n_checks(d->engine));
 }
 
@@ -109,6 +112,7 @@ static int run_daemon(const char *config_path, bool use_syslog, bool debug)
 	d.status = status_new(d.engine);
 	engine_apply_config(d.engine, cfg);
 	cfg = NULL;
+	d.alerts = alerts_start(d.base, d.engine);
 	d.http = http_api_start(d.base, engine_config(d.engine), d.engine, d.status);
 	d.agent = agent_start(d.base, engine_config(d.engine), d.status);
 	if (d.http == NULL || d.agent == NULL)
@@ -125,6 +129,7 @@ static int run_daemon(const char *config_path, bool use_syslog, bool debug)
 	log_info("healthd stopped");
 out:
 	engine_stop(d.engine);
+	alerts_free(d.alerts);
 	http_api_free(d.http);
 	agent_free(d.agent);
 	if (d.sig_term) {

@@ -1,0 +1,645 @@
+/* spool.c: alert events on disk so that an outage or a crash loses none; file operations run on one writer thread. */
+#include "spool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#define SPOOL_MAX_FILE (1024 * 1024)
+#define STATE_DIR "open"
+
+enum job_kind { JOB_LOAD, JOB_APPEND, JOB_REMOVE, JOB_SET_STATE };
+
+struct job {
+	struct job *next;
+	enum job_kind kind;
+	char **queues;
+	size_t n_queues;
+	bool with_states;
+	char *name;   /* REMOVE: the queue; SET_STATE: the check */
+	uint64_t seq; /* REMOVE; APPEND: the result */
+	char *text;   /* APPEND, SET_STATE (NULL = forget) */
+	size_t len;
+	/* results, filled by the thread */
+	bool *written;
+	char *error;
+	struct hd_spool_load *load;
+	hd_spool_loaded_fn loaded_fn;
+	hd_spool_written_fn written_fn;
+	void *arg;
+};
+
+struct hd_spool {
+	char *dir;
+	struct event *wake; /* made active by the thread when jobs are done */
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t work_cv, exit_cv;
+	struct job *todo, *todo_tail, *done, *done_tail;
+	bool stopping, exited;
+	size_t pending; /* loop side: requests whose completion has not been handled */
+	/* thread side */
+	bool usable;
+	int lock_fd;
+	uint64_t next_seq;
+	char **init_problems;
+	size_t n_init_problems;
+};
+
+static void add_problem(char ***list, size_t *n, const char *fmt, ...) HD_PRINTF(3, 4);
+static void add_problem(char ***list, size_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	if (s == NULL)
+		hd_fatal("out of memory");
+	*list = xrealloc(*list, (*n + 1) * sizeof(char *));
+	(*list)[(*n)++] = s;
+}
+
+/* ---- file operations (writer thread only) ---- */
+
+static int fsync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+/* mkdir -p; the last component gets mode, and its parent is fsynced so that the new entry survives a crash. */
+static int make_dirs(const char *path, mode_t mode)
+{
+	char *copy = xstrdup(path), *slash;
+	struct stat st;
+	int rc = 0;
+
+	if (stat(path, &st) == 0) {
+		free(copy);
+		return S_ISDIR(st.st_mode) ? 0 : (errno = ENOTDIR, -1);
+	}
+	for (slash = strchr(copy + 1, '/'); slash && rc == 0; slash = strchr(slash + 1, '/')) {
+		*slash = '\0';
+		if (mkdir(copy, 0755) < 0 && errno != EEXIST)
+			rc = -1;
+		*slash = '/';
+	}
+	if (rc == 0 && mkdir(path, mode) < 0 && errno != EEXIST)
+		rc = -1;
+	if (rc == 0 && (slash = strrchr(copy, '/')) != NULL && slash != copy) {
+		*slash = '\0';
+		fsync_dir(copy);
+	}
+	free(copy);
+	return rc;
+}
+
+static int write_all(int fd, const char *text, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, text, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		text += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Writes dir/name whole or not at all: temporary name, fsync, rename, fsync of the directory. */
+static int write_file_atomic(const char *dir, const char *name, const char *text, size_t len, char **error)
+{
+	char *tmp = xasprintf("%s/tmp-%s", dir, name), *final = xasprintf("%s/%s", dir, name);
+	int fd = -1, rc = -1;
+	const char *step = "create";
+
+	if (make_dirs(dir, 0700) < 0) {
+		step = "create the directory of";
+		goto out;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		goto out;
+	step = "write";
+	if (write_all(fd, text, len) < 0)
+		goto out;
+	step = "fsync";
+	if (fsync(fd) < 0)
+		goto out;
+	close(fd);
+	fd = -1;
+	step = "rename";
+	if (rename(tmp, final) < 0)
+		goto out;
+	step = "fsync the directory of";
+	if (fsync_dir(dir) < 0)
+		goto out;
+	rc = 0;
+out:
+	if (rc < 0) {
+		int saved = errno;
+		if (*error == NULL)
+			*error = xasprintf("cannot %s %s: %s", step, final, strerror(saved));
+		if (fd >= 0)
+			close(fd);
+		unlink(tmp);
+	}
+	free(tmp);
+	free(final);
+	return rc;
+}
+
+/* "00000000000000000042.json" -> 42; anything else -> false. */
+static bool parse_seq_name(const char *name, uint64_t *seq)
+{
+	char *end;
+
+	if (strlen(name) != 25 || strspn(name, "0123456789") != 20 || strcmp(name + 20, ".json") != 0)
+		return false;
+	*seq = strtoull(name, &end, 10);
+	return true;
+}
+
+static int by_seq(const void *a, const void *b)
+{
+	const struct hd_spool_item *x = a, *y = b;
+
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Reads every event of one queue directory, in order; removes what a crash left half written. */
+static void read_queue(const char *dir, struct hd_spool_loaded *out, struct hd_spool_load *load)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t cap = 0;
+
+	out->items = NULL;
+	out->n = 0;
+	if (d == NULL) {
+		if (errno != ENOENT)
+			add_problem(&load->problems, &load->n_problems, "cannot read %s: %s", dir, strerror(errno));
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		char *path = xasprintf("%s/%s", dir, de->d_name);
+		uint64_t seq;
+
+		if (strncmp(de->d_name, "tmp-", 4) == 0) {
+			add_problem(&load->problems, &load->n_problems, "removed %s: a write interrupted by a crash", path);
+			unlink(path);
+		} else if (parse_seq_name(de->d_name, &seq)) {
+			char *text = hd_read_small_file(path, SPOOL_MAX_FILE);
+			if (text == NULL) {
+				add_problem(&load->problems, &load->n_problems, "cannot read %s: %s", path, strerror(errno));
+			} else {
+				if (out->n == cap) {
+					cap = cap ? cap * 2 : 16;
+					out->items = xrealloc(out->items, cap * sizeof(*out->items));
+				}
+				out->items[out->n++] = (struct hd_spool_item){.seq = seq, .text = text, .len = strlen(text)};
+			}
+		}
+		free(path);
+	}
+	closedir(d);
+	qsort(out->items, out->n, sizeof(*out->items), by_seq);
+}
+
+static void read_states(const char *dir, struct hd_spool_load *load)
+{
+	char *sdir = xasprintf("%s/" STATE_DIR, dir);
+	DIR *d = opendir(sdir);
+	struct dirent *de;
+
+	if (d == NULL) {
+		free(sdir);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+		char *path = xasprintf("%s/%s", sdir, de->d_name), *text;
+
+		if (strncmp(de->d_name, "tmp-", 4) == 0) {
+			unlink(path);
+		} else if (n > 5 && strcmp(de->d_name + n - 5, ".json") == 0 && (text = hd_read_small_file(path, 65536))) {
+			struct hd_spool_loaded *s = &load->states;
+			s->items = xrealloc(s->items, (s->n + 1) * sizeof(*s->items));
+			s->items[s->n++] = (struct hd_spool_item){.name = xasprintf("%.*s", (int)(n - 5), de->d_name), .text = text,
+								  .len = strlen(text)};
+		}
+		free(path);
+	}
+	closedir(d);
+	free(sdir);
+}
+
+/* Queue directories nobody asked for: a webhook removed from the configuration, or its URL changed. */
+static void report_orphans(const char *dir, const struct job *j, struct hd_spool_load *load)
+{
+	DIR *d = opendir(dir), *q;
+	struct dirent *de, *qe;
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		bool asked = false;
+		size_t count = 0;
+		char *path;
+
+		if (strncmp(de->d_name, "q-", 2) != 0)
+			continue;
+		for (size_t i = 0; i < j->n_queues; i++)
+			asked |= strcmp(j->queues[i], de->d_name) == 0;
+		if (asked)
+			continue;
+		path = xasprintf("%s/%s", dir, de->d_name);
+		if ((q = opendir(path)) != NULL) {
+			uint64_t seq;
+			while ((qe = readdir(q)) != NULL)
+				count += parse_seq_name(qe->d_name, &seq);
+			closedir(q);
+		}
+		if (count > 0)
+			add_problem(&load->problems, &load->n_problems,
+				    "%s holds %zu undelivered events for a webhook that is no longer configured (its URL or "
+				    "format changed?); they are kept, and sent if it comes back; delete the directory otherwise",
+				    path, count);
+		free(path);
+	}
+	closedir(d);
+}
+
+/* At thread start: the directory, the lock, and the next sequence number. */
+static void spool_init(struct hd_spool *sp)
+{
+	char *lock_path = xasprintf("%s/lock", sp->dir);
+	DIR *d;
+	struct dirent *de, *qe;
+
+	sp->lock_fd = -1;
+	if (make_dirs(sp->dir, 0700) < 0) {
+		add_problem(&sp->init_problems, &sp->n_init_problems, "cannot create the spool directory %s: %s", sp->dir,
+			    strerror(errno));
+		goto out;
+	}
+	sp->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (sp->lock_fd < 0 || flock(sp->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		add_problem(&sp->init_problems, &sp->n_init_problems, "cannot lock %s: %s%s", lock_path, strerror(errno),
+			    errno == EWOULDBLOCK ? " (another healthd uses this spool_dir)" : "");
+		goto out;
+	}
+	sp->next_seq = 1;
+	if ((d = opendir(sp->dir)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			char *path;
+			DIR *q;
+			if (strncmp(de->d_name, "q-", 2) != 0)
+				continue;
+			path = xasprintf("%s/%s", sp->dir, de->d_name);
+			if ((q = opendir(path)) != NULL) {
+				uint64_t seq;
+				while ((qe = readdir(q)) != NULL)
+					if (parse_seq_name(qe->d_name, &seq) && seq >= sp->next_seq)
+						sp->next_seq = seq + 1;
+				closedir(q);
+			}
+			free(path);
+		}
+		closedir(d);
+	}
+	sp->usable = true;
+out:
+	free(lock_path);
+}
+
+static void run_job(struct hd_spool *sp, struct job *j)
+{
+	char *path, *name;
+
+	switch (j->kind) {
+	case JOB_LOAD:
+		j->load = xcalloc(1, sizeof(*j->load));
+		j->load->usable = sp->usable;
+		for (size_t i = 0; i < sp->n_init_problems; i++)
+			add_problem(&j->load->problems, &j->load->n_problems, "%s", sp->init_problems[i]);
+		j->load->queues = xcalloc(j->n_queues, sizeof(*j->load->queues));
+		j->load->n_queues = j->n_queues;
+		if (!sp->usable)
+			break;
+		for (size_t i = 0; i < j->n_queues; i++) {
+			path = xasprintf("%s/%s", sp->dir, j->queues[i]);
+			read_queue(path, &j->load->queues[i], j->load);
+			free(path);
+		}
+		if (j->with_states) {
+			read_states(sp->dir, j->load);
+			report_orphans(sp->dir, j, j->load);
+		}
+		break;
+	case JOB_APPEND:
+		j->written = xcalloc(j->n_queues ? j->n_queues : 1, sizeof(bool));
+		if (!sp->usable) {
+			j->error = xasprintf("the spool directory %s is not usable", sp->dir);
+			break;
+		}
+		j->seq = sp->next_seq++;
+		name = xasprintf("%020" PRIu64 ".json", j->seq);
+		for (size_t i = 0; i < j->n_queues; i++) {
+			path = xasprintf("%s/%s", sp->dir, j->queues[i]);
+			j->written[i] = write_file_atomic(path, name, j->text, j->len, &j->error) == 0;
+			free(path);
+		}
+		free(name);
+		break;
+	case JOB_REMOVE:
+		if (!sp->usable)
+			break;
+		path = xasprintf("%s/%s/%020" PRIu64 ".json", sp->dir, j->name, j->seq);
+		if (unlink(path) < 0 && errno != ENOENT)
+			j->error = xasprintf("cannot remove %s: %s", path, strerror(errno));
+		free(path);
+		break;
+	case JOB_SET_STATE:
+		if (!sp->usable)
+			break;
+		path = xasprintf("%s/" STATE_DIR, sp->dir);
+		name = xasprintf("%s.json", j->name);
+		if (j->text != NULL) {
+			write_file_atomic(path, name, j->text, j->len, &j->error);
+		} else {
+			char *file = xasprintf("%s/%s", path, name);
+			if (unlink(file) < 0 && errno != ENOENT)
+				j->error = xasprintf("cannot remove %s: %s", file, strerror(errno));
+			free(file);
+		}
+		free(name);
+		free(path);
+		break;
+	}
+}
+
+static void *writer_thread(void *arg)
+{
+	struct hd_spool *sp = arg;
+	struct job *j;
+
+	spool_init(sp);
+	pthread_mutex_lock(&sp->mu);
+	for (;;) {
+		while (sp->todo == NULL && !sp->stopping)
+			pthread_cond_wait(&sp->work_cv, &sp->mu);
+		if (sp->todo == NULL)
+			break; /* stopping, and every queued job is done */
+		j = sp->todo;
+		sp->todo = j->next;
+		if (sp->todo == NULL)
+			sp->todo_tail = NULL;
+		pthread_mutex_unlock(&sp->mu);
+		run_job(sp, j);
+		pthread_mutex_lock(&sp->mu);
+		j->next = NULL;
+		if (sp->done_tail)
+			sp->done_tail->next = j;
+		else
+			sp->done = j;
+		sp->done_tail = j;
+		if (!sp->stopping)
+			event_active(sp->wake, EV_READ, 0);
+	}
+	sp->exited = true;
+	pthread_cond_broadcast(&sp->exit_cv);
+	pthread_mutex_unlock(&sp->mu);
+	return NULL;
+}
+
+/* ---- the loop side ---- */
+
+static void free_load(struct hd_spool_load *load)
+{
+	if (load == NULL)
+		return;
+	for (size_t q = 0; q < load->n_queues; q++) {
+		for (size_t i = 0; i < load->queues[q].n; i++)
+			free(load->queues[q].items[i].text);
+		free(load->queues[q].items);
+	}
+	free(load->queues);
+	for (size_t i = 0; i < load->states.n; i++) {
+		free(load->states.items[i].name);
+		free(load->states.items[i].text);
+	}
+	free(load->states.items);
+	for (size_t i = 0; i < load->n_problems; i++)
+		free(load->problems[i]);
+	free(load->problems);
+	free(load);
+}
+
+static void free_job(struct job *j)
+{
+	for (size_t i = 0; i < j->n_queues; i++)
+		free(j->queues[i]);
+	free(j->queues);
+	free(j->name);
+	free(j->text);
+	free(j->written);
+	free(j->error);
+	free_load(j->load);
+	free(j);
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	struct hd_spool *sp = arg;
+	struct job *list, *j;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&sp->mu);
+	list = sp->done;
+	sp->done = sp->done_tail = NULL;
+	pthread_mutex_unlock(&sp->mu);
+	while ((j = list) != NULL) {
+		list = j->next;
+		sp->pending--;
+		if (j->kind == JOB_LOAD && j->loaded_fn)
+			j->loaded_fn(j->load, j->arg);
+		else if (j->kind == JOB_APPEND && j->written_fn)
+			j->written_fn(j->seq, j->written, j->error, j->arg);
+		else if (j->error)
+			log_warn("alerts spool: %s", j->error);
+		free_job(j);
+	}
+}
+
+struct hd_spool *hd_spool_open(struct event_base *base, const char *dir)
+{
+	struct hd_spool *sp = xcalloc(1, sizeof(*sp));
+
+	sp->dir = xstrdup(dir);
+	sp->wake = event_new(base, -1, 0, on_wake, sp);
+	pthread_mutex_init(&sp->mu, NULL);
+	pthread_cond_init(&sp->work_cv, NULL);
+	pthread_cond_init(&sp->exit_cv, NULL);
+	if (sp->wake == NULL || pthread_create(&sp->thread, NULL, writer_thread, sp) != 0)
+		hd_fatal("alerts spool: cannot start the writer thread");
+	return sp;
+}
+
+static void submit(struct hd_spool *sp, struct job *j)
+{
+	sp->pending++;
+	pthread_mutex_lock(&sp->mu);
+	if (sp->todo_tail)
+		sp->todo_tail->next = j;
+	else
+		sp->todo = j;
+	sp->todo_tail = j;
+	pthread_cond_signal(&sp->work_cv);
+	pthread_mutex_unlock(&sp->mu);
+}
+
+static char **copy_list(const char *const *list, size_t n)
+{
+	char **out = xcalloc(n ? n : 1, sizeof(char *));
+
+	for (size_t i = 0; i < n; i++)
+		out[i] = xstrdup(list[i]);
+	return out;
+}
+
+void hd_spool_load(struct hd_spool *sp, const char *const *queues, size_t n_queues, bool with_states,
+		   hd_spool_loaded_fn done, void *arg)
+{
+	struct job *j = xcalloc(1, sizeof(*j));
+
+	j->kind = JOB_LOAD;
+	j->queues = copy_list(queues, n_queues);
+	j->n_queues = n_queues;
+	j->with_states = with_states;
+	j->loaded_fn = done;
+	j->arg = arg;
+	submit(sp, j);
+}
+
+void hd_spool_append(struct hd_spool *sp, const char *const *queues, size_t n_queues, const char *text, size_t len,
+		     hd_spool_written_fn done, void *arg)
+{
+	struct job *j = xcalloc(1, sizeof(*j));
+
+	j->kind = JOB_APPEND;
+	j->queues = copy_list(queues, n_queues);
+	j->n_queues = n_queues;
+	j->text = xmalloc(len + 1);
+	memcpy(j->text, text, len);
+	j->text[len] = '\0';
+	j->len = len;
+	j->written_fn = done;
+	j->arg = arg;
+	submit(sp, j);
+}
+
+void hd_spool_remove(struct hd_spool *sp, const char *queue, uint64_t seq)
+{
+	struct job *j = xcalloc(1, sizeof(*j));
+
+	j->kind = JOB_REMOVE;
+	j->name = xstrdup(queue);
+	j->seq = seq;
+	submit(sp, j);
+}
+
+void hd_spool_set_state(struct hd_spool *sp, const char *name, const char *text)
+{
+	struct job *j = xcalloc(1, sizeof(*j));
+
+	j->kind = JOB_SET_STATE;
+	j->name = xstrdup(name);
+	if (text != NULL) {
+		j->text = xstrdup(text);
+		j->len = strlen(text);
+	}
+	submit(sp, j);
+}
+
+size_t hd_spool_pending(struct hd_spool *sp)
+{
+	return sp->pending;
+}
+
+const char *hd_spool_dir(const struct hd_spool *sp)
+{
+	return sp->dir;
+}
+
+void hd_spool_close(struct hd_spool *sp, int wait_ms)
+{
+	struct timespec until;
+	struct job *j;
+	bool exited;
+
+	if (sp == NULL)
+		return;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += wait_ms / 1000;
+	until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&sp->mu);
+	sp->stopping = true;
+	pthread_cond_signal(&sp->work_cv);
+	while (!sp->exited && pthread_cond_timedwait(&sp->exit_cv, &sp->mu, &until) == 0)
+		;
+	exited = sp->exited;
+	pthread_mutex_unlock(&sp->mu);
+	if (!exited) {
+		/* A hung disk: the thread may never return. Leave it (and what it uses) to the process exit. */
+		log_err("alerts spool: %zu writes to %s not finished after %d ms (disk hung?); events not yet written are "
+			"lost at exit", sp->pending, sp->dir, wait_ms);
+		pthread_detach(sp->thread);
+		return;
+	}
+	pthread_join(sp->thread, NULL);
+	while ((j = sp->done) != NULL) {
+		sp->done = j->next;
+		if (j->error)
+			log_warn("alerts spool: %s", j->error);
+		free_job(j);
+	}
+	for (size_t i = 0; i < sp->n_init_problems; i++)
+		free(sp->init_problems[i]);
+	free(sp->init_problems);
+	if (sp->lock_fd >= 0)
+		close(sp->lock_fd);
+	event_free(sp->wake);
+	pthread_mutex_destroy(&sp->mu);
+	pthread_cond_destroy(&sp->work_cv);
+	pthread_cond_destroy(&sp->exit_cv);
+	free(sp->dir);
+	free(sp);
+}

@@ -1,0 +1,416 @@
+"""Alerts: regression, update and recovery events delivered to real webhook receivers and a real
+Alertmanager 0.25, through outages, SIGKILL, error answers, a hanging receiver and a flapping target."""
+
+import calendar
+import json
+import os
+import re
+import time
+
+from harness import wait_until
+
+EVENT_FIELDS = ("id", "event", "time", "host", "source_addr", "check", "type", "target", "peer",
+                "kind", "detail", "previous_kind", "since", "down_for_s", "critical", "summary",
+                "health_url", "healthd_version")
+
+
+def config(workdirs, checks, webhooks, **alerts):
+    """A healthd config with fast checks and fast retries, for tests."""
+    a = {"spool_dir": os.path.join(workdirs.new("spool"), "spool"), "webhooks": webhooks,
+         "min_gap_s": 0, "repeat_interval_s": 0, "retry_initial_ms": 50, "retry_max_ms": 300}
+    a.update(alerts)
+    return {"node_name": "be-test",
+            "defaults": {"interval_ms": 200, "timeout_ms": 150, "rise": 1, "fall": 1},
+            "checks": checks, "alerts": a}
+
+
+def tcp_check(name, port):
+    return {"name": name, "type": "tcp", "host": "127.0.0.1", "port": port}
+
+
+def wait_state(hd, check, state, timeout=5):
+    def current():
+        status, body = hd.json("/health/" + check)
+        return body and body.get("status") == state
+    wait_until(current, timeout, what="check %s %s" % (check, state))
+
+
+def events(rx, path=None):
+    """The events the receiver got (generic format), in arrival order."""
+    return [p["body"] for p in rx.posts()
+            if isinstance(p["body"], dict) and "event" in p["body"]
+            and (path is None or p["path"] == path)]
+
+
+def wait_events(rx, pred, timeout=8, what="events"):
+    box = {}
+
+    def check():
+        box["e"] = events(rx)
+        return pred(box["e"])
+    wait_until(check, timeout, what=what)
+    return box["e"]
+
+
+def by_event(evs, name):
+    return [e for e in evs if e["event"] == name]
+
+
+def test_regression_update_recovery_carry_every_field(workdirs, make_netns, start_tcp_listener,
+                                                      start_receiver, start_healthd):
+    # In a namespace: a DROP (timeout), then a REJECT (refused) while still down, then open again.
+    ns = make_netns("alerts")
+    lst = start_tcp_listener(netns=ns)
+    rx = start_receiver(netns=ns)
+    token = os.path.join(workdirs.new("token"), "token")
+    with open(token, "w") as f:
+        f.write("t0ken\n")
+    webhook = {"url": rx.url + "/hook", "timeout_ms": 1000,
+               "headers": {"Authorization": {"file": token, "prefix": "Bearer "}, "X-Team": "db"}}
+    cfg = config(workdirs, [tcp_check("db", lst.port)], [webhook])
+    cfg["defaults"].update(interval_ms=300, timeout_ms=200)
+    hd = start_healthd(cfg, netns=ns)
+    wait_state(hd, "db", "up")
+
+    ns.block(lst.port, "drop")
+    evs = wait_events(rx, lambda e: by_event(e, "regression"), what="the regression")
+    reg = by_event(evs, "regression")[0]
+    ns.block(lst.port, "reset")    # the DROP rule came first: remove it, the REJECT now answers
+    ns.unblock(lst.port, "drop")
+    evs = wait_events(rx, lambda e: by_event(e, "update"), what="the update")
+    upd = by_event(evs, "update")[0]
+    ns.unblock(lst.port, "reset")
+    evs = wait_events(rx, lambda e: by_event(e, "recovery"), what="the recovery")
+    rec = by_event(evs, "recovery")[0]
+
+    for e in (reg, upd, rec):
+        missing = [k for k in EVENT_FIELDS if k not in e]
+        assert not missing, (missing, e)
+        assert e["host"] == "be-test"
+        assert e["check"] == "db" and e["type"] == "tcp"
+        assert e["target"] == "127.0.0.1:%d" % lst.port
+        assert e["source_addr"] == "127.0.0.1"
+        assert e["healthd_version"]
+        assert e["health_url"].endswith("/health/db")
+        assert e["critical"] is True
+    assert len({reg["id"], upd["id"], rec["id"]}) == 3
+    assert (reg["kind"], reg["previous_kind"]) == ("timeout", "ok")
+    assert "connect 127.0.0.1:%d" % lst.port in reg["detail"]
+    assert re.fullmatch(r"traffic to 127\.0\.0\.1:%d silently dropped since \d\d:\d\d:\d\d "
+                        r"\(firewall DROP\?\)" % lst.port, reg["summary"]), reg["summary"]
+    assert (upd["kind"], upd["previous_kind"]) == ("refused", "timeout")
+    assert upd["since"] == reg["since"]
+    assert "refused now" in upd["summary"] and "was: silently dropped" in upd["summary"]
+    assert (rec["kind"], rec["previous_kind"]) == ("ok", "refused")
+    assert rec["since"] == reg["since"]
+    assert rec["down_for_s"] >= 0 and "healthy again after" in rec["summary"]
+    # events of one check arrive in order, once each
+    assert [e["event"] for e in events(rx)] == ["regression", "update", "recovery"]
+    # the request: the header read from the file, the event id for de-duplication
+    post = [p for p in rx.posts() if p["body"].get("id") == reg["id"]][0]
+    headers = {k.lower(): v for k, v in post["headers"].items()}
+    assert headers["authorization"] == "Bearer t0ken"
+    assert headers["x-team"] == "db"
+    assert headers["x-healthd-event-id"] == reg["id"]
+    assert headers["content-type"] == "application/json"
+    # one structured log line per event, with the same fields
+    log = hd.log()
+    line = [l for l in log.splitlines() if "alert event=regression delivery=queued:1 id=%s" % reg["id"] in l]
+    assert line, log[-3000:]
+    assert "check=db" in line[0] and "kind=timeout" in line[0] and "source_addr=127.0.0.1" in line[0]
+    assert 'summary="traffic to 127.0.0.1:%d silently dropped' % lst.port in line[0]
+
+
+def test_alertmanager_receives_and_resolves(workdirs, start_tcp_listener, start_receiver,
+                                            start_alertmanager, start_healthd):
+    rx = start_receiver()
+    am = start_alertmanager(rx.url)
+    lst = start_tcp_listener()
+    cfg = config(workdirs, [tcp_check("db", lst.port)],
+                 [{"url": am.url, "format": "alertmanager", "timeout_ms": 2000}],
+                 repeat_interval_s=1)
+    hd = start_healthd(cfg)
+    wait_state(hd, "db", "up")
+    lst.stop()
+
+    def am_notifications(status):
+        return [a for p in rx.posts() if p["path"] == "/alertmanager"
+                for a in p["body"]["alerts"] if a["status"] == status]
+
+    wait_until(lambda: am_notifications("firing"), 15, what="Alertmanager's firing notification")
+    alert = am_notifications("firing")[0]
+    assert alert["labels"] == {"alertname": "HealthdCheckDown", "instance": "be-test", "check": "db",
+                               "kind": "refused", "severity": "critical"}
+    assert alert["annotations"]["summary"].startswith("connections to 127.0.0.1:%d refused since"
+                                                      % lst.port)
+    assert "Connection refused" in alert["annotations"]["detail"]
+    assert alert["generatorURL"] == hd.url("/health/db")
+    active = [a for a in am.alerts() if a["labels"].get("check") == "db"]
+    assert active and active[0]["status"]["state"] == "active"
+    # while down, the alert is re-sent every repeat_interval_s so that Alertmanager keeps it firing
+    wait_until(lambda: "alert event=reminder" in hd.log(), 5, what="a re-send while down")
+
+    lst.start()
+    wait_until(lambda: am_notifications("resolved"), 15, what="Alertmanager's resolved notification")
+    resolved = am_notifications("resolved")[0]
+    assert resolved["labels"]["check"] == "db" and resolved["labels"]["kind"] == "refused"
+
+
+def test_outage_and_sigkill_lose_nothing(workdirs, start_tcp_listener, start_receiver, start_healthd):
+    rx = start_receiver()
+    rx.stop()  # the webhook is down for the whole story; the port stays ours
+    l1, l2 = start_tcp_listener(), start_tcp_listener()
+    cfg = config(workdirs, [tcp_check("c1", l1.port), tcp_check("c2", l2.port)],
+                 [{"url": rx.url + "/hook", "timeout_ms": 1000, "connect_timeout_ms": 500}])
+    hd = start_healthd(cfg)
+
+    def spooled():
+        """Events on disk for good (renamed into place; tmp-* is a write in progress)."""
+        spool = cfg["alerts"]["spool_dir"]
+        queues = [d for d in os.listdir(spool) if d.startswith("q-")]
+        return sum(len([f for f in os.listdir(os.path.join(spool, q)) if re.fullmatch(r"\d{20}\.json", f)])
+                   for q in queues)
+
+    def flap(times):
+        for _ in range(times):
+            wait_state(hd, "c1", "up")
+            wait_state(hd, "c2", "up")
+            l1.stop()
+            l2.stop()
+            wait_state(hd, "c1", "down")
+            wait_state(hd, "c2", "down")
+            l1.start()
+            l2.start()
+        wait_state(hd, "c1", "up")
+        wait_state(hd, "c2", "up")
+
+    flap(3)
+    wait_until(lambda: spooled() == 12, 5, what="12 events in the spool")
+    hd.kill()  # SIGKILL: nothing is flushed at exit
+    hd.start()
+    flap(2)
+    wait_until(lambda: spooled() == 20, 5, what="20 events in the spool")
+    assert rx.posts() == []
+    assert "alerts: webhook http://127.0.0.1:%d (generic): 12 undelivered events read back" \
+        % rx.port in hd.log()
+
+    rx.start()
+    evs = wait_events(rx, lambda e: len(e) >= 20, timeout=15, what="20 events delivered")
+    ids = [e["id"] for e in evs]
+    assert len(ids) == 20 and len(set(ids)) == 20, ids
+    for name in ("c1", "c2"):
+        mine = [e for e in evs if e["check"] == name]
+        assert [e["event"] for e in mine] == ["regression", "recovery"] * 5
+        assert [e["time"] for e in mine] == sorted(e["time"] for e in mine)
+    wait_until(lambda: spooled() == 0, 5, what="an empty spool")
+    time.sleep(0.5)  # nothing more comes: each id exactly once
+    assert len(events(rx)) == 20
+
+
+def test_recovery_while_restarting_is_not_lost(workdirs, start_tcp_listener, start_receiver,
+                                               start_healthd):
+    rx = start_receiver()
+    lst = start_tcp_listener()
+    cfg = config(workdirs, [tcp_check("db", lst.port)], [{"url": rx.url + "/hook"}])
+    hd = start_healthd(cfg)
+    wait_state(hd, "db", "up")
+    lst.stop()
+    reg = by_event(wait_events(rx, lambda e: by_event(e, "regression")), "regression")[0]
+    hd.kill()
+    lst.start()  # recovers while healthd is away: after the start it is up at once (pending -> up)
+    hd.start()
+    rec = by_event(wait_events(rx, lambda e: by_event(e, "recovery")), "recovery")[0]
+    assert rec["since"] == reg["since"] and rec["previous_kind"] == "refused"
+
+
+def test_errors_4xx_dropped_5xx_retried(workdirs, start_tcp_listener, start_receiver, start_healthd):
+    rx = start_receiver(mode="status:503")
+    lst = start_tcp_listener()
+    cfg = config(workdirs, [tcp_check("db", lst.port)], [{"url": rx.url + "/hook"}])
+    hd = start_healthd(cfg)
+    wait_state(hd, "db", "up")
+    lst.stop()
+    evs = wait_events(rx, lambda e: len(e) >= 3, what="three attempts of the regression")
+    assert {e["id"] for e in evs} == {evs[0]["id"]} and evs[0]["event"] == "regression"
+    assert "HTTP 503" in hd.log() and "retrying in" in hd.log()
+    rx.stop()
+    rx.start(mode="ok")
+    wait_until(lambda: "event %s (regression of check db) delivered: HTTP 200 (after retries)"
+               % evs[0]["id"] in hd.log(), 5, what="the regression delivered")
+
+    rx.stop()
+    rx.start(mode="status:400")
+    rx.clear()
+    lst.start()
+    wait_until(lambda: "dropped: HTTP 400" in hd.log(), 5, what="the recovery dropped")
+    line = [l for l in hd.log().splitlines() if "dropped: HTTP 400" in l][0]
+    assert '{"status":"error","code":400}' in line  # the response body, for whoever reads the log
+    recs = events(rx)
+    assert len(recs) == 1 and recs[0]["event"] == "recovery"  # no retry of a 4xx
+
+
+def test_hanging_receiver_times_out_while_health_answers(workdirs, start_tcp_listener,
+                                                         start_receiver, start_healthd):
+    rx = start_receiver(mode="hang")
+    lst = start_tcp_listener()
+    cfg = config(workdirs, [tcp_check("db", lst.port)],
+                 [{"url": rx.url + "/hook", "timeout_ms": 500, "connect_timeout_ms": 200}])
+    hd = start_healthd(cfg)
+    wait_state(hd, "db", "up")
+    lst.stop()
+    deadline = time.monotonic() + 10
+    while len(events(rx)) < 2 and time.monotonic() < deadline:
+        status, _, _ = hd.get("/health", timeout=1.0)  # the loop never waits for the webhook
+        assert status in (200, 503)
+        time.sleep(0.05)
+    evs = events(rx)
+    assert len(evs) >= 2 and evs[0]["id"] == evs[1]["id"]
+    assert re.search(r"attempt 1: Operation timed out after \d+ milliseconds", hd.log()), hd.log()[-2000:]
+    rx.stop()
+    rx.start(mode="ok")
+    wait_until(lambda: "(regression of check db) delivered" in hd.log(), 5, what="delivered at last")
+
+
+def test_flapping_target_respects_min_gap(workdirs, start_tcp_listener, start_receiver,
+                                          start_healthd):
+    gap = 3
+    rx = start_receiver()
+    lst = start_tcp_listener()
+    cfg = config(workdirs, [tcp_check("db", lst.port)], [{"url": rx.url + "/hook"}],
+                 min_gap_s=gap)
+    hd = start_healthd(cfg)
+    wait_state(hd, "db", "up")
+    downs = 0
+    for _ in range(4):
+        lst.stop()
+        wait_state(hd, "db", "down")
+        downs += 1
+        lst.start()
+        wait_state(hd, "db", "up")
+    lst.stop()  # and it stays down: the held regression goes out once the gap has passed
+    downs += 1
+    wait_state(hd, "db", "down")
+    evs = wait_events(rx, lambda e: e and e[-1]["event"] == "regression" and len(by_event(e, "regression")) >= 2,
+                      timeout=gap + 5, what="the held regression")
+    regs = by_event(evs, "regression")
+    assert len(regs) < downs  # no flood
+    assert "held:min_gap_s" in hd.log()
+    times = [time_of(e["time"]) for e in regs]
+    assert all(b - a >= gap - 0.05 for a, b in zip(times, times[1:])), times
+    # never a recovery without its regression
+    assert [e["event"] for e in evs] == ["regression", "recovery"] * (len(regs) - 1) + ["regression"]
+
+
+def time_of(iso):
+    return calendar.timegm(time.strptime(iso[:19], "%Y-%m-%dT%H:%M:%S")) + int(iso[20:23]) / 1000.0
+
+
+def test_spool_bound_drops_oldest(workdirs, start_tcp_listener, start_receiver, start_healthd):
+    rx = start_receiver()
+    rx.stop()
+    lst = start_tcp_listener()
+    cfg = config(workdirs, [tcp_check("db", lst.port)], [{"url": rx.url + "/hook"}],
+                 spool_max_bytes=4096)
+    hd = start_healthd(cfg)
+    for _ in range(4):
+        wait_state(hd, "db", "up")
+        lst.stop()
+        wait_state(hd, "db", "down")
+        lst.start()
+    wait_state(hd, "db", "up")
+    wait_until(lambda: "the queue reached spool_max_bytes" in hd.log(), 5, what="a drop")
+    rx.start()
+    evs = wait_events(rx, lambda e: e and e[-1]["event"] == "recovery", what="the newest event")
+    assert 0 < len(evs) < 8
+    assert evs[-1]["event"] == "recovery"
+    assert sum(len(json.dumps(e)) for e in evs) <= 4096 + 1024
+
+
+def queue_name(url, fmt="generic"):
+    """The spool subdirectory of a webhook: q-<FNV-1a 64 of "format|url">, as healthd names it."""
+    h = 14695981039346656037
+    for b in ("%s|%s" % (fmt, url)).encode():
+        h = ((h ^ b) * 1099511628211) % 2 ** 64
+    return "q-%016x" % h
+
+
+def test_hung_spool_write_does_not_hold_alerts_back(workdirs, start_tcp_listener, start_receiver,
+                                                   start_healthd):
+    rx = start_receiver()
+    lst = start_tcp_listener()
+    url = rx.url + "/hook"
+    cfg = config(workdirs, [tcp_check("db", lst.port)], [{"url": url}])
+    hd = start_healthd(cfg)
+    wait_state(hd, "db", "up")
+    # The first event's temporary file is a FIFO: the spool thread's open() blocks like a hung disk.
+    qdir = os.path.join(cfg["alerts"]["spool_dir"], queue_name(url))
+    os.makedirs(qdir, exist_ok=True)
+    fifo = os.path.join(qdir, "tmp-%020d.json" % 1)
+    os.mkfifo(fifo)
+    reader = None
+    try:
+        lst.stop()
+        evs = wait_events(rx, lambda e: by_event(e, "regression"), timeout=6,
+                          what="the regression sent from memory")
+        assert len(evs) == 1
+        assert "the spool has not written event %s" % evs[0]["id"] in hd.log()
+        status, _, _ = hd.get("/health", timeout=1.0)
+        assert status == 503
+    finally:
+        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # the "disk" answers again
+    try:
+        wait_until(lambda: "cannot spool event %s" % evs[0]["id"] in hd.log(), 5,
+                   what="the spool's late failure logged")
+        lst.start()
+        evs = wait_events(rx, lambda e: by_event(e, "recovery"), what="the recovery, spooled as usual")
+        assert [e["event"] for e in evs] == ["regression", "recovery"]
+    finally:
+        os.close(reader)
+
+
+def test_reload_adds_changes_and_removes_webhooks(workdirs, start_tcp_listener, start_receiver,
+                                                  start_healthd):
+    import signal
+    rx1, rx2 = start_receiver(), start_receiver()
+    lst = start_tcp_listener()
+    cfg = config(workdirs, [tcp_check("db", lst.port)], [{"url": rx1.url + "/a"}])
+    hd = start_healthd(cfg)
+    wait_state(hd, "db", "up")
+
+    cfg["alerts"]["webhooks"] = [{"url": rx1.url + "/a", "headers": {"X-Version": "2"}},
+                                 {"url": rx2.url + "/b"}]
+    hd.write_config(cfg)
+    hd.signal(signal.SIGHUP)
+    wait_until(lambda: "alerts: reload: webhook http://127.0.0.1:%d (generic) added" % rx2.port
+               in hd.log(), 5, what="the reload")
+    lst.stop()
+    e1 = wait_events(rx1, lambda e: e, what="rx1's regression")
+    e2 = wait_events(rx2, lambda e: e, what="rx2's regression")
+    assert e1[0]["id"] == e2[0]["id"] and e1[0]["event"] == "regression"
+    assert rx1.posts()[0]["headers"].get("X-Version") == "2"
+
+    cfg["alerts"]["webhooks"] = [{"url": rx2.url + "/b"}]
+    hd.write_config(cfg)
+    hd.signal(signal.SIGHUP)
+    wait_until(lambda: "alerts: reload: webhook http://127.0.0.1:%d (generic) removed" % rx1.port
+               in hd.log(), 5, what="the second reload")
+    lst.start()
+    wait_events(rx2, lambda e: by_event(e, "recovery"), what="rx2's recovery")
+    assert [e["event"] for e in events(rx1)] == ["regression"]
+
+
+def test_without_alerts_section_transitions_are_logged(workdirs, start_tcp_listener, start_healthd):
+    lst = start_tcp_listener()
+    hd = start_healthd({"node_name": "be-test",
+                        "defaults": {"interval_ms": 200, "timeout_ms": 150, "rise": 1, "fall": 1},
+                        "checks": [tcp_check("db", lst.port)]})
+    wait_state(hd, "db", "up")
+    lst.stop()
+    wait_until(lambda: "alert event=regression delivery=log-only" in hd.log(), 5, what="the regression line")
+    lst.start()
+    wait_until(lambda: "alert event=recovery delivery=log-only" in hd.log(), 5, what="the recovery line")
+    line = [l for l in hd.log().splitlines() if "alert event=regression delivery=log-only" in l][0]
+    for field in ("id=", "host=be-test", "check=db", "type=tcp", "target=127.0.0.1:%d" % lst.port,
+                  "kind=refused", "previous_kind=ok", "since=", "source_addr=127.0.0.1", 'summary="'):
+        assert field in line, (field, line)
+    assert hd.running
