@@ -7,6 +7,7 @@ the webhook receiver, the users' requests) every 50 ms and reports each change o
 moment the step's action took effect.
 """
 
+import datetime
 import time
 
 from sandbox import BACKENDS, FIREWALL_ACTIONS, SandboxError
@@ -126,6 +127,15 @@ class Timeline:
         return ", ".join("%s %s (%s)" % (n, r["status"], r["last_agt"]) for n, r in sorted(self.rows.items()))
 
 
+def parse_iso(text):
+    """healthd's times ("2026-11-23T04:12:07.123Z") -> Unix time, or None."""
+    try:
+        return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+            tzinfo=datetime.timezone.utc).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
 def went_down(ev):
     """A HAProxy event where the server left the UP states (UP, UP 2/3 ...) for a DOWN one."""
     return ev.data["status"].startswith("DOWN") and not ev.text.startswith("DOWN")
@@ -180,9 +190,11 @@ class Cut:
         tl.wait(detected, _margin(hi), "%s taken out after its %s was cut" % (self.backend, self.service))
         self.t_down = tl.first("haproxy", self.backend, went_down).t
         ev_hd = tl.first("healthd", self.backend, lambda ev: " down:" in ev.text)
+        # healthd's own record of when the check went down (ms precision) beats our poll's moment
+        since = parse_iso(ev_hd.data.get("since"))
         self.measure.update(
             haproxy_down_s=self.t_down - self.t_cut,
-            healthd_down_s=ev_hd.t - self.t_cut,
+            healthd_down_s=(since if since is not None else ev_hd.t) - self.t_cut,
             last_agt=tl.rows[self.backend]["last_agt"],
             kind=tl.health_kind,
             detail=(tl.health or {}).get("detail"),
