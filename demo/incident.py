@@ -127,41 +127,55 @@ def webhook_text(body):
     return text
 
 
-def haproxy_why(row):
+def haproxy_why(row, previous):
     """What made HAProxy change its mind, in words."""
     status, check, code = row["status"], row.get("check_status", ""), row.get("check_code", "")
     if check == "L4CON":
-        return "/ready: connection refused, healthd does not answer"
+        return "/ready refused: healthd does not answer"
     if check == "L4TOUT":
         return "/ready: no answer"
-    if status.startswith("DOWN (agent)") or status == "UP" and check == "L7OK":
-        return 'agent: "%s"' % row["last_agt"]
-    if check == "L7STS":
-        return '/ready answered %s; agent: "%s"' % (code, row["last_agt"])
-    return '/ready: %s %s; agent: "%s"' % (check, code, row["last_agt"])
+    if status.startswith("DOWN (agent)"):
+        return 'the agent said "%s"' % row["last_agt"]
+    if status == "UP" and previous.startswith("DOWN"):
+        return 'the agent says "%s" and /ready answers %s' % (row["last_agt"], code or check)
+    return "/ready answered %s" % (code or check)
+
+
+def event_line(ev, text, style=None):
+    """'   +2.92 s  text', long text wrapped under itself (the output may be a narrow terminal or a file)."""
+    when = OUT.dim("%9s" % ("+%.2f s" % ev.dt))
+    lines, cur = [], ""
+    for word in text.split(" "):
+        if cur and len(cur) + 1 + len(word) > 86:
+            lines.append(cur)
+            cur = "         " + word
+        else:
+            cur = "%s %s" % (cur, word) if cur else word
+    lines.append(cur)
+    for i, line in enumerate(lines):
+        OUT.line("  %s  %s" % (when if i == 0 else " " * 9, style(line) if style else line))
 
 
 def narrate(ev):
     """One line per thing seen, timed from the step's action."""
-    when = OUT.dim("%9s" % ("+%.2f s" % ev.dt))
     if ev.source == "action":
-        text = ev.text if ev.text.startswith(("healthd", "rule")) else "rule in place"
-        OUT.line("  %s  %s" % (when, OUT.bold(text)))
+        event_line(ev, ev.text if ev.text.startswith(("healthd", "rule")) else "rule in place", OUT.bold)
     elif ev.source == "haproxy":
-        OUT.line("  %s  %s" % (when, OUT.yellow("HAProxy  %s: %s (%s)" % (ev.subject, ev.text, haproxy_why(ev.data)))))
+        before, after = ev.text.split(" -> ")
+        event_line(ev, "HAProxy  %s: %s -> %s (%s)" % (ev.subject, before, after, haproxy_why(ev.data, before)),
+                   OUT.yellow)
     elif ev.source == "healthd":
         body = ev.data
         state, kind = body.get("status"), body.get("kind")
         if state == "up" and kind != "ok":
-            what = "%s failed a try (%s), still up until %d in a row" % (
-                body.get("name"), kind, OUT_TIMING["fall"])
+            what = "%s failed a try (%s), still up until %d in a row" % (body.get("name"), kind, OUT_TIMING["fall"])
         else:
             what = "%s %s (%s)" % (body.get("name"), state, kind)
-        OUT.line("  %s  healthd  on %s: %s: %s" % (when, ev.subject, what, body.get("detail", "")))
+        event_line(ev, "healthd  on %s: %s: %s" % (ev.subject, what, body.get("detail", "")))
     elif ev.source == "webhook":
-        OUT.line("  %s  %s" % (when, OUT.bold("webhook  " + webhook_text(ev.data.get("body")))))
+        event_line(ev, "webhook  " + webhook_text(ev.data.get("body")), OUT.bold)
     elif ev.source == "users":
-        OUT.line("  %s  users    first failed request: %s" % (when, OUT.red(ev.text)))
+        event_line(ev, "users    first failed request: %s" % ev.text, OUT.red)
 
 
 OUT_TIMING = {"fall": 3}
