@@ -30,7 +30,7 @@ DEB_BUILD := build-essential pkg-config libevent-dev libcjson-dev libcurl4-opens
 	libhiredis-dev libsystemd-dev libcmocka-dev
 DEB_TEST := python3 python3-pytest haproxy iptables iproute2 mariadb-server mariadb-client redis-server \
 	redis-tools prometheus-alertmanager prometheus socat curl ca-certificates openssl procps e2fsprogs python3-fusepy \
-	systemd ansible-core
+	systemd ansible-core valgrind
 DEB_ALL := $(DEB_BUILD) $(DEB_TEST)
 
 .PHONY: all deps test unit integration clean run install check-deps bench docs demo demo-root

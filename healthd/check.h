@@ -94,6 +94,8 @@ const struct hd_check_type *hd_check_type_find(const char *name);
 void hd_check_done(struct hd_check_run *run, enum hd_kind kind, const char *fmt, ...) HD_PRINTF(3, 4);
 /* Milliseconds left before the deadline (at least 1). */
 int hd_run_remaining_ms(const struct hd_check_run *run);
+/* The IP address of sa as text (no port): 0, or -1 for a family other than IPv4 and IPv6. */
+int hd_sockaddr_ip(const struct sockaddr *sa, char *buf, size_t len);
 /* Fills run->peer from a socket address. */
 void hd_run_set_peer(struct hd_check_run *run, const struct sockaddr *sa);
 /* Fills run->source_addr from a connected socket. */

@@ -132,21 +132,6 @@ static enum hd_kind error_detail(const char *path, const struct hd_disk_sample *
 	return HD_KIND_ERROR;
 }
 
-static void append(char *buf, size_t len, size_t *used, const char *fmt, ...) HD_PRINTF(4, 5);
-static void append(char *buf, size_t len, size_t *used, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (*used >= len)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(buf + *used, len - *used, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		*used += (size_t)n;
-}
-
 enum hd_kind hd_disk_evaluate(const char *path, const struct hd_disk_sample *s, const struct hd_disk_limits *lim,
 			      int *cycles_over, char *detail, size_t len)
 {
@@ -169,32 +154,32 @@ enum hd_kind hd_disk_evaluate(const char *path, const struct hd_disk_sample *s, 
 	human_bytes(s->blocks * s->frsize, total_h, sizeof(total_h));
 	if (!over_space && !over_inodes && !slow) {
 		*cycles_over = 0;
-		append(detail, len, &n, "%s: %.1f%% used (%s free of %s), ", path, used_pct, free_h, total_h);
+		hd_appendf(detail, len, &n, "%s: %.1f%% used (%s free of %s), ", path, used_pct, free_h, total_h);
 		if (s->files > 0)
-			append(detail, len, &n, "inodes %.1f%% used, ", inodes_pct);
+			hd_appendf(detail, len, &n, "inodes %.1f%% used, ", inodes_pct);
 		else
-			append(detail, len, &n, "inodes not counted by this filesystem, ");
-		append(detail, len, &n, "write+fsync %.1f ms", s->probe_ms);
+			hd_appendf(detail, len, &n, "inodes not counted by this filesystem, ");
+		hd_appendf(detail, len, &n, "write+fsync %.1f ms", s->probe_ms);
 		return HD_KIND_OK;
 	}
 	if (*cycles_over < lim->for_cycles)
 		(*cycles_over)++;
 	kind = over_space || over_inodes ? HD_KIND_THRESHOLD : HD_KIND_SLOW;
-	append(detail, len, &n, "%s: ", path);
+	hd_appendf(detail, len, &n, "%s: ", path);
 	if (over_space)
-		append(detail, len, &n, "%.1f%% used > %d%% (%s free of %s)", used_pct, lim->max_used_pct, free_h, total_h);
+		hd_appendf(detail, len, &n, "%.1f%% used > %d%% (%s free of %s)", used_pct, lim->max_used_pct, free_h, total_h);
 	if (over_inodes)
-		append(detail, len, &n, "%sinodes %.1f%% used > %d%% (%llu free of %llu)", over_space ? "; " : "",
+		hd_appendf(detail, len, &n, "%sinodes %.1f%% used > %d%% (%llu free of %llu)", over_space ? "; " : "",
 		       inodes_pct, lim->max_inodes_pct, (unsigned long long)s->ffree, (unsigned long long)s->files);
 	if (slow)
-		append(detail, len, &n, "%swrite+fsync of a 4 KiB probe file took %.0f ms > %d ms",
+		hd_appendf(detail, len, &n, "%swrite+fsync of a 4 KiB probe file took %.0f ms > %d ms",
 		       over_space || over_inodes ? "; " : "", s->probe_ms, lim->max_latency_ms);
 	if (*cycles_over < lim->for_cycles) {
-		append(detail, len, &n, ", cycle %d of %d before it counts", *cycles_over, lim->for_cycles);
+		hd_appendf(detail, len, &n, ", cycle %d of %d before it counts", *cycles_over, lim->for_cycles);
 		return HD_KIND_OK;
 	}
 	if (lim->for_cycles > 1)
-		append(detail, len, &n, " for %d cycles", lim->for_cycles);
+		hd_appendf(detail, len, &n, " for %d cycles", lim->for_cycles);
 	return kind;
 }
 

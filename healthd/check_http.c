@@ -78,9 +78,6 @@ static const struct cfg_key http_keys[] = {
 
 /* ---- configuration ---- */
 
-/* The url value of the check being read: validate() has no node of its own to point cross-key errors at. */
-static const cJSON *current_url_node;
-
 static int read_status_spec(const char *spec, struct status_range *ranges, size_t *n, const char **why)
 {
 	const char *p = spec;
@@ -188,7 +185,6 @@ static int parse_url(struct cfg_ctx *ctx, const cJSON *node, void *field)
 	}
 	free(*(char **)field);
 	*(char **)field = xstrdup(node->valuestring);
-	current_url_node = node;
 	ret = 0;
 out:
 	curl_free(scheme);
@@ -206,22 +202,6 @@ static int parse_ca(struct cfg_ctx *ctx, const cJSON *node, void *field)
 	free(*(char **)field);
 	*(char **)field = xstrdup(node->valuestring);
 	return 0;
-}
-
-/* The key's node among the url node's siblings (the same check object), or the url node itself. */
-static const cJSON *node_of_key(const char *name)
-{
-	const cJSON *n;
-
-	if (current_url_node == NULL)
-		return NULL;
-	for (n = current_url_node; n != NULL; n = n->next)
-		if (strcmp(n->string, name) == 0)
-			return n;
-	for (n = current_url_node; n->prev != NULL && n->prev->next == n; n = n->prev)
-		if (strcmp(n->prev->string, name) == 0)
-			return n->prev;
-	return current_url_node;
 }
 
 /* "scheme://host[:port]/path" without user info or query, which may hold secrets: shown in /health. */
@@ -259,11 +239,11 @@ static int http_validate(struct hd_check_conf *conf, struct cfg_ctx *ctx)
 	int ret = 0;
 
 	if (hc->body != NULL && hc->method != HTTP_POST)
-		ret = cfg_error(ctx, node_of_key("body"), true, "a body is only sent with \"method\": \"POST\"");
+		ret = cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(ctx->check_node, "body"), true,
+				"a body is only sent with \"method\": \"POST\"");
 	else if (hc->expect_body != NULL && hc->method == HTTP_HEAD)
-		ret = cfg_error(ctx, node_of_key("expect_body"), true,
+		ret = cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(ctx->check_node, "expect_body"), true,
 				"a HEAD answer has no body to search: use GET with expect_body");
-	current_url_node = NULL;
 	if (ret < 0)
 		return -1;
 	if (read_status_spec(hc->expect_status, hc->ranges, &hc->n_ranges, &why) < 0)

@@ -13,7 +13,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -74,6 +73,7 @@ struct mysql_attempt {
 	const struct mysql_conf *mc;
 	struct event_base *base;
 	struct hd_resolve *resolve;
+	char ip[INET6_ADDRSTRLEN]; /* the host given to connect: the library reads it again after the greeting */
 	struct event *ev;
 	struct mysql_call call;
 	enum mysql_stage stage;
@@ -125,36 +125,18 @@ static void begin_connection(struct mysql_attempt *a);
 
 /* ---- configuration ---- */
 
-/* A digest of the password file for the fingerprint, so that a reload with a new password restarts the check. */
-static char *secret_digest(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return xasprintf("password_file:%016llx", (unsigned long long)h);
-}
-
 static int mysql_validate(struct hd_check_conf *conf, struct cfg_ctx *ctx)
 {
 	struct mysql_conf *mc = conf->type_conf;
 	const cJSON *node = ctx->check_node;
 	const cJSON *file_node = cJSON_GetObjectItemCaseSensitive(node, "password_file");
-	struct stat st;
 
 	if (mc->password && mc->password_file)
 		return cfg_error(ctx, file_node, true, "give password or password_file, not both");
 	if (mc->password_file) {
-		mc->secret = hd_read_small_file(mc->password_file, 4096);
+		mc->secret = cfg_read_password_file(ctx, conf, mc->password_file);
 		if (mc->secret == NULL)
-			return cfg_error(ctx, file_node, false, "cannot read the password file %s: %s", mc->password_file,
-					 strerror(errno));
-		if (mc->secret[0] == '\0')
-			return cfg_error(ctx, file_node, false, "the password file %s is empty", mc->password_file);
-		if (stat(mc->password_file, &st) == 0 && (st.st_mode & S_IROTH))
-			cfg_warn(ctx, file_node, "the password file %s is readable by everyone (mode %03o): chmod 600 "
-				 "(or 640 with the daemon's group)", mc->password_file, (unsigned)(st.st_mode & 0777));
-		conf->fingerprint = secret_digest(mc->secret);
+			return -1;
 	} else if (mc->password) {
 		mc->secret = xstrdup(mc->password);
 	}
@@ -165,8 +147,7 @@ static int mysql_validate(struct hd_check_conf *conf, struct cfg_ctx *ctx)
 		return cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(node, "ca"), false, "cannot read the CA file %s: %s",
 				 mc->ca, strerror(errno));
 	mc->check_read_only = cJSON_GetObjectItemCaseSensitive(node, "expect_read_only") != NULL;
-	conf->target = strchr(mc->host, ':') ? xasprintf("[%s]:%d", mc->host, mc->port)
-					     : xasprintf("%s:%d", mc->host, mc->port);
+	conf->target = hd_join_hostport(mc->host, mc->port);
 	return 0;
 }
 
@@ -830,7 +811,9 @@ static void drain_begin(struct mysql_attempt *a, struct hd_persist *owner)
 	hd_strlcpy(a->name, run->conf->name, sizeof(a->name));
 	run->state = NULL;
 	a->run = NULL;
-	a->mc = NULL; /* the configuration may go away on a reload; the drain needs none of it */
+	/* The drain's own code needs no configuration. The library still reads the user, password and database
+	 * strings until the login completes: safe, as a reload that frees them ends the drain first (free_persist). */
+	a->mc = NULL;
 	a->drain_owner = owner;
 	owner->drain = a;
 	a->drain_started_ms = run->started_ms;
@@ -853,8 +836,6 @@ static void on_resolved(const struct sockaddr *sa, socklen_t salen, const char *
 {
 	struct mysql_attempt *a = arg;
 	struct hd_check_run *run = a->run;
-	char ip[INET6_ADDRSTRLEN];
-	const void *addr;
 
 	(void)salen;
 	a->resolve = NULL;
@@ -864,14 +845,17 @@ static void on_resolved(const struct sockaddr *sa, socklen_t salen, const char *
 		return;
 	}
 	hd_run_set_peer(run, sa);
-	addr = sa->sa_family == AF_INET6 ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
-					 : (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
-	inet_ntop(sa->sa_family, addr, ip, sizeof(ip));
+	hd_sockaddr_ip(sa, a->ip, sizeof(a->ip));
 	a->call.m = handle_new(run->conf);
 	run->phase = "connect";
 	a->call.op = OP_CONNECT;
-	/* An IP literal: the library's own name lookup (a blocking getaddrinfo) never runs. */
-	drive(a, mysql_real_connect_start(&a->call.connect_ret, a->call.m, ip, a->mc->user, a->mc->secret,
+	/*
+	 * An IP literal: the library's own name lookup (a blocking getaddrinfo) never runs. It keeps the host, user,
+	 * password and database pointers and reads them again once the greeting has arrived, in a later _cont: they
+	 * must outlive this call (the attempt's copy of the address; the strings of the configuration, which stays
+	 * while the check exists, and a drain never outlives the check).
+	 */
+	drive(a, mysql_real_connect_start(&a->call.connect_ret, a->call.m, a->ip, a->mc->user, a->mc->secret,
 					  a->mc->database, (unsigned int)a->mc->port, NULL, 0));
 }
 

@@ -19,7 +19,6 @@
 #include "config.h"
 #include "resolve.h"
 
-#define PASSWORD_FILE_MAX 4096
 #define SERVER_TEXT_MAX 240 /* of a server's message in a detail; the detail itself holds 384 */
 #define REDACT_PREFIX_MIN 8 /* a password cut short is still hidden from this many bytes on */
 
@@ -71,44 +70,11 @@ static const struct cfg_key redis_keys[] = {
 
 /* ---- configuration ---- */
 
-/* FNV-1a: lets a reload notice a changed password file without keeping the password in the fingerprint. */
-static uint64_t fnv1a(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
 static const cJSON *check_key_node(struct cfg_ctx *ctx, const char *key)
 {
 	const cJSON *node = ctx->check_node ? cJSON_GetObjectItemCaseSensitive(ctx->check_node, key) : NULL;
 
 	return node ? node : ctx->check_node;
-}
-
-static int read_password_file(struct redis_conf *rc, struct cfg_ctx *ctx)
-{
-	const cJSON *node = check_key_node(ctx, "password_file");
-	char *secret = hd_read_small_file(rc->password_file, PASSWORD_FILE_MAX);
-	size_t len;
-
-	if (secret == NULL)
-		return cfg_error(ctx, node, false, "cannot read password_file %s: %s", rc->password_file, strerror(errno));
-	len = strlen(secret);
-	if (len > 0 && secret[len - 1] == '\r') /* written on Windows */
-		secret[--len] = '\0';
-	if (len == 0 || len >= PASSWORD_FILE_MAX) {
-		explicit_bzero(secret, len);
-		free(secret);
-		return cfg_error(ctx, node, false, "password_file %s is %s", rc->password_file,
-				 len == 0 ? "empty" : "too large for a password (4 KiB at most)");
-	}
-	rc->password = secret;
-	return 0;
 }
 
 static int redis_validate(struct hd_check_conf *conf, struct cfg_ctx *ctx)
@@ -118,15 +84,12 @@ static int redis_validate(struct hd_check_conf *conf, struct cfg_ctx *ctx)
 	if (rc->password != NULL && rc->password_file != NULL)
 		return cfg_error(ctx, check_key_node(ctx, "password_file"), true,
 				 "give either password or password_file, not both");
-	if (rc->password_file != NULL && read_password_file(rc, ctx) < 0)
+	if (rc->password_file != NULL && (rc->password = cfg_read_password_file(ctx, conf, rc->password_file)) == NULL)
 		return -1;
 	if (rc->username != NULL && rc->password == NULL)
 		return cfg_error(ctx, check_key_node(ctx, "username"), true,
 				 "username needs password or password_file (AUTH username password)");
-	if (rc->password_file != NULL)
-		conf->fingerprint = xasprintf("password_file:%016llx", (unsigned long long)fnv1a(rc->password));
-	conf->target = strchr(rc->host, ':') ? xasprintf("[%s]:%d", rc->host, rc->port)
-					     : xasprintf("%s:%d", rc->host, rc->port);
+	conf->target = hd_join_hostport(rc->host, rc->port);
 	return 0;
 }
 
@@ -556,10 +519,7 @@ static void on_resolved(const struct sockaddr *sa, socklen_t salen, const char *
 	}
 	run->phase = "connect";
 	hd_run_set_peer(run, sa);
-	if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, ip, sizeof(ip));
-	else
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, ip, sizeof(ip));
+	hd_sockaddr_ip(sa, ip, sizeof(ip));
 	/* An IP literal: hiredis' getaddrinfo() then never touches DNS, so this does not block. */
 	ac = redisAsyncConnect(ip, a->conf->port);
 	if (ac == NULL) {

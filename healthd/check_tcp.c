@@ -33,8 +33,7 @@ static int tcp_validate(struct hd_check_conf *conf, struct cfg_ctx *ctx)
 	const struct tcp_conf *tc = conf->type_conf;
 
 	(void)ctx;
-	conf->target = strchr(tc->host, ':') ? xasprintf("[%s]:%d", tc->host, tc->port)
-					     : xasprintf("%s:%d", tc->host, tc->port);
+	conf->target = hd_join_hostport(tc->host, tc->port);
 	return 0;
 }
 

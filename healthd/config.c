@@ -126,21 +126,6 @@ static const struct cfg_pos *find_pos(const struct cfg_ctx *ctx, const cJSON *no
 	return NULL;
 }
 
-static void append(char *buf, size_t len, size_t *used, const char *fmt, ...) HD_PRINTF(4, 5);
-static void append(char *buf, size_t len, size_t *used, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (*used >= len)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(buf + *used, len - *used, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		*used += (size_t)n;
-}
-
 static void build_path(const struct cfg_ctx *ctx, const cJSON *node, char *buf, size_t len, size_t *used)
 {
 	const struct cfg_pos *p = find_pos(ctx, node);
@@ -150,13 +135,13 @@ static void build_path(const struct cfg_ctx *ctx, const cJSON *node, char *buf, 
 		return;
 	build_path(ctx, p->parent, buf, len, used);
 	if (cJSON_IsObject(p->parent)) {
-		append(buf, len, used, "%s%s", *used ? "." : "", node->string);
+		hd_appendf(buf, len, used, "%s%s", *used ? "." : "", node->string);
 	} else {
 		name = cJSON_IsObject(node) ? cJSON_GetObjectItemCaseSensitive(node, "name") : NULL;
 		if (cJSON_IsString(name))
-			append(buf, len, used, "[\"%s\"]", name->valuestring);
+			hd_appendf(buf, len, used, "[\"%s\"]", name->valuestring);
 		else
-			append(buf, len, used, "[%d]", p->index);
+			hd_appendf(buf, len, used, "[%d]", p->index);
 	}
 }
 
@@ -206,6 +191,41 @@ void cfg_warn(struct cfg_ctx *ctx, const cJSON *node, const char *fmt, ...)
 	va_start(ap, fmt);
 	ctx->warnings[ctx->n_warnings++] = vformat_at(ctx, node, true, fmt, ap);
 	va_end(ap);
+}
+
+#define PASSWORD_FILE_MAX 4096
+
+char *cfg_read_password_file(struct cfg_ctx *ctx, struct hd_check_conf *conf, const char *path)
+{
+	const cJSON *node = cJSON_GetObjectItemCaseSensitive(ctx->check_node, "password_file");
+	char *secret = hd_read_small_file(path, PASSWORD_FILE_MAX + 2); /* + CR LF: one byte more is too large */
+	uint64_t digest = 1469598103934665603ULL; /* FNV-1a */
+	struct stat st;
+	size_t len;
+
+	if (node == NULL)
+		node = ctx->check_node;
+	if (secret == NULL) {
+		cfg_error(ctx, node, false, "cannot read the password file %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	len = strlen(secret);
+	if (len == 0 || len > PASSWORD_FILE_MAX) {
+		cfg_error(ctx, node, false, len == 0 ? "the password file %s is empty"
+						     : "the password file %s holds more than 4096 bytes: not a password",
+			  path);
+		explicit_bzero(secret, len);
+		free(secret);
+		return NULL;
+	}
+	if (stat(path, &st) == 0 && (st.st_mode & S_IROTH))
+		cfg_warn(ctx, node, "the password file %s is readable by everyone (mode %03o): chmod 600 "
+			 "(or 640 with the daemon's group)", path, (unsigned)(st.st_mode & 0777));
+	for (const char *p = secret; *p; p++)
+		digest = (digest ^ (unsigned char)*p) * 1099511628211ULL;
+	free(conf->fingerprint);
+	conf->fingerprint = xasprintf("password_file:%016llx", (unsigned long long)digest);
+	return secret;
 }
 
 /* ---- the generic key reader ---- */
@@ -261,7 +281,7 @@ static void list_keys(const struct cfg_table_ref *tables, size_t n, char *buf, s
 	buf[0] = '\0';
 	for (size_t t = 0; t < n; t++)
 		for (const struct cfg_key *k = tables[t].keys; k->name; k++)
-			append(buf, len, &used, "%s%s", used ? ", " : "", k->name);
+			hd_appendf(buf, len, &used, "%s%s", used ? ", " : "", k->name);
 }
 
 static int unknown_key(struct cfg_ctx *ctx, const cJSON *item, const struct cfg_table_ref *tables, size_t n)
@@ -375,7 +395,7 @@ static int read_value(struct cfg_ctx *ctx, const cJSON *v, const struct cfg_key 
 			size_t used = 0;
 			all[0] = '\0';
 			for (int i = 0; k->choices[i]; i++)
-				append(all, sizeof(all), &used, "%s\"%s\"", i ? ", " : "", k->choices[i]);
+				hd_appendf(all, sizeof(all), &used, "%s\"%s\"", i ? ", " : "", k->choices[i]);
 			return cfg_error(ctx, v, false, "expected one of %s, got %s%s%s", all,
 					 cJSON_IsString(v) ? "\"" : json_type_name(v), cJSON_IsString(v) ? v->valuestring : "",
 					 cJSON_IsString(v) ? "\"" : "");
@@ -574,7 +594,7 @@ static const char *type_names(char *buf, size_t len)
 
 	buf[0] = '\0';
 	for (size_t i = 0; hd_check_types[i]; i++)
-		append(buf, len, &used, "%s%s", i ? ", " : "", hd_check_types[i]->name);
+		hd_appendf(buf, len, &used, "%s%s", i ? ", " : "", hd_check_types[i]->name);
 	return buf;
 }
 
@@ -947,7 +967,7 @@ void cfg_print_keys(const char *section, const struct cfg_key *keys)
 			size_t used = 0;
 			type[0] = '\0';
 			for (int i = 0; k->choices[i]; i++)
-				append(type, sizeof(type), &used, "%s`%s`", i ? " \\| " : "", k->choices[i]);
+				hd_appendf(type, sizeof(type), &used, "%s`%s`", i ? " \\| " : "", k->choices[i]);
 		} else if (k->type == CFG_INT) {
 			snprintf(type, sizeof(type), "integer %lld..%lld", k->min, k->max);
 		} else if (k->type == CFG_CUSTOM) {

@@ -58,6 +58,14 @@ void cfg_warn(struct cfg_ctx *ctx, const struct cJSON *node, const char *fmt, ..
 /* The dotted path of a node for messages: checks[2].port. */
 const char *cfg_path(struct cfg_ctx *ctx, const struct cJSON *node, char *buf, size_t len);
 
+/*
+ * Reads the file a check's "password_file" key names, while the configuration loads (never later, on the loop):
+ * one trailing newline (and CR) dropped; unreadable, empty or larger than 4 KiB is an error at the key's value,
+ * readable by everyone a warning. Puts a digest of the password in conf->fingerprint, so that a reload after
+ * the file changed restarts the check. Returns the password (explicit_bzero, then free), or NULL with the error set.
+ */
+char *cfg_read_password_file(struct cfg_ctx *ctx, struct hd_check_conf *conf, const char *path);
+
 /* Reads an object against one or more key tables: unknown, missing or mistyped keys are errors. */
 struct cfg_table_ref {
 	const struct cfg_key *keys;

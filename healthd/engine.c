@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "config.h"
+#include "resolve.h"
 
 struct subscriber {
 	hd_result_fn on_result;
@@ -169,36 +170,40 @@ int hd_run_remaining_ms(const struct hd_check_run *run)
 	return left < 1 ? 1 : (int)left;
 }
 
+int hd_sockaddr_ip(const struct sockaddr *sa, char *buf, size_t len)
+{
+	const void *addr;
+
+	if (sa->sa_family == AF_INET)
+		addr = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+	else if (sa->sa_family == AF_INET6)
+		addr = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+	else
+		return -1;
+	return inet_ntop(sa->sa_family, addr, buf, (socklen_t)len) ? 0 : -1;
+}
+
 void hd_run_set_peer(struct hd_check_run *run, const struct sockaddr *sa)
 {
-	char ip[INET6_ADDRSTRLEN] = "?";
+	char ip[INET6_ADDRSTRLEN];
 
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
-		snprintf(run->peer, sizeof(run->peer), "%s:%d", ip, ntohs(in->sin_port));
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
-		snprintf(run->peer, sizeof(run->peer), "[%s]:%d", ip, ntohs(in6->sin6_port));
-	}
+	if (hd_sockaddr_ip(sa, ip, sizeof(ip)) < 0)
+		return;
+	if (sa->sa_family == AF_INET6)
+		snprintf(run->peer, sizeof(run->peer), "[%s]:%d", ip,
+			 ntohs(((const struct sockaddr_in6 *)(const void *)sa)->sin6_port));
+	else
+		snprintf(run->peer, sizeof(run->peer), "%s:%d", ip,
+			 ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port));
 }
 
 void hd_run_set_source(struct hd_check_run *run, int fd)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	char ip[INET6_ADDRSTRLEN];
 
-	if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
-		return;
-	if (ss.ss_family == AF_INET)
-		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof(ip));
-	else if (ss.ss_family == AF_INET6)
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, ip, sizeof(ip));
-	else
-		return;
-	hd_strlcpy(run->source_addr, ip, sizeof(run->source_addr));
+	if (fd >= 0 && getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+		hd_sockaddr_ip((struct sockaddr *)&ss, run->source_addr, sizeof(run->source_addr));
 }
 
 /* ---- scheduling ---- */
@@ -376,6 +381,8 @@ void engine_run_once(struct hd_engine *e, struct hd_config *cfg, hd_all_done_fn 
 	e->oneshot_done = done;
 	e->oneshot_arg = arg;
 	engine_apply_config(e, cfg);
+	for (size_t i = 0; i < e->n_checks; i++) /* all at once: the spread of first starts is for a schedule */
+		arm_tick(e->checks[i], 0);
 	if (cfg->n_checks == 0 && done)
 		done(e, arg);
 }
@@ -384,6 +391,8 @@ void engine_stop(struct hd_engine *e)
 {
 	for (size_t i = 0; i < e->n_checks; i++)
 		check_stop(e->checks[i]);
+	if (hd_resolve_settle(e->base) < 0) /* or the cancelled name lookups stay allocated in evdns */
+		log_debug("engine: cancelled name lookups still in flight at shutdown");
 }
 
 void engine_free(struct hd_engine *e)

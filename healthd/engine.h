@@ -74,7 +74,8 @@ void engine_subscribe(struct hd_engine *e, hd_result_fn on_result, hd_transition
 void engine_apply_config(struct hd_engine *e, struct hd_config *cfg);
 /* Runs every check once, concurrently, and calls done when all have a result (one-shot mode). */
 void engine_run_once(struct hd_engine *e, struct hd_config *cfg, hd_all_done_fn done, void *arg);
-/* Cancels every running attempt (shutdown). */
+/* Cancels every running attempt (shutdown). Call it once the loop has returned: it lets the loop deliver
+ * the cancellations of pending name lookups. */
 void engine_stop(struct hd_engine *e);
 
 const struct hd_config *engine_config(const struct hd_engine *e);

@@ -3,12 +3,16 @@
 
 #include <arpa/inet.h>
 #include <event2/dns.h>
+#include <event2/event.h>
 #include <event2/util.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
+
+/* Cancelled resolutions whose callback has not run yet: evdns delivers a cancellation from the loop, later. */
+static unsigned cancels_in_flight;
 
 struct hd_resolve {
 	struct evdns_getaddrinfo_request *req;
@@ -25,6 +29,8 @@ static void on_addrinfo(int err, struct evutil_addrinfo *res, void *arg)
 	char why[384];
 
 	if (r->cancelled || err == EVUTIL_EAI_CANCEL) {
+		if (r->cancelled)
+			cancels_in_flight--;
 		if (res)
 			evutil_freeaddrinfo(res);
 		free(r);
@@ -84,5 +90,14 @@ void hd_resolve_cancel(struct hd_resolve *r)
 	if (r == NULL)
 		return;
 	r->cancelled = 1;
-	evdns_getaddrinfo_cancel(r->req); /* runs on_addrinfo with EVUTIL_EAI_CANCEL, which frees r */
+	cancels_in_flight++;
+	evdns_getaddrinfo_cancel(r->req); /* on_addrinfo runs from the loop later, with EVUTIL_EAI_CANCEL, and frees r */
+}
+
+int hd_resolve_settle(struct event_base *base)
+{
+	for (int turn = 0; turn < 8 && cancels_in_flight > 0; turn++)
+		if (event_base_loop(base, EVLOOP_NONBLOCK) < 0) /* called from inside the loop: it cannot turn */
+			break;
+	return cancels_in_flight == 0 ? 0 : -1;
 }

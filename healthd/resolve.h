@@ -4,6 +4,7 @@
 
 #include <sys/socket.h>
 
+struct event_base;
 struct hd_check_run;
 struct hd_resolve;
 
@@ -17,5 +18,11 @@ typedef void (*hd_resolve_fn)(const struct sockaddr *sa, socklen_t salen, const 
 struct hd_resolve *hd_resolve_start(struct hd_check_run *run, const char *host, int port, hd_resolve_fn cb, void *arg);
 /* Stops a pending resolution; its callback will not run. */
 void hd_resolve_cancel(struct hd_resolve *r);
+/*
+ * At shutdown, once the loop has returned: evdns frees a cancelled request only when the loop delivers the
+ * cancellation, so this gives the loop a few non-blocking turns while cancellations are still in flight.
+ * Returns 0 when none is left, -1 otherwise (their memory stays allocated).
+ */
+int hd_resolve_settle(struct event_base *base);
 
 #endif

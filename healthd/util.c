@@ -49,6 +49,20 @@ void hd_strlcpy(char *dst, const char *src, size_t size)
 	dst[n] = '\0';
 }
 
+void hd_appendf(char *buf, size_t len, size_t *used, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*used >= len)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *used, len - *used, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*used += (size_t)n;
+}
+
 static int64_t clock_ms(clockid_t id)
 {
 	struct timespec ts;
@@ -129,6 +143,11 @@ int hd_split_hostport(const char *s, char *host, size_t hostlen, int *port, cons
 	host[hlen] = '\0';
 	*port = (int)p;
 	return 0;
+}
+
+char *hd_join_hostport(const char *host, int port)
+{
+	return strchr(host, ':') ? xasprintf("[%s]:%d", host, port) : xasprintf("%s:%d", host, port);
 }
 
 char *hd_read_small_file(const char *path, size_t max)

@@ -20,6 +20,8 @@ char *xasprintf(const char *fmt, ...) HD_PRINTF(1, 2);
 
 /* Copies with truncation; always NUL-terminates. */
 void hd_strlcpy(char *dst, const char *src, size_t size);
+/* printf at buf + *used (buf holds len bytes) and advances *used; truncates, always NUL-terminates; once full, adds nothing. */
+void hd_appendf(char *buf, size_t len, size_t *used, const char *fmt, ...) HD_PRINTF(4, 5);
 
 int64_t hd_now_mono_ms(void);   /* monotonic clock, for deadlines and latencies */
 double hd_now_mono_ms_f(void);  /* monotonic clock with sub-millisecond precision */
@@ -31,6 +33,8 @@ void hd_hhmmss(int64_t wall_ms, char *buf, size_t len);
 
 /* Splits "ADDR:PORT" or "[v6]:PORT". Returns 0, or -1 with a reason in why. */
 int hd_split_hostport(const char *s, char *host, size_t hostlen, int *port, const char **why);
+/* The reverse: "host:port", or "[v6]:port" for an IPv6 address (caller frees). */
+char *hd_join_hostport(const char *host, int port);
 
 /* Reads a whole small file (secrets, tokens); strips one trailing newline. NULL on error (errno set). */
 char *hd_read_small_file(const char *path, size_t max);

@@ -4,6 +4,8 @@ Factories (function scope; everything they start is stopped, and its temp dir re
 at the end of the test, also when it fails):
     make_netns(label="ns")                      -> NetNS
     make_lan(subnet="10.77.0.0/24")             -> Lan (bridge in its own namespace)
+    netns_resolv_conf(ns, text)                 gives a namespace its own /etc/resolv.conf
+    tmpfs                                       a 2 MiB tmpfs on a fresh directory (its path)
     start_healthd(config, netns=None, extra_args=(), wait_ready=True, env=None,
                   bind="127.0.0.1")             -> Healthd
     start_mariadb(netns=None, log_bin=False, replica_of=None, bind="127.0.0.1",
@@ -27,6 +29,8 @@ When a test fails, the log tails of everything it started are added to its repor
 """
 
 import os
+import shutil
+import subprocess
 import sys
 
 import pytest
@@ -35,7 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import (  # noqa: E402
     Alertmanager, HAProxy, Healthd, HttpApp, Lan, MariaDB, MariaDBTemplate, NetNS, Redis,
-    TcpListener, TcpProxy, WebhookReceiver, WorkDirs, kill_registered,
+    TcpListener, TcpProxy, WebhookReceiver, WorkDirs, kill_registered, unmount,
 )
 
 
@@ -128,6 +132,39 @@ def make_lan(request, workdirs, make_netns):
         return Lan(make_netns("sw"), subnet)
 
     return make
+
+
+@pytest.fixture
+def netns_resolv_conf():
+    """Gives a namespace its own /etc/resolv.conf (ip netns exec bind-mounts /etc/netns/NAME/*)."""
+    made = []
+
+    def write(ns, text):
+        d = os.path.join("/etc/netns", ns.name)
+        os.makedirs(d, exist_ok=True)
+        made.append(d)
+        with open(os.path.join(d, "resolv.conf"), "w") as f:
+            f.write(text)
+
+    yield write
+    for d in made:
+        shutil.rmtree(d, ignore_errors=True)
+    try:
+        os.rmdir("/etc/netns")
+    except OSError:
+        pass  # not empty (someone else's namespace) or already gone
+
+
+@pytest.fixture
+def tmpfs(workdirs):
+    """A 2 MiB tmpfs mounted on a fresh directory; unmounted at the end."""
+    path = workdirs.new("tmpfs")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs", path], check=True,
+                   capture_output=True, timeout=10)
+    try:
+        yield path
+    finally:
+        unmount(path)
 
 
 # --------------------------------------------------------------------------- healthd

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from harness import wait_until
+from harness import mounted_fstype, unmount, wait_until
 from harness.proc import ManagedProcess
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -22,36 +22,6 @@ MEMFS = os.path.join(HERE, "memfs.py")
 
 
 # --------------------------------------------------------------------------- mounts
-
-def mounted_fstype(path):
-    """The filesystem type mounted exactly at path, from /proc/self/mountinfo (never touches the mount)."""
-    fstype = None
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            if fields[4] == path:
-                fstype = fields[fields.index("-") + 1]  # the last mount on a path is the visible one
-    return fstype
-
-
-def unmount(path):
-    if mounted_fstype(path) is None:
-        return
-    if subprocess.run(["umount", path], capture_output=True, timeout=10).returncode != 0:
-        subprocess.run(["umount", "-l", path], capture_output=True, timeout=10)
-
-
-@pytest.fixture
-def tmpfs(workdirs):
-    """A 2 MiB tmpfs mounted on a fresh directory; unmounted at the end."""
-    path = workdirs.new("tmpfs")
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs", path], check=True,
-                   capture_output=True, timeout=10)
-    try:
-        yield path
-    finally:
-        unmount(path)
-
 
 class MemFS(ManagedProcess):
     """memfs.py serving a mountpoint; .freeze() / .thaw() make every call on it hang / go on."""

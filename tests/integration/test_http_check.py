@@ -2,7 +2,6 @@
 DNS through a namespace's own resolv.conf, and 100 checks in flight at once."""
 
 import os
-import shutil
 import signal
 import ssl
 import subprocess
@@ -161,27 +160,6 @@ def self_signed(workdirs):
                     "-addext", "basicConstraints=critical,CA:TRUE"],
                    check=True, capture_output=True, timeout=30)
     return cert, key
-
-
-@pytest.fixture
-def netns_resolv_conf():
-    """Gives a namespace its own /etc/resolv.conf (ip netns exec bind-mounts /etc/netns/NAME/*)."""
-    made = []
-
-    def write(ns, text):
-        d = os.path.join("/etc/netns", ns.name)
-        os.makedirs(d, exist_ok=True)
-        made.append(d)
-        with open(os.path.join(d, "resolv.conf"), "w") as f:
-            f.write(text)
-
-    yield write
-    for d in made:
-        shutil.rmtree(d, ignore_errors=True)
-    try:
-        os.rmdir("/etc/netns")
-    except OSError:
-        pass  # not empty (someone else's namespace) or already gone
 
 
 # --------------------------------------------------------------------------- answers

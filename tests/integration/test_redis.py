@@ -333,7 +333,7 @@ def test_config_errors(workdirs):
                            'password_file, not both' % path)
     rc, _, err = check_config(redis_check("c", 6379, password_file="/nonexistent/pw"))
     assert rc == 2
-    assert err.strip() == ('%s:8:21: checks["c"].password_file: cannot read password_file '
+    assert err.strip() == ('%s:8:21: checks["c"].password_file: cannot read the password file '
                            '/nonexistent/pw: No such file or directory' % path)
     rc, _, err = check_config(redis_check("c", 6379, password_file=secret_file(workdirs, "\n")))
     assert rc == 2 and err.strip().endswith(" is empty")

@@ -113,12 +113,47 @@ static void test_password_file_feeds_the_fingerprint(void **state)
 	rmdir(dir);
 }
 
+/* The same reader serves mysql and redis: one trailing CR LF dropped, 4096 bytes at most, never cut short. */
+static void test_password_file_limits_shared_with_redis(void **state)
+{
+	static const char *const types[] = {"mysql", "redis"};
+	char dir[] = "/tmp/hd-mysql-unit-XXXXXX", path[64], text[512], big[4100], *error = NULL;
+	struct hd_config *cfg;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/pw", dir);
+	memset(big, 'p', 4096);
+	for (size_t t = 0; t < HD_ARRAY_LEN(types); t++) {
+		snprintf(text, sizeof(text), "{\"checks\": [{\"name\": \"c\", \"type\": \"%s\", \"host\": \"h\", %s"
+			 "\"password_file\": \"%s\"}]}", types[t], t == 0 ? "\"user\": \"u\", " : "", path);
+		memcpy(big + 4096, "\r\n", 3);
+		write_file(path, big, 0600);
+		cfg = config_parse("t.json", text, strlen(text), &error);
+		if (cfg == NULL)
+			fail_msg("%s, 4096 bytes and CR LF: %s", types[t], error);
+		config_free(cfg);
+
+		memcpy(big + 4096, "p\n", 3);
+		write_file(path, big, 0600);
+		assert_null(config_parse("t.json", text, strlen(text), &error));
+		if (strstr(error, "checks[\"c\"].password_file: the password file ") == NULL ||
+		    strstr(error, " holds more than 4096 bytes") == NULL)
+			fail_msg("%s, 4097 bytes: %s", types[t], error);
+		free(error);
+		error = NULL;
+	}
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid_forms),
 		cmocka_unit_test(test_errors_point_at_the_key),
 		cmocka_unit_test(test_password_file_feeds_the_fingerprint),
+		cmocka_unit_test(test_password_file_limits_shared_with_redis),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

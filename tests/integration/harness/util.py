@@ -8,6 +8,7 @@
   nothing else.
 - open_connection()/http_request(): client helpers that optionally work inside a
   network namespace (see harness.netns for how).
+- mounted_fstype()/unmount(): what is mounted exactly at a path, and unmounting it.
 """
 
 import http.client
@@ -24,7 +25,7 @@ __all__ = [
     "HarnessError", "free_port", "wait_until", "tail", "read_text", "CIDict",
     "register_pid", "unregister_pid", "kill_registered", "pid_alive", "stop_pid",
     "stop_popen", "open_connection", "http_request", "WorkDirs", "parse_hostport",
-    "connect_host",
+    "connect_host", "mounted_fstype", "unmount",
 ]
 
 
@@ -318,3 +319,23 @@ class WorkDirs:
 
     def cleanup(self):
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- mounts
+
+def mounted_fstype(path):
+    """The filesystem type mounted exactly at path, from /proc/self/mountinfo (never touches the mount)."""
+    fstype = None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if fields[4] == path:
+                fstype = fields[fields.index("-") + 1]  # the last mount on a path is the visible one
+    return fstype
+
+
+def unmount(path):
+    if mounted_fstype(path) is None:
+        return
+    if subprocess.run(["umount", path], capture_output=True, timeout=10).returncode != 0:
+        subprocess.run(["umount", "-l", path], capture_output=True, timeout=10)
