@@ -2,10 +2,16 @@
 CC ?= cc
 PREFIX ?= /usr/local
 DESTDIR ?=
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/healthd
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+SYSCONFDIR ?= /etc
 SANITIZE ?=
 WERROR ?= -Werror
 
-PKGS := libevent libevent_pthreads libcjson libcurl hiredis libmariadb
+PKGS := libevent libevent_pthreads libcjson libcurl hiredis libmariadb libsystemd
 CFLAGS_WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith \
 	-Wcast-qual -Wno-missing-field-initializers -Wno-format-nonliteral $(WERROR)
 CFLAGS ?= -O2 -g
@@ -33,7 +39,7 @@ DEB_TEST := python3 python3-pytest haproxy iptables iproute2 mariadb-server mari
 	systemd ansible-core valgrind
 DEB_ALL := $(DEB_BUILD) $(DEB_TEST)
 
-.PHONY: all deps test unit integration clean run install check-deps bench docs demo demo-root
+.PHONY: all deps test unit integration clean run install uninstall check-deps bench docs demo demo-root
 all: $(BUILD)/healthd
 
 # Installs only what is missing, so that it costs nothing on a prepared machine.
@@ -77,6 +83,29 @@ demo-root:
 
 run: deps $(BUILD)/healthd
 	$(BUILD)/healthd --config examples/local.json
+
+# The unit names /usr/local/sbin and /etc; they are rewritten to SBINDIR and SYSCONFDIR. An existing configuration
+# is never overwritten; a new one is readable by the service's group (healthd) when that group exists.
+install: $(BUILD)/healthd
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(SYSCONFDIR)/healthd
+	install -m 0755 $(BUILD)/healthd $(DESTDIR)$(SBINDIR)/healthd
+	sed -e 's#/usr/local/sbin/healthd#$(SBINDIR)/healthd#g' -e 's#/etc/healthd/#$(SYSCONFDIR)/healthd/#g' \
+		systemd/healthd.service > $(DESTDIR)$(UNITDIR)/healthd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/healthd.service
+	install -m 0644 systemd/healthd.sysusers $(DESTDIR)$(SYSUSERSDIR)/healthd.conf
+	install -m 0644 man/healthd.8 $(DESTDIR)$(MANDIR)/man8/healthd.8
+	install -m 0644 examples/healthd.json $(DESTDIR)$(DOCDIR)/examples/healthd.json
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/healthd/healthd.json ]; then \
+		echo "keeping the existing $(DESTDIR)$(SYSCONFDIR)/healthd/healthd.json"; \
+	else \
+		install -m 0640 examples/healthd.json $(DESTDIR)$(SYSCONFDIR)/healthd/healthd.json && \
+		{ ! getent group healthd >/dev/null || chgrp healthd $(DESTDIR)$(SYSCONFDIR)/healthd/healthd.json; }; \
+	fi
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/healthd $(DESTDIR)$(UNITDIR)/healthd.service $(DESTDIR)$(SYSUSERSDIR)/healthd.conf \
+		$(DESTDIR)$(MANDIR)/man8/healthd.8 $(DESTDIR)$(DOCDIR)/examples/healthd.json
 
 # Side-by-side benchmark against a reference measured in the same run (nginx, bench/line_server.c).
 bench: deps $(BUILD)/healthd

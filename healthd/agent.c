@@ -85,7 +85,6 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	size_t len;
 
 	(void)l;
-	(void)sa;
 	(void)salen;
 	c->agent = a;
 	c->bev = bufferevent_socket_new(evconnlistener_get_base(a->listener), fd, BEV_OPT_CLOSE_ON_FREE);
@@ -101,9 +100,11 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
 	bufferevent_set_timeouts(c->bev, &tv, &tv);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, 4096);
+	/* After leaving drain/maint each peer address gets "ready" once; never on every poll (see status.h). */
+	if (status_take_ready_announcement(a->status, sa))
+		bufferevent_write(c->bev, "ready ", 6);
 	line = status_agent_line(a->status, &len);
 	bufferevent_write(c->bev, line, len);
-	status_take_ready_announcement(a->status); /* "ready" goes out once, never on every poll */
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	a->replies++;
 }

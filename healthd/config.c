@@ -499,6 +499,16 @@ static const struct cfg_key listen_keys[] = {
 	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL},
 };
 
+/* Top-level scalar keys (the sections have their own tables). */
+static const struct cfg_key root_keys[] = {
+	{"state_dir", CFG_PATH, OFF(hd_config, state_dir), false, 0, 0, "/var/lib/healthd", NULL,
+	 "directory of the admin state (drain/maint and why), kept across restarts and crashes"},
+	{"shutdown_grace_ms", CFG_INT, OFF(hd_config, shutdown_grace_ms), false, 0, 600000, "6000", NULL,
+	 "on SIGTERM, answer `drain` to the load balancers this long before exiting (a few agent intervals); "
+	 "0 exits at once"},
+	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL},
+};
+
 static const struct cfg_key defaults_keys[] = {
 	{"interval_ms", CFG_INT, OFF(hd_defaults, interval_ms), false, 100, 86400000, "2000", NULL,
 	 "time between the starts of two attempts of a check"},
@@ -514,6 +524,8 @@ static const struct cfg_key defaults_keys[] = {
 static const struct cfg_key agent_keys[] = {
 	{"degraded_weight_pct", CFG_INT, OFF(hd_config, agent.degraded_weight_pct), false, 0, 100, "50", NULL,
 	 "weight the agent announces while only non-critical checks are down"},
+	{"ready_window_ms", CFG_INT, OFF(hd_config, agent.ready_window_ms), false, 1000, 86400000, "60000", NULL,
+	 "after leaving drain or maint, each polling address gets `ready` once within this window (never on every poll)"},
 	{"max_connections", CFG_INT, OFF(hd_config, agent.max_connections), false, 1, 100000, "256", NULL,
 	 "open agent connections at most; more wait in the kernel's backlog"},
 	{"timeout_ms", CFG_INT, OFF(hd_config, agent.timeout_ms), false, 10, 60000, "2000", NULL,
@@ -702,6 +714,18 @@ static bool has_password_key(const cJSON *node)
 	return false;
 }
 
+/* The top-level scalars sit beside the sections, so they are read one by one against root_keys. */
+static int read_root_keys(struct cfg_ctx *ctx, const cJSON *root, struct hd_config *cfg)
+{
+	for (const struct cfg_key *k = root_keys; k->name; k++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, k->name);
+		set_default(k, cfg);
+		if (v != NULL && read_value(ctx, v, k, cfg) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* The listeners bind without resolving names: catch "localhost:9110" here rather than at start-up. */
 static int check_listen_ip(struct cfg_ctx *ctx, const cJSON *listen, const char *key, const char *value)
 {
@@ -722,8 +746,8 @@ static struct hd_config *parse_root(struct cfg_ctx *ctx, const cJSON *root)
 	struct hd_config *cfg = xcalloc(1, sizeof(*cfg));
 	const cJSON *item;
 	/* The top level's keys, for the unknown-key check and its "did you mean" (each section has its own table). */
-	static const struct cfg_key sections[] = {{"node_name"}, {"listen"}, {"defaults"}, {"agent"}, {"http"}, {"log"},
-						  {"checks"}, {"alerts"}, {NULL}};
+	static const struct cfg_key sections[] = {{"node_name"}, {"state_dir"}, {"shutdown_grace_ms"}, {"listen"},
+						  {"defaults"}, {"agent"}, {"http"}, {"log"}, {"checks"}, {"alerts"}, {NULL}};
 	static const struct cfg_table_ref top_level = {sections, NULL};
 
 	if (!cJSON_IsObject(root)) {
@@ -758,6 +782,8 @@ static struct hd_config *parse_root(struct cfg_ctx *ctx, const cJSON *root)
 		gethostname(host, sizeof(host) - 1);
 		cfg->node_name = xstrdup(host);
 	}
+	if (read_root_keys(ctx, root, cfg) < 0)
+		goto fail;
 	struct cfg_table_ref listen = {listen_keys, cfg}, defaults = {defaults_keys, &cfg->defaults},
 			     agent = {agent_keys, cfg}, http = {http_keys, cfg}, log = {log_keys, cfg};
 	if (cfg_read_object(ctx, SECTION("listen"), &listen, 1) < 0 ||
@@ -942,6 +968,7 @@ void config_free(struct hd_config *cfg)
 		free_check_conf(cfg->checks[i]);
 	free(cfg->checks);
 	cfg_free_table(listen_keys, cfg);
+	cfg_free_table(root_keys, cfg);
 	alerts_free_config(cfg->alerts);
 	free(cfg->node_name);
 	free(cfg->path);
@@ -984,6 +1011,7 @@ void config_print_reference(void)
 {
 	printf("| key | type | default | meaning |\n|---|---|---|---|\n");
 	printf("| `node_name` | string | the host name | this backend's name in alerts and /health |\n");
+	cfg_print_keys("", root_keys);
 	cfg_print_keys("listen", listen_keys);
 	cfg_print_keys("defaults", defaults_keys);
 	cfg_print_keys("agent", agent_keys);

@@ -87,6 +87,8 @@ struct hd_defaults {
 struct hd_config {
 	char *path;
 	char *node_name;            /* this backend's name in alerts; default: the host name */
+	char *state_dir;            /* where state that must survive a restart lives (admin state, spool) */
+	int shutdown_grace_ms;      /* on SIGTERM, answer drain this long before exiting */
 	struct {
 		char *http;
 		char *agent;
@@ -95,6 +97,7 @@ struct hd_config {
 	struct hd_defaults defaults;
 	struct {
 		int degraded_weight_pct;
+		int ready_window_ms;      /* after leaving drain/maint, each polling peer gets "ready" once within this */
 		int max_connections;
 		int timeout_ms;
 	} agent;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include "config.h"
 #include "resolve.h"
@@ -330,35 +331,63 @@ static int64_t first_delay_ms(size_t index, size_t count, int interval_ms)
 	return count ? (int64_t)index * window / (int64_t)count : 0;
 }
 
+/*
+ * A changed check restarts (new attempt, counters from zero) but keeps what people and the load balancer see:
+ * its state, since when, why it is down and its last results. Its new settings then move it through rise/fall
+ * like any result would, so a reload that only edits a timeout never takes the backend out.
+ */
+static void carry_state(struct hd_check *to, const struct hd_check *from)
+{
+	to->state = from->state;
+	to->since_wall_ms = from->since_wall_ms;
+	to->down_kind = from->down_kind;
+	to->last = from->last;
+	to->last_failure = from->last_failure;
+	to->added_on_reload = from->added_on_reload;
+}
+
+static ssize_t find_by_name(struct hd_check **checks, size_t n, const char *name)
+{
+	for (size_t j = 0; j < n; j++)
+		if (checks[j] != NULL && strcmp(checks[j]->conf->name, name) == 0)
+			return (ssize_t)j;
+	return -1;
+}
+
 void engine_apply_config(struct hd_engine *e, struct hd_config *cfg)
 {
 	struct hd_check **old = e->checks;
 	size_t n_old = e->n_checks;
 	struct hd_check **fresh = xcalloc(cfg->n_checks + 1, sizeof(*fresh));
+	bool reload = e->cfg != NULL;
 
 	for (size_t i = 0; i < cfg->n_checks; i++) {
 		struct hd_check_conf *conf = cfg->checks[i];
-		struct hd_check *keep = NULL;
+		ssize_t j = find_by_name(old, n_old, conf->name);
 
-		for (size_t j = 0; j < n_old && keep == NULL; j++)
-			if (old[j] && strcmp(old[j]->conf->name, conf->name) == 0 &&
-			    strcmp(old[j]->conf->fingerprint, conf->fingerprint) == 0) {
-				keep = old[j];
-				old[j] = NULL;
-			}
-		if (keep != NULL) {
+		if (j >= 0 && strcmp(old[j]->conf->fingerprint, conf->fingerprint) == 0) {
+			struct hd_check *keep = old[j];
 			/* Unchanged: the running check keeps its own conf object (runs point into it); swap them. */
 			cfg->checks[i] = keep->conf;
-			for (size_t k = 0; e->cfg && k < e->cfg->n_checks; k++)
+			for (size_t k = 0; k < e->cfg->n_checks; k++)
 				if (e->cfg->checks[k] == keep->conf)
 					e->cfg->checks[k] = conf;
 			fresh[i] = keep;
-		} else {
-			fresh[i] = check_new(e, conf);
-			arm_tick(fresh[i], first_delay_ms(i, cfg->n_checks, conf->interval_ms));
-			if (e->cfg != NULL)
-				log_info("check %s: %s", conf->name, config_find_check(e->cfg, conf->name) ? "changed, restarted" : "added");
+			old[j] = NULL;
+			continue;
 		}
+		fresh[i] = check_new(e, conf);
+		if (j >= 0) {
+			carry_state(fresh[i], old[j]);
+			log_info("check %s: changed, restarted (still %s until its new settings say otherwise)", conf->name,
+				 hd_state_name(fresh[i]->state));
+			check_free(old[j]);
+			old[j] = NULL;
+		} else if (reload) {
+			fresh[i]->added_on_reload = true;
+			log_info("check %s: added", conf->name);
+		}
+		arm_tick(fresh[i], first_delay_ms(i, cfg->n_checks, conf->interval_ms));
 	}
 	for (size_t j = 0; j < n_old; j++)
 		if (old[j] != NULL) {

@@ -37,6 +37,7 @@ struct hd_check {
 	uint64_t transitions;
 	uint64_t results_by_kind[HD_KIND_COUNT];
 	unsigned version;              /* bumped on every result; render caches compare it */
+	bool added_on_reload;          /* new in a reload: while pending it does not count toward the overall state */
 	/* owned by status.c: this check's rendered JSON and the version it was rendered at */
 	char *json_cache;
 	size_t json_cache_len;
@@ -68,8 +69,10 @@ void engine_free(struct hd_engine *e);
 /* Observers run after each result / each state change, in subscription order. */
 void engine_subscribe(struct hd_engine *e, hd_result_fn on_result, hd_transition_fn on_transition, void *arg);
 /*
- * Takes ownership of cfg and runs it. On a reload, checks whose configuration is unchanged keep their state,
- * counters and schedule; removed ones stop; new and changed ones start fresh. The previous config is freed.
+ * Takes ownership of cfg and runs it. On a reload (checks are matched by name), unchanged ones keep their state,
+ * counters and schedule; removed ones stop; changed ones restart with fresh counters but keep their up/down
+ * state until rise/fall say otherwise; new ones start pending and count only from their first result.
+ * No reload by itself causes a transition. The previous config is freed.
  */
 void engine_apply_config(struct hd_engine *e, struct hd_config *cfg);
 /* Runs every check once, concurrently, and calls done when all have a result (one-shot mode). */

@@ -12,9 +12,12 @@
 #include "agent.h"
 #include "alerts.h"
 #include "config.h"
+#include "control.h"
+#include "ctl.h"
 #include "curl_loop.h"
 #include "engine.h"
 #include "http_api.h"
+#include "notify.h"
 #include "status.h"
 #include "util.h"
 
@@ -28,12 +31,43 @@ struct daemon {
 	struct hd_alerts *alerts;
 	char *config_path;
 	struct event *sig_term, *sig_int, *sig_hup;
+	/* operations: admin socket and state, graceful stop, systemd */
+	struct hd_control *control;
+	struct hd_notify *notify;
+	struct event *grace_timer;
 };
+
+/* ---- subcommands: `healthd NAME ...` runs NAME's main with argv[0] = NAME ---- */
+
+struct subcommand {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct subcommand subcommands[] = {
+	{"ctl", ctl_main, "talk to the running daemon: drain, maint, ready, status, reload"},
+};
+
+static void print_subcommands(FILE *out)
+{
+	for (size_t i = 0; i < HD_ARRAY_LEN(subcommands); i++)
+		fprintf(out, "  %-20s  %s\n", subcommands[i].name, subcommands[i].summary);
+}
+
+static const struct subcommand *find_subcommand(const char *name)
+{
+	for (size_t i = 0; i < HD_ARRAY_LEN(subcommands); i++)
+		if (strcmp(subcommands[i].name, name) == 0)
+			return &subcommands[i];
+	return NULL;
+}
 
 static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: healthd --config FILE [--check-config] [--syslog] [--debug]\n"
+		"       healthd ctl [--socket PATH | --config FILE] drain|maint|ready|status|reload [--reason TEXT]\n"
 		"       healthd --config-reference\n"
 		"       healthd --help | --version\n"
 		"\n"
@@ -46,43 +80,178 @@ static void usage(FILE *out)
 		"      --debug           log debug messages\n"
 		"      --config-reference  print every configuration key, its default and meaning (Markdown)\n"
 		"  -h, --help            this text\n"
-		"  -V, --version         the version\n");
+		"  -V, --version         the version\n"
+		"\n"
+		"Subcommands (healthd COMMAND --help for more):\n");
+	print_subcommands(out);
+	fprintf(out,
+		"\n"
+		"Signals: SIGHUP re-reads the configuration (a bad file changes nothing). SIGTERM answers drain for\n"
+		"shutdown_grace_ms, then exits; SIGINT, or a second SIGTERM, exits at once.\n");
 }
 
-static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+/* ---- reload (SIGHUP and `healthd ctl reload`) ---- */
+
+/* "2 unchanged; changed: db; added: cache; removed: -" : what a reload is about to do, for the log and ctl. */
+static char *describe_reload(const struct hd_config *old, const struct hd_config *cfg)
 {
-	struct daemon *d = arg;
+	char *changed = xstrdup(""), *added = xstrdup(""), *removed = xstrdup(""), *out, *next;
+	size_t unchanged = 0;
 
-	(void)what;
-	log_info("%s received: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-	event_base_loopexit(d->base, NULL);
-}
-
-static void reload(struct daemon *d)
-{
-	char *error = NULL;
-	struct hd_config *cfg = config_load(d->config_path, &error);
-	const struct hd_config *old = engine_config(d->engine);
-
-	if (cfg == NULL) {
-		log_err("reload refused, the running configuration stays: %s", error);
-		free(error);
-		return;
+#define APPEND(list, name) (next = xasprintf("%s%s%s", list, list[0] ? ", " : "", name), free(list), list = next)
+	for (size_t i = 0; i < cfg->n_checks; i++) {
+		const struct hd_check_conf *was = config_find_check(old, cfg->checks[i]->name);
+		if (was == NULL)
+			APPEND(added, cfg->checks[i]->name);
+		else if (strcmp(was->fingerprint, cfg->checks[i]->fingerprint) != 0)
+			APPEND(changed, cfg->checks[i]->name);
+		else
+			unchanged++;
 	}
+	for (size_t i = 0; i < old->n_checks; i++)
+		if (config_find_check(cfg, old->checks[i]->name) == NULL)
+			APPEND(removed, old->checks[i]->name);
+#undef APPEND
+	out = xasprintf("%zu checks: %zu unchanged; changed: %s; added: %s; removed: %s", cfg->n_checks, unchanged,
+			changed[0] ? changed : "-", added[0] ? added : "-", removed[0] ? removed : "-");
+	free(changed);
+	free(added);
+	free(removed);
+	return out;
+}
+
+/* Settings bound at start-up; a reload that changes them says so instead of pretending. */
+static void warn_restart_only(const struct hd_config *old, const struct hd_config *cfg)
+{
 	if (strcmp(cfg->listen.http, old->listen.http) != 0 || strcmp(cfg->listen.agent, old->listen.agent) != 0)
 		log_warn("reload: listen addresses change only on restart; still on %s and %s", old->listen.http,
 			 old->listen.agent);
+	if (strcmp(cfg->listen.admin_socket, old->listen.admin_socket) != 0)
+		log_warn("reload: listen.admin_socket changes only on restart; still %s", old->listen.admin_socket);
+	if (strcmp(cfg->state_dir, old->state_dir) != 0)
+		log_warn("reload: state_dir changes only on restart; still %s", old->state_dir);
+	if (cfg->log.level != old->log.level || cfg->log.syslog != old->log.syslog)
+		log_warn("reload: log.level and log.syslog change only on restart");
+}
+
+/* Validates the file first: on any error the running configuration stays, untouched. */
+static int reload_config(struct daemon *d, char **summary, char **error)
+{
+	struct hd_config *cfg;
+	const struct hd_config *old = engine_config(d->engine);
+
+	notify_reloading();
+	cfg = config_load(d->config_path, error);
+	if (cfg == NULL) {
+		log_err("reload refused, the running configuration stays: %s", *error);
+		notify_ready("reload refused (see the log); running the previous configuration");
+		return -1;
+	}
+	warn_restart_only(old, cfg);
+	*summary = describe_reload(old, cfg);
 	engine_apply_config(d->engine, cfg);
 	alerts_reload(d->alerts);
-	log_info("reload: %s applied, %zu checks", d->config_path, engine_n_checks(d->engine));
+	log_info("reload: %s applied: %s", d->config_path, *summary);
+	notify_ready("reloaded: %zu checks", engine_n_checks(d->engine));
+	return 0;
+}
+
+static int reload_hook(void *arg, char **summary, char **error)
+{
+	return reload_config(arg, summary, error);
 }
 
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
+	char *summary = NULL, *error = NULL;
+
 	(void)sig;
 	(void)what;
 	log_info("SIGHUP received: reloading");
-	reload(arg);
+	reload_config(arg, &summary, &error);
+	free(summary);
+	free(error);
+}
+
+/* ---- graceful stop ---- */
+
+static void on_grace_over(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)fd;
+	(void)what;
+	log_info("grace period over: exiting");
+	event_base_loopexit(d->base, NULL);
+}
+
+/*
+ * SIGTERM: keep serving, but answer drain (maint stays maint) for shutdown_grace_ms so that HAProxy stops sending
+ * new traffic before this backend goes away; then exit. SIGINT, a second SIGTERM, or a zero grace: exit now.
+ */
+static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+	int grace_ms = engine_config(d->engine)->shutdown_grace_ms;
+	const char *name = sig == SIGINT ? "SIGINT" : "SIGTERM";
+	char reason[128];
+	struct timeval tv = {grace_ms / 1000, (grace_ms % 1000) * 1000};
+
+	(void)what;
+	if (sig == SIGINT || grace_ms == 0 || status_stopping(d->status)) {
+		log_info("%s received: stopping now", name);
+		notify_stopping("stopping");
+		event_base_loopexit(d->base, NULL);
+		return;
+	}
+	snprintf(reason, sizeof(reason), "healthd is stopping (%s): drain for %d ms, then exit", name, grace_ms);
+	status_set_stopping(d->status, reason, hd_now_wall_ms());
+	control_save_admin(d->control); /* if this run dies now, the next one still takes the drain back */
+	notify_stopping("stopping: answering drain for %d ms", grace_ms);
+	log_info("%s received: answering drain for %d ms so that the load balancers move traffic away, then exiting "
+		 "(SIGTERM or SIGINT again: exit now)", name, grace_ms);
+	evtimer_add(d->grace_timer, &tv);
+}
+
+/* ---- operations: admin socket and state, systemd (kept apart from the rest of run_daemon) ---- */
+
+static int start_operations(struct daemon *d)
+{
+	struct hd_control_deps deps = {
+		.status = d->status,
+		.engine = d->engine,
+		.agent = d->agent,
+		.hooks = {.reload = reload_hook, .arg = d},
+	};
+
+	d->control = control_start(d->base, engine_config(d->engine), &deps);
+	if (d->control == NULL)
+		return -1;
+	d->grace_timer = evtimer_new(d->base, on_grace_over, d);
+	d->notify = notify_start(d->base);
+	return 0;
+}
+
+static void announce_started(struct daemon *d)
+{
+	const struct hd_admin *admin = status_admin(d->status);
+
+	if (admin->mode == HD_ADMIN_READY)
+		notify_ready("%zu checks; admin ready", engine_n_checks(d->engine));
+	else
+		notify_ready("%zu checks; admin %s: %s", engine_n_checks(d->engine), hd_admin_name(admin->mode),
+			     admin->reason);
+}
+
+static void stop_operations(struct daemon *d)
+{
+	control_free(d->control); /* removes the socket, finishes the state file write */
+	d->control = NULL;
+	if (d->grace_timer)
+		event_free(d->grace_timer);
+	d->grace_timer = NULL;
+	notify_free(d->notify);
+	d->notify = NULL;
 }
 
 static int run_daemon(const char *config_path, bool use_syslog, bool debug)
@@ -115,7 +284,7 @@ static int run_daemon(const char *config_path, bool use_syslog, bool debug)
 	d.alerts = alerts_start(d.base, d.engine);
 	d.http = http_api_start(d.base, engine_config(d.engine), d.engine, d.status);
 	d.agent = agent_start(d.base, engine_config(d.engine), d.status);
-	if (d.http == NULL || d.agent == NULL)
+	if (d.http == NULL || d.agent == NULL || start_operations(&d) < 0)
 		goto out;
 	d.sig_term = evsignal_new(d.base, SIGTERM, on_stop_signal, &d);
 	d.sig_int = evsignal_new(d.base, SIGINT, on_stop_signal, &d);
@@ -124,10 +293,12 @@ static int run_daemon(const char *config_path, bool use_syslog, bool debug)
 	event_add(d.sig_int, NULL);
 	event_add(d.sig_hup, NULL);
 	log_info("healthd %s started: %zu checks from %s", HD_VERSION, engine_n_checks(d.engine), config_path);
+	announce_started(&d);
 	event_base_dispatch(d.base);
 	rc = 0;
 	log_info("healthd stopped");
 out:
+	stop_operations(&d);
 	engine_stop(d.engine);
 	alerts_free(d.alerts);
 	http_api_free(d.http);
@@ -160,7 +331,11 @@ int main(int argc, char **argv)
 	};
 	const char *config_path = NULL;
 	bool check_only = false, use_syslog = false, debug = false;
+	const struct subcommand *sub = argc > 1 ? find_subcommand(argv[1]) : NULL;
 	int opt;
+
+	if (sub != NULL)
+		return sub->run(argc - 1, argv + 1);
 
 	while ((opt = getopt_long(argc, argv, "c:thV", opts, NULL)) != -1) {
 		switch (opt) {

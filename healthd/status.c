@@ -1,18 +1,29 @@
 /* status.c: renders the engine's state into the bodies that HTTP and the agent port serve, and caches them. */
 #include "status.h"
 
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
 
+/* Bounds the peers remembered during one announcement; beyond it, new peers get no "ready" (the safe side). */
+#define MAX_ANNOUNCE_PEERS 1024
+
 struct hd_status {
 	struct hd_engine *engine;
 	struct hd_admin admin;
+	struct hd_admin stop_admin; /* what clients see while stopping */
+	bool stopping;
 	unsigned admin_version;
-	bool announce_ready;
+	/* the "ready" announcement: until when, and the peer addresses that already got it */
+	int64_t announce_until_mono_ms;
+	char (*announced)[INET6_ADDRSTRLEN];
+	size_t n_announced;
+	bool announce_full_logged;
 	/* caches and the versions they were built at */
 	char *health_json;
 	size_t health_len;
@@ -49,6 +60,7 @@ void status_free(struct hd_status *s)
 	if (s == NULL)
 		return;
 	free(s->health_json);
+	free(s->announced);
 	free(s);
 }
 
@@ -60,8 +72,8 @@ enum hd_overall status_overall(struct hd_status *s, const struct hd_check **firs
 	*first_down = NULL;
 	for (size_t i = 0; i < engine_n_checks(s->engine); i++) {
 		const struct hd_check *c = engine_check(s->engine, i);
-		if (c->state == HD_STATE_UP)
-			continue;
+		if (c->state == HD_STATE_UP || (c->state == HD_STATE_PENDING && c->added_on_reload))
+			continue; /* a check added by a reload counts from its first result: no blip at reload */
 		if (c->conf->critical) {
 			*first_down = c;
 			return HD_OVERALL_DOWN;
@@ -116,7 +128,7 @@ const char *status_agent_line(struct hd_status *s, size_t *len)
 		enum hd_overall o = status_overall(s, &first);
 		hd_agent_line(s->agent_line, sizeof(s->agent_line), o, first ? first->conf->name : "",
 			      first ? check_kind(first) : "", engine_config(s->engine)->agent.degraded_weight_pct,
-			      s->admin.mode, s->announce_ready);
+			      status_effective_admin(s)->mode, false);
 		s->agent_len = strlen(s->agent_line);
 		s->agent_state_version = sv;
 		s->agent_admin_version = s->admin_version;
@@ -172,8 +184,9 @@ cJSON *hd_check_to_json(const struct hd_check *c)
 	return o;
 }
 
-static cJSON *admin_to_json(const struct hd_admin *a)
+cJSON *status_admin_json(const struct hd_status *s)
 {
+	const struct hd_admin *a = status_effective_admin(s);
 	cJSON *o = cJSON_CreateObject();
 
 	cJSON_AddStringToObject(o, "state", hd_admin_name(a->mode));
@@ -181,6 +194,8 @@ static cJSON *admin_to_json(const struct hd_admin *a)
 		cJSON_AddStringToObject(o, "reason", a->reason);
 		add_time(o, "since", a->since_wall_ms);
 	}
+	if (s->stopping)
+		cJSON_AddBoolToObject(o, "stopping", true);
 	return o;
 }
 
@@ -209,7 +224,7 @@ const char *status_health_json(struct hd_status *s, size_t *len)
 
 		cJSON_AddStringToObject(root, "status", hd_overall_name(status_overall(s, &first)));
 		cJSON_AddStringToObject(root, "node", engine_config(s->engine)->node_name);
-		cJSON_AddItemToObject(root, "admin", admin_to_json(&s->admin));
+		cJSON_AddItemToObject(root, "admin", status_admin_json(s));
 		checks = cJSON_AddObjectToObject(root, "checks");
 		for (size_t i = 0; i < engine_n_checks(s->engine); i++) {
 			const struct hd_check *c = engine_check(s->engine, i);
@@ -264,25 +279,98 @@ const struct hd_admin *status_admin(const struct hd_status *s)
 	return &s->admin;
 }
 
+const struct hd_admin *status_effective_admin(const struct hd_status *s)
+{
+	return s->stopping && s->admin.mode == HD_ADMIN_READY ? &s->stop_admin : &s->admin;
+}
+
+static void end_ready_announcement(struct hd_status *s)
+{
+	s->announce_until_mono_ms = 0;
+	s->n_announced = 0;
+	s->announce_full_logged = false;
+}
+
+void status_begin_ready_announcement(struct hd_status *s)
+{
+	end_ready_announcement(s);
+	s->announce_until_mono_ms = hd_now_mono_ms() + engine_config(s->engine)->agent.ready_window_ms;
+}
+
 bool status_set_admin(struct hd_status *s, enum hd_admin_mode mode, const char *reason, int64_t since_wall_ms)
 {
 	bool leaving = s->admin.mode != HD_ADMIN_READY && mode == HD_ADMIN_READY;
 
-	if (s->admin.mode == mode && strcmp(s->admin.reason, reason ? reason : "") == 0)
+	if (reason == NULL)
+		reason = "";
+	if (s->admin.mode == mode && strcmp(s->admin.reason, reason) == 0)
 		return false;
+	if (s->admin.mode != mode || s->admin.since_wall_ms <= 0)
+		s->admin.since_wall_ms = since_wall_ms;
 	s->admin.mode = mode;
-	hd_strlcpy(s->admin.reason, reason ? reason : "", sizeof(s->admin.reason));
-	s->admin.since_wall_ms = since_wall_ms;
-	s->announce_ready = leaving;
+	hd_strlcpy(s->admin.reason, reason, sizeof(s->admin.reason));
+	if (leaving)
+		status_begin_ready_announcement(s);
+	else if (mode != HD_ADMIN_READY)
+		end_ready_announcement(s);
 	s->admin_version++;
 	return true;
 }
 
-bool status_take_ready_announcement(struct hd_status *s)
+static void peer_ip(const struct sockaddr *sa, char *ip, size_t len)
 {
-	if (!s->announce_ready)
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(a6)) /* the same load balancer, whichever listener it reached */
+			inet_ntop(AF_INET, &a6->s6_addr[12], ip, (socklen_t)len);
+		else
+			inet_ntop(AF_INET6, a6, ip, (socklen_t)len);
+	} else if (sa->sa_family == AF_INET) {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, (socklen_t)len);
+	} else {
+		hd_strlcpy(ip, "?", len);
+	}
+}
+
+bool status_take_ready_announcement(struct hd_status *s, const struct sockaddr *peer)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	if (s->announce_until_mono_ms == 0 || s->admin.mode != HD_ADMIN_READY || s->stopping)
 		return false;
-	s->announce_ready = false;
-	s->admin_version++;
+	if (hd_now_mono_ms() >= s->announce_until_mono_ms) {
+		log_debug("agent: ready announcement over, %zu peers got it", s->n_announced);
+		end_ready_announcement(s);
+		return false;
+	}
+	peer_ip(peer, ip, sizeof(ip));
+	for (size_t i = 0; i < s->n_announced; i++)
+		if (strcmp(s->announced[i], ip) == 0)
+			return false;
+	if (s->n_announced == MAX_ANNOUNCE_PEERS) {
+		if (!s->announce_full_logged)
+			log_warn("agent: more than %d polling addresses; %s and later ones get no \"ready\" "
+				 "(clear drain there with HAProxy's runtime API)", MAX_ANNOUNCE_PEERS, ip);
+		s->announce_full_logged = true;
+		return false;
+	}
+	if (s->announced == NULL)
+		s->announced = xcalloc(MAX_ANNOUNCE_PEERS, sizeof(*s->announced));
+	hd_strlcpy(s->announced[s->n_announced++], ip, sizeof(s->announced[0]));
+	log_info("agent: told %s \"ready\" (leaving drain/maint)", ip);
 	return true;
+}
+
+void status_set_stopping(struct hd_status *s, const char *reason, int64_t since_wall_ms)
+{
+	s->stopping = true;
+	s->stop_admin.mode = HD_ADMIN_DRAIN;
+	hd_strlcpy(s->stop_admin.reason, reason, sizeof(s->stop_admin.reason));
+	s->stop_admin.since_wall_ms = since_wall_ms;
+	s->admin_version++;
+}
+
+bool status_stopping(const struct hd_status *s)
+{
+	return s->stopping;
 }

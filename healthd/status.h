@@ -8,6 +8,8 @@
 
 #include "engine.h"
 
+struct sockaddr;
+
 enum hd_overall { HD_OVERALL_UP, HD_OVERALL_DEGRADED, HD_OVERALL_DOWN };
 enum hd_admin_mode { HD_ADMIN_READY, HD_ADMIN_DRAIN, HD_ADMIN_MAINT };
 
@@ -36,15 +38,32 @@ const char *status_check_json(struct hd_status *s, struct hd_check *c, size_t *l
 /* The agent reply line (with its "\n"), rebuilt only on a state or admin change. */
 const char *status_agent_line(struct hd_status *s, size_t *len);
 
+/* The operator's admin state (what is persisted); while stopping, the agent says drain regardless. */
 const struct hd_admin *status_admin(const struct hd_status *s);
-/* Changes the admin state (drain, maint, ready) with a reason; returns true when it changed. */
+/*
+ * Changes the admin state (drain, maint, ready) with a reason; returns true when it changed. since_wall_ms is
+ * kept when only the reason changes. Leaving drain/maint starts the "ready" announcement.
+ */
 bool status_set_admin(struct hd_status *s, enum hd_admin_mode mode, const char *reason, int64_t since_wall_ms);
-/* The admin word the agent adds after leaving drain/maint, announced once (see agent.c). */
-bool status_take_ready_announcement(struct hd_status *s);
+/*
+ * The "ready" announcement: for agent.ready_window_ms from now, each polling peer address gets "ready" in one
+ * reply, once. Once per peer (not once in total) so that every load balancer leaves drain; never on every poll,
+ * so that a maint set through HAProxy's runtime API is not undone by the next poll.
+ */
+void status_begin_ready_announcement(struct hd_status *s);
+/* True when this agent peer is due the "ready" word now; records that it got it. */
+bool status_take_ready_announcement(struct hd_status *s, const struct sockaddr *peer);
+/* Graceful stop: the agent answers drain (maint stays maint) and /health says why; not persisted. */
+void status_set_stopping(struct hd_status *s, const char *reason, int64_t since_wall_ms);
+bool status_stopping(const struct hd_status *s);
+/* The admin state clients see: the operator's, or drain while stopping. */
+const struct hd_admin *status_effective_admin(const struct hd_status *s);
 
 /* Pure parts, for tests: the agent line for a given state. buf gets at most len bytes. */
 void hd_agent_line(char *buf, size_t len, enum hd_overall overall, const char *failing_name, const char *failing_kind,
 		   int degraded_weight_pct, enum hd_admin_mode admin, bool announce_ready);
+/* The admin state clients see, as /health shows it: state, reason, since (and stopping). Caller deletes. */
+struct cJSON *status_admin_json(const struct hd_status *s);
 /* A check as a cJSON object (caller deletes). */
 struct cJSON *hd_check_to_json(const struct hd_check *c);
 

@@ -58,6 +58,9 @@ static void minimal_file_gets_every_default(void **unused)
 	assert_string_equal(cfg->listen.http, "0.0.0.0:9110");
 	assert_string_equal(cfg->listen.agent, "0.0.0.0:9111");
 	assert_string_equal(cfg->listen.admin_socket, "/run/healthd/healthd.sock");
+	assert_string_equal(cfg->state_dir, "/var/lib/healthd");
+	assert_int_equal(cfg->shutdown_grace_ms, 6000);
+	assert_int_equal(cfg->agent.ready_window_ms, 60000);
 	assert_int_equal(cfg->defaults.interval_ms, 2000);
 	assert_int_equal(cfg->defaults.timeout_ms, 1000);
 	assert_int_equal(cfg->defaults.rise, 2);
@@ -191,8 +194,8 @@ static void unknown_top_level_key(void **unused)
 		     "}\n",
 		     "healthd.json:2:3: chekcs: unknown key \"chekcs\" (did you mean \"checks\"?)");
 	expect_error("{\"checks\": [], \"metrics\": {}}",
-		     "healthd.json:1:16: metrics: unknown key \"metrics\" (expected one of: node_name, listen, defaults, agent, "
-		     "http, log, checks, alerts)");
+		     "healthd.json:1:16: metrics: unknown key \"metrics\" (expected one of: node_name, state_dir, "
+		     "shutdown_grace_ms, listen, defaults, agent, http, log, checks, alerts)");
 }
 
 static void unknown_check_key_suggests_the_close_one(void **unused)

@@ -8,6 +8,8 @@ Binary: $HEALTHD_BIN, else <repo>/build/healthd.
 config["listen"]["http"] / ["agent"] are filled with <bind>:<free port> when absent
 (bind="127.0.0.1" by default; "0.0.0.0" to be polled over a namespace LAN),
 and ["admin_socket"] with <workdir>/admin.sock (hd.admin_socket) when absent.
+config["state_dir"] defaults to <workdir> (hd.state_dir) and config["shutdown_grace_ms"]
+to 0 (tests stop at once; set it to test the graceful stop).
 A listen address of 0.0.0.0 / :: is reached through 127.0.0.1 / ::1.
 
 Reaching a healthd that runs inside a network namespace: all client helpers (.get,
@@ -93,6 +95,9 @@ class Healthd(ManagedProcess):
         if "admin_socket" not in listen:
             # the default (/run/healthd/healthd.sock) would be shared by every instance
             listen["admin_socket"] = os.path.join(self.workdir, "admin.sock")
+        # the default (/var/lib/healthd) would be shared too; and a default grace would slow every stop
+        config.setdefault("state_dir", self.workdir)
+        config.setdefault("shutdown_grace_ms", 0)
         return config
 
     def write_config(self, config=None):
@@ -123,6 +128,10 @@ class Healthd(ManagedProcess):
     @property
     def admin_socket(self):
         return self.config["listen"].get("admin_socket")
+
+    @property
+    def state_dir(self):
+        return self.config.get("state_dir")
 
     @property
     def http_port(self):

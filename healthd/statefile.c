@@ -1,0 +1,330 @@
+/* statefile.c: the admin state on disk, written atomically on a worker thread, read back at start-up. */
+#include "statefile.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define STATEFILE_MAX_BYTES 65536
+#define STATEFILE_VERSION 1
+/* At exit, how long to wait for a pending write before giving up on it (a hung disk must not hang the stop). */
+#define STATEFILE_EXIT_WAIT_S 3
+
+struct hd_statefile {
+	char *dir;
+	struct event *done_event;
+	hd_statefile_done_fn done;
+	void *done_arg;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	/* guarded by lock */
+	struct hd_saved_admin pending;
+	uint64_t pending_generation;  /* the newest state queued */
+	uint64_t taken_generation;    /* the newest state the worker took */
+	uint64_t written_generation;  /* the newest write that finished (well or not) */
+	uint64_t reported_generation; /* the newest one on_written told about */
+	int last_rc;
+	char last_error[512];
+	bool quit;
+};
+
+static void *writer_main(void *arg);
+
+static char *state_path(const char *dir)
+{
+	return xasprintf("%s/%s", dir, HD_STATEFILE_NAME);
+}
+
+char *statefile_encode(const struct hd_saved_admin *st)
+{
+	cJSON *root = cJSON_CreateObject();
+	char since[40], *printed, *out;
+
+	hd_iso8601(st->admin.since_wall_ms, since, sizeof(since));
+	cJSON_AddNumberToObject(root, "version", STATEFILE_VERSION);
+	cJSON_AddStringToObject(root, "state", hd_admin_name(st->admin.mode));
+	cJSON_AddStringToObject(root, "reason", st->admin.reason);
+	cJSON_AddNumberToObject(root, "since_ms", (double)st->admin.since_wall_ms);
+	cJSON_AddStringToObject(root, "since", since); /* for people reading the file; since_ms is what counts */
+	cJSON_AddBoolToObject(root, "stopped_draining", st->stopped_draining);
+	printed = cJSON_Print(root);
+	out = xasprintf("%s\n", printed);
+	cJSON_free(printed);
+	cJSON_Delete(root);
+	return out;
+}
+
+int statefile_decode(const char *text, struct hd_saved_admin *out, char **error)
+{
+	cJSON *root = cJSON_ParseWithLengthOpts(text, strlen(text), NULL, 0);
+	const cJSON *state, *reason, *since, *stopped;
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (root == NULL || !cJSON_IsObject(root)) {
+		*error = xasprintf("not a JSON object");
+		goto done;
+	}
+	state = cJSON_GetObjectItemCaseSensitive(root, "state");
+	reason = cJSON_GetObjectItemCaseSensitive(root, "reason");
+	since = cJSON_GetObjectItemCaseSensitive(root, "since_ms");
+	stopped = cJSON_GetObjectItemCaseSensitive(root, "stopped_draining");
+	if (!cJSON_IsString(state)) {
+		*error = xasprintf("\"state\" is missing or not a string");
+		goto done;
+	}
+	if (strcmp(state->valuestring, "ready") == 0)
+		out->admin.mode = HD_ADMIN_READY;
+	else if (strcmp(state->valuestring, "drain") == 0)
+		out->admin.mode = HD_ADMIN_DRAIN;
+	else if (strcmp(state->valuestring, "maint") == 0)
+		out->admin.mode = HD_ADMIN_MAINT;
+	else {
+		*error = xasprintf("\"state\" is \"%.40s\", expected ready, drain or maint", state->valuestring);
+		goto done;
+	}
+	if (reason != NULL && !cJSON_IsString(reason)) {
+		*error = xasprintf("\"reason\" is not a string");
+		goto done;
+	}
+	if (since != NULL && (!cJSON_IsNumber(since) || since->valuedouble < 0 || since->valuedouble > 1e15)) {
+		*error = xasprintf("\"since_ms\" is not a time in milliseconds");
+		goto done;
+	}
+	if (stopped != NULL && !cJSON_IsBool(stopped)) {
+		*error = xasprintf("\"stopped_draining\" is not true or false");
+		goto done;
+	}
+	hd_strlcpy(out->admin.reason, reason ? reason->valuestring : "", sizeof(out->admin.reason));
+	out->admin.since_wall_ms = since ? (int64_t)since->valuedouble : 0;
+	out->stopped_draining = cJSON_IsTrue(stopped);
+	rc = 0;
+done:
+	cJSON_Delete(root);
+	return rc;
+}
+
+int statefile_load(const char *dir, struct hd_saved_admin *out, char **error)
+{
+	char *path = state_path(dir);
+	char *text = hd_read_small_file(path, STATEFILE_MAX_BYTES);
+	char *why = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (text == NULL) {
+		rc = errno == ENOENT ? 0 : -1;
+		if (rc < 0)
+			*error = xasprintf("cannot read %s: %s", path, strerror(errno));
+		free(path);
+		return rc;
+	}
+	rc = statefile_decode(text, out, &why) < 0 ? -1 : 1;
+	if (rc < 0) {
+		*error = xasprintf("%s is not a valid admin state file: %s", path, why);
+		free(why);
+	}
+	free(text);
+	free(path);
+	return rc;
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int statefile_write(const char *dir, const struct hd_saved_admin *st, char **error)
+{
+	char *path = state_path(dir);
+	char *tmp = xasprintf("%s/.%s.%d.tmp", dir, HD_STATEFILE_NAME, (int)getpid());
+	char *text = statefile_encode(st);
+	const char *step = "create", *subject = tmp;
+	int fd, dirfd, rc = -1;
+
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		goto fail;
+	step = "write";
+	if (write_all(fd, text, strlen(text)) < 0)
+		goto fail_fd;
+	step = "fsync";
+	if (fsync(fd) < 0)
+		goto fail_fd;
+	step = "close";
+	if (close(fd) < 0) {
+		fd = -1;
+		goto fail_unlink;
+	}
+	fd = -1;
+	step = "rename";
+	if (rename(tmp, path) < 0)
+		goto fail_unlink;
+	/* The rename itself is durable only once the directory is synced. */
+	step = "fsync";
+	subject = dir;
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0 || fsync(dirfd) < 0) {
+		int saved = errno;
+		if (dirfd >= 0)
+			close(dirfd);
+		errno = saved;
+		goto fail;
+	}
+	close(dirfd);
+	rc = 0;
+	goto out;
+fail_fd:
+	{
+		int saved = errno;
+		close(fd);
+		errno = saved;
+	}
+fail_unlink:
+	{
+		int saved = errno;
+		unlink(tmp);
+		errno = saved;
+	}
+fail:
+	*error = xasprintf("%s %s: %s", step, subject, strerror(errno));
+out:
+	free(text);
+	free(tmp);
+	free(path);
+	return rc;
+}
+
+/* ---- the writer thread ---- */
+
+static void on_written(evutil_socket_t fd, short what, void *arg)
+{
+	struct hd_statefile *sf = arg;
+	uint64_t generation;
+	char error[sizeof(sf->last_error)];
+	int rc;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&sf->lock);
+	generation = sf->reported_generation = sf->written_generation;
+	rc = sf->last_rc;
+	hd_strlcpy(error, sf->last_error, sizeof(error));
+	pthread_mutex_unlock(&sf->lock);
+	if (rc < 0)
+		log_err("admin state not saved, it will not survive a restart: %s", error);
+	if (sf->done)
+		sf->done(generation, rc, rc < 0 ? error : NULL, sf->done_arg);
+}
+
+static void *writer_main(void *arg)
+{
+	struct hd_statefile *sf = arg;
+
+	pthread_mutex_lock(&sf->lock);
+	for (;;) {
+		struct hd_saved_admin snapshot;
+		uint64_t generation;
+		char *error = NULL;
+		int rc;
+
+		while (sf->taken_generation == sf->pending_generation && !sf->quit)
+			pthread_cond_wait(&sf->wake, &sf->lock);
+		if (sf->taken_generation == sf->pending_generation)
+			break; /* quit, with nothing left to write */
+		snapshot = sf->pending;
+		generation = sf->taken_generation = sf->pending_generation;
+		pthread_mutex_unlock(&sf->lock);
+		rc = statefile_write(sf->dir, &snapshot, &error);
+		pthread_mutex_lock(&sf->lock);
+		sf->written_generation = generation;
+		sf->last_rc = rc;
+		hd_strlcpy(sf->last_error, error ? error : "", sizeof(sf->last_error));
+		free(error);
+		event_active(sf->done_event, EV_READ, 0); /* thread-safe: main.c enabled libevent's pthreads locking */
+		pthread_cond_broadcast(&sf->wake);
+	}
+	pthread_mutex_unlock(&sf->lock);
+	return NULL;
+}
+
+struct hd_statefile *statefile_new(struct event_base *base, const char *dir, hd_statefile_done_fn done, void *arg)
+{
+	struct hd_statefile *sf = xcalloc(1, sizeof(*sf));
+	int err;
+
+	sf->dir = xstrdup(dir);
+	sf->done = done;
+	sf->done_arg = arg;
+	sf->done_event = event_new(base, -1, 0, on_written, sf);
+	pthread_mutex_init(&sf->lock, NULL);
+	pthread_cond_init(&sf->wake, NULL);
+	err = pthread_create(&sf->thread, NULL, writer_main, sf);
+	if (err != 0)
+		hd_fatal("cannot start the state file writer thread: %s", strerror(err));
+	return sf;
+}
+
+uint64_t statefile_save(struct hd_statefile *sf, const struct hd_admin *admin, bool stopped_draining)
+{
+	uint64_t generation;
+
+	pthread_mutex_lock(&sf->lock);
+	sf->pending.admin = *admin;
+	sf->pending.stopped_draining = stopped_draining;
+	generation = ++sf->pending_generation;
+	pthread_cond_broadcast(&sf->wake);
+	pthread_mutex_unlock(&sf->lock);
+	return generation;
+}
+
+const char *statefile_dir(const struct hd_statefile *sf)
+{
+	return sf->dir;
+}
+
+void statefile_free(struct hd_statefile *sf)
+{
+	struct timespec until;
+	int err;
+
+	if (sf == NULL)
+		return;
+	pthread_mutex_lock(&sf->lock);
+	sf->quit = true;
+	pthread_cond_broadcast(&sf->wake);
+	pthread_mutex_unlock(&sf->lock);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += STATEFILE_EXIT_WAIT_S;
+	err = pthread_timedjoin_np(sf->thread, NULL, &until);
+	if (err != 0) {
+		/* The thread is stuck in the kernel (a hung disk): leave it and its memory, the process is ending. */
+		log_err("admin state: the write to %s did not finish within %d s at exit; it may be lost", sf->dir,
+			STATEFILE_EXIT_WAIT_S);
+		return;
+	}
+	if (sf->written_generation > sf->reported_generation && sf->last_rc < 0)
+		log_err("admin state not saved at exit: %s", sf->last_error);
+	event_free(sf->done_event);
+	pthread_mutex_destroy(&sf->lock);
+	pthread_cond_destroy(&sf->wake);
+	free(sf->dir);
+	free(sf);
+}
