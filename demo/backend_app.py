@@ -196,6 +196,12 @@ def main():
         allow_reuse_address = True
         request_queue_size = 256
 
+        def handle_error(self, request, client_address):
+            exc = sys.exc_info()[1]
+            if isinstance(exc, ConnectionError):  # a client that closed or reset its connection: routine
+                return
+            super().handle_error(request, client_address)
+
     srv = Server((args.bind, args.port), Handler)
     timer = threading.Timer(args.max_seconds, lambda: os._exit(0))
     timer.daemon = True

@@ -399,7 +399,7 @@ def main():
     except (sbx.SandboxError, sbx.HarnessError) as exc:
         OUT.line()
         OUT.line(OUT.red("FAILED: %s" % exc))
-        logs = sb.failure_logs or sb.log_tails(12)
+        logs = sb.failure_logs or sb.log_tails(8)
         if logs:
             OUT.line(OUT.dim("The last lines of each log:"))
             OUT.line(logs)
