@@ -41,7 +41,7 @@ DEB_TEST := python3 python3-pytest haproxy iptables iproute2 mariadb-server mari
 	systemd ansible-core valgrind
 DEB_ALL := $(DEB_BUILD) $(DEB_TEST)
 
-.PHONY: all deps test unit integration clean run install uninstall check-deps bench docs
+.PHONY: all deps test unit integration clean run install uninstall check-deps bench docs demo demo-root
 all: $(BUILD)/healthd
 
 # Installs only what is missing, so that it costs nothing on a prepared machine.
@@ -79,6 +79,13 @@ test: deps
 ifeq ($(SANITIZE),)
 	$(MAKE) --no-print-directory SANITIZE=address,undefined unit integration
 endif
+
+# The firewall incident, played and narrated in network namespaces (demo/incident.py); about a minute, as root.
+demo: demo-root deps $(BUILD)/healthd
+	@HEALTHD_BIN=$(CURDIR)/$(BUILD)/healthd /usr/bin/python3 demo/incident.py
+
+demo-root:
+	@[ "$$(id -u)" = 0 ] || { echo "make demo: run it as root (it creates network namespaces and firewall rules)" >&2; exit 2; }
 
 run: deps $(BUILD)/healthd
 	$(BUILD)/healthd --config examples/local.json
