@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 
 from harness import (  # noqa: E402
     CHECK_PASSWORD, HAProxy, HarnessError, Healthd, Lan, MariaDB, MariaDBTemplate, NetNS, Redis, WebhookReceiver,
-    WorkDirs, kill_registered, wait_until,
+    WorkDirs, kill_registered, registered_pids, wait_until,
 )
 from harness.proc import PYTHON, ScriptProcess  # noqa: E402
 
@@ -398,6 +398,8 @@ class Sandbox:
         self.base_config = load_be_json()
         self.haproxy_cfg_text = None
         self.failure_logs = ""
+        # Processes registered before the sandbox (a test run's shared servers) are not the sandbox's to kill.
+        self.foreign_pids = registered_pids()
 
     # -- life cycle
     def __enter__(self):
@@ -510,7 +512,7 @@ class Sandbox:
                 ns.delete()
             except Exception as exc:  # noqa: BLE001
                 errors.append("%s: %r" % (ns.name, exc))
-        leftovers = kill_registered()
+        leftovers = kill_registered(keep=self.foreign_pids)
         if leftovers:
             errors.append("killed leftover processes: " + ", ".join(leftovers))
         if self.workdirs is not None:
