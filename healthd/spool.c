@@ -169,7 +169,8 @@ static void read_queue(const char *dir, struct hd_spool_loaded *out, struct hd_s
 		free(path);
 	}
 	closedir(d);
-	qsort(out->items, out->n, sizeof(*out->items), by_seq);
+	if (out->n > 1) /* qsort on a NULL array is undefined even for 0 items */
+		qsort(out->items, out->n, sizeof(*out->items), by_seq);
 }
 
 static void read_states(const char *dir, struct hd_spool_load *load)
