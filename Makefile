@@ -21,6 +21,8 @@ ifneq ($(SANITIZE),)
 ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=$(SANITIZE)
 BUILD := build/sanitize
+# An undefined-behaviour report stops the process, so that a test fails on it instead of printing past it.
+export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 else
 BUILD := build
 endif
@@ -39,7 +41,7 @@ DEB_TEST := python3 python3-pytest haproxy iptables iproute2 mariadb-server mari
 	systemd ansible-core valgrind
 DEB_ALL := $(DEB_BUILD) $(DEB_TEST)
 
-.PHONY: all deps test unit integration clean run install uninstall check-deps bench docs
+.PHONY: all deps test unit integration clean run install uninstall check-deps bench docs demo demo-root
 all: $(BUILD)/healthd
 
 # Installs only what is missing, so that it costs nothing on a prepared machine.
@@ -70,9 +72,20 @@ unit: deps $(UNIT_BINS)
 integration: deps $(BUILD)/healthd
 	HEALTHD_BIN=$(CURDIR)/$(BUILD)/healthd /usr/bin/python3 -m pytest tests/integration -q -p no:cacheprovider
 
+# The one test command: unit and integration tests on the shipped build, then again under ASan and UBSan.
 test: deps
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory integration
+ifeq ($(SANITIZE),)
+	$(MAKE) --no-print-directory SANITIZE=address,undefined unit integration
+endif
+
+# The firewall incident, played and narrated in network namespaces (demo/incident.py); about a minute, as root.
+demo: demo-root deps $(BUILD)/healthd
+	@HEALTHD_BIN=$(CURDIR)/$(BUILD)/healthd /usr/bin/python3 demo/incident.py
+
+demo-root:
+	@[ "$$(id -u)" = 0 ] || { echo "make demo: run it as root (it creates network namespaces and firewall rules)" >&2; exit 2; }
 
 run: deps $(BUILD)/healthd
 	$(BUILD)/healthd --config examples/local.json

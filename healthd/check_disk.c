@@ -1,5 +1,6 @@
 /* check_disk.c: the disk check: space, inodes and a write+fsync probe, measured on a worker thread so that a hung mount never blocks the loop. */
 #include "check_disk.h"
+#include "fileio.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -214,20 +215,6 @@ static void fail_step(struct hd_disk_sample *s, const char *step, const char *ob
 	s->err = err;
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Creates a fresh probe file (never following a link someone left there), writes, fsyncs, removes it. */
 static void probe(struct disk_job *job, struct hd_disk_sample *s)
 {
@@ -247,7 +234,7 @@ static void probe(struct disk_job *job, struct hd_disk_sample *s)
 		return;
 	}
 	job_set_step(job, "probe write");
-	if (write_all(fd, block, sizeof(block)) < 0) {
+	if (hd_write_all(fd, block, sizeof(block)) < 0) {
 		fail_step(s, "probe write", job->probe_path, errno);
 	} else {
 		job_set_step(job, "probe fsync");

@@ -261,6 +261,20 @@ static void stop_operations(struct daemon *d)
 	d->notify = NULL;
 }
 
+/* libevent and evdns speak through healthd's logger, so that --syslog catches them too. */
+static void log_from_libevent(int severity, const char *msg)
+{
+	enum hd_log_level lvl = severity >= EVENT_LOG_ERR ? HD_LOG_ERR : severity == EVENT_LOG_WARN ? HD_LOG_WARN :
+				severity == EVENT_LOG_MSG ? HD_LOG_INFO : HD_LOG_DEBUG;
+
+	hd_log(lvl, "libevent: %s", msg);
+}
+
+static void log_from_evdns(int is_warning, const char *msg)
+{
+	hd_log(is_warning ? HD_LOG_WARN : HD_LOG_DEBUG, "dns: %s", msg);
+}
+
 static int run_daemon(const char *config_path, bool use_syslog, bool debug)
 {
 	struct daemon d = {.config_path = xstrdup(config_path)};
@@ -276,6 +290,8 @@ static int run_daemon(const char *config_path, bool use_syslog, bool debug)
 	}
 	hd_log_init(use_syslog || cfg->log.syslog, debug ? HD_LOG_DEBUG : (enum hd_log_level)cfg->log.level);
 	signal(SIGPIPE, SIG_IGN);
+	event_set_log_callback(log_from_libevent);
+	evdns_set_log_fn(log_from_evdns);
 	if (evthread_use_pthreads() < 0)
 		hd_fatal("libevent: cannot enable threads");
 	d.base = event_base_new();
@@ -306,6 +322,8 @@ static int run_daemon(const char *config_path, bool use_syslog, bool debug)
 	rc = 0;
 	log_info("healthd stopped");
 out:
+	if (d.sig_hup) /* no reload once stopping: the loop still turns while lookups settle */
+		event_del(d.sig_hup);
 	stop_operations(&d);
 	engine_stop(d.engine);
 	alerts_free(d.alerts);

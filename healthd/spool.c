@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "util.h"
 
 #define SPOOL_MAX_FILE (1024 * 1024)
@@ -76,17 +77,6 @@ static void add_problem(char ***list, size_t *n, const char *fmt, ...)
 
 /* ---- file operations (writer thread only) ---- */
 
-static int fsync_dir(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
-
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
 /* mkdir -p; the last component gets mode, and its parent is fsynced so that the new entry survives a crash. */
 static int make_dirs(const char *path, mode_t mode)
 {
@@ -108,67 +98,21 @@ static int make_dirs(const char *path, mode_t mode)
 		rc = -1;
 	if (rc == 0 && (slash = strrchr(copy, '/')) != NULL && slash != copy) {
 		*slash = '\0';
-		fsync_dir(copy);
+		hd_fsync_dir(copy);
 	}
 	free(copy);
 	return rc;
 }
 
-static int write_all(int fd, const char *text, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, text, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		text += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Writes dir/name whole or not at all: temporary name, fsync, rename, fsync of the directory. */
+/* Writes dir/name whole or not at all, creating dir first (mode 0700). */
 static int write_file_atomic(const char *dir, const char *name, const char *text, size_t len, char **error)
 {
-	char *tmp = xasprintf("%s/tmp-%s", dir, name), *final = xasprintf("%s/%s", dir, name);
-	int fd = -1, rc = -1;
-	const char *step = "create";
-
 	if (make_dirs(dir, 0700) < 0) {
-		step = "create the directory of";
-		goto out;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		goto out;
-	step = "write";
-	if (write_all(fd, text, len) < 0)
-		goto out;
-	step = "fsync";
-	if (fsync(fd) < 0)
-		goto out;
-	close(fd);
-	fd = -1;
-	step = "rename";
-	if (rename(tmp, final) < 0)
-		goto out;
-	step = "fsync the directory of";
-	if (fsync_dir(dir) < 0)
-		goto out;
-	rc = 0;
-out:
-	if (rc < 0) {
-		int saved = errno;
 		if (*error == NULL)
-			*error = xasprintf("cannot %s %s: %s", step, final, strerror(saved));
-		if (fd >= 0)
-			close(fd);
-		unlink(tmp);
+			*error = xasprintf("cannot create the directory %s: %s", dir, strerror(errno));
+		return -1;
 	}
-	free(tmp);
-	free(final);
-	return rc;
+	return hd_write_file_atomic(dir, name, text, len, error);
 }
 
 /* "00000000000000000042.json" -> 42; anything else -> false. */
@@ -207,7 +151,7 @@ static void read_queue(const char *dir, struct hd_spool_loaded *out, struct hd_s
 		char *path = xasprintf("%s/%s", dir, de->d_name);
 		uint64_t seq;
 
-		if (strncmp(de->d_name, "tmp-", 4) == 0) {
+		if (strncmp(de->d_name, HD_TMP_PREFIX, strlen(HD_TMP_PREFIX)) == 0) {
 			add_problem(&load->problems, &load->n_problems, "removed %s: a write interrupted by a crash", path);
 			unlink(path);
 		} else if (parse_seq_name(de->d_name, &seq)) {
@@ -225,7 +169,8 @@ static void read_queue(const char *dir, struct hd_spool_loaded *out, struct hd_s
 		free(path);
 	}
 	closedir(d);
-	qsort(out->items, out->n, sizeof(*out->items), by_seq);
+	if (out->n > 1) /* qsort on a NULL array is undefined even for 0 items */
+		qsort(out->items, out->n, sizeof(*out->items), by_seq);
 }
 
 static void read_states(const char *dir, struct hd_spool_load *load)
@@ -242,7 +187,7 @@ static void read_states(const char *dir, struct hd_spool_load *load)
 		size_t n = strlen(de->d_name);
 		char *path = xasprintf("%s/%s", sdir, de->d_name), *text;
 
-		if (strncmp(de->d_name, "tmp-", 4) == 0) {
+		if (strncmp(de->d_name, HD_TMP_PREFIX, strlen(HD_TMP_PREFIX)) == 0) {
 			unlink(path);
 		} else if (n > 5 && strcmp(de->d_name + n - 5, ".json") == 0 && (text = hd_read_small_file(path, 65536))) {
 			struct hd_spool_loaded *s = &load->states;

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileio.h"
+
 #define STATEFILE_MAX_BYTES 65536
 #define STATEFILE_VERSION 1
 /* At exit, how long to wait for a pending write before giving up on it (a hung disk must not hang the stop). */
@@ -137,78 +139,12 @@ int statefile_load(const char *dir, struct hd_saved_admin *out, char **error)
 	return rc;
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int statefile_write(const char *dir, const struct hd_saved_admin *st, char **error)
 {
-	char *path = state_path(dir);
-	char *tmp = xasprintf("%s/.%s.%d.tmp", dir, HD_STATEFILE_NAME, (int)getpid());
 	char *text = statefile_encode(st);
-	const char *step = "create", *subject = tmp;
-	int fd, dirfd, rc = -1;
+	int rc = hd_write_file_atomic(dir, HD_STATEFILE_NAME, text, strlen(text), error);
 
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		goto fail;
-	step = "write";
-	if (write_all(fd, text, strlen(text)) < 0)
-		goto fail_fd;
-	step = "fsync";
-	if (fsync(fd) < 0)
-		goto fail_fd;
-	step = "close";
-	if (close(fd) < 0) {
-		fd = -1;
-		goto fail_unlink;
-	}
-	fd = -1;
-	step = "rename";
-	if (rename(tmp, path) < 0)
-		goto fail_unlink;
-	/* The rename itself is durable only once the directory is synced. */
-	step = "fsync";
-	subject = dir;
-	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0 || fsync(dirfd) < 0) {
-		int saved = errno;
-		if (dirfd >= 0)
-			close(dirfd);
-		errno = saved;
-		goto fail;
-	}
-	close(dirfd);
-	rc = 0;
-	goto out;
-fail_fd:
-	{
-		int saved = errno;
-		close(fd);
-		errno = saved;
-	}
-fail_unlink:
-	{
-		int saved = errno;
-		unlink(tmp);
-		errno = saved;
-	}
-fail:
-	*error = xasprintf("%s %s: %s", step, subject, strerror(errno));
-out:
 	free(text);
-	free(tmp);
-	free(path);
 	return rc;
 }
 

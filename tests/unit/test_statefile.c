@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "statefile.h"
 
 static char *make_dir(void)
@@ -110,7 +111,7 @@ static void test_write_then_load(void **unused)
 	assert_true(out.stopped_draining);
 	/* no temporary file is left behind */
 	{
-		char *tmp = xasprintf("%s/.%s.%d.tmp", dir, HD_STATEFILE_NAME, (int)getpid());
+		char *tmp = xasprintf("%s/" HD_TMP_PREFIX "%s", dir, HD_STATEFILE_NAME);
 		assert_int_not_equal(access(tmp, F_OK), 0);
 		free(tmp);
 	}

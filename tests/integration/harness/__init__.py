@@ -7,7 +7,7 @@ docstrings (netns.py explains how tests reach processes inside a namespace).
 """
 
 from .util import (HarnessError, free_port, wait_until, http_request, open_connection,
-                   parse_hostport, CIDict, WorkDirs, kill_registered, mounted_fstype, unmount)
+                   parse_hostport, CIDict, WorkDirs, registered_pids, kill_registered, mounted_fstype, unmount)
 from .netns import NetNS, Lan, Link, make_veth
 from .healthd import Healthd, run_healthd, healthd_bin, REPO
 from .mariadb import MariaDB, MariaDBTemplate, CHECK_USER, CHECK_PASSWORD
@@ -18,7 +18,7 @@ from .servers import TcpListener, HttpApp, TcpProxy, WebhookReceiver
 
 __all__ = [
     "HarnessError", "free_port", "wait_until", "http_request", "open_connection",
-    "parse_hostport", "CIDict", "WorkDirs", "kill_registered", "mounted_fstype", "unmount",
+    "parse_hostport", "CIDict", "WorkDirs", "registered_pids", "kill_registered", "mounted_fstype", "unmount",
     "NetNS", "Lan", "Link", "make_veth",
     "Healthd", "run_healthd", "healthd_bin", "REPO",
     "MariaDB", "MariaDBTemplate", "CHECK_USER", "CHECK_PASSWORD",

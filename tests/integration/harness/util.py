@@ -23,7 +23,7 @@ import time
 
 __all__ = [
     "HarnessError", "free_port", "wait_until", "tail", "read_text", "CIDict",
-    "register_pid", "unregister_pid", "kill_registered", "pid_alive", "stop_pid",
+    "register_pid", "unregister_pid", "registered_pids", "kill_registered", "pid_alive", "stop_pid",
     "stop_popen", "open_connection", "http_request", "WorkDirs", "parse_hostport",
     "connect_host", "mounted_fstype", "unmount",
 ]
@@ -246,11 +246,19 @@ def stop_popen(proc, timeout=10.0, sig=signal.SIGTERM):
     return proc.returncode
 
 
-def kill_registered():
-    """Last-resort cleanup: SIGKILL every registered process that is still ours."""
+def registered_pids():
+    """The pids registered now: take a snapshot to clean up later only what was started after it."""
     with _REG_LOCK:
-        items = list(_REGISTRY.items())
-        _REGISTRY.clear()
+        return set(_REGISTRY)
+
+
+def kill_registered(keep=frozenset()):
+    """Last-resort cleanup: SIGKILL every registered process that is still ours, except the pids in keep
+    (processes that belong to someone else in this run, e.g. a session-wide server)."""
+    with _REG_LOCK:
+        items = [(pid, v) for pid, v in _REGISTRY.items() if pid not in keep]
+        for pid, _ in items:
+            del _REGISTRY[pid]
     killed = []
     for pid, (expect, what) in items:
         if pid_alive(pid, expect):
