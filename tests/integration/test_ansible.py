@@ -29,7 +29,10 @@ SYSUSERS = os.path.join(REPO, "systemd", "healthd.sysusers")
 def ansible_playbook(workdir, playbook, *extra, timeout=180):
     # A user's shell, not ours: `make test` passes SANITIZE and friends down in MAKEFLAGS, and the role's
     # `make install` must build and install what a user gets.
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+    # GNU make hands its command-line variables to recipes in the environment too, not only in MAKEFLAGS.
+    outer_make = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "SANITIZE", "BUILD", "WERROR", "CFLAGS",
+                  "UBSAN_OPTIONS")
+    env = {k: v for k, v in os.environ.items() if k not in outer_make}
     env.update({
         "ANSIBLE_CONFIG": os.path.join(ANSIBLE_DIR, "ansible.cfg"),
         "ANSIBLE_LOCAL_TEMP": os.path.join(workdir, "ansible-local"),
