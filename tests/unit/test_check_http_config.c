@@ -10,26 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-
-/* Parses one http check given as the inside of its JSON object; returns the config or NULL with *error set. */
-static struct hd_config *parse_check(const char *keys, char **error)
-{
-	char text[1024];
-
-	snprintf(text, sizeof(text), "{\"checks\": [{\"name\": \"app\", \"type\": \"http\",\n %s}]}", keys);
-	return config_parse("t.json", text, strlen(text), error);
-}
-
-static void expect_error(const char *keys, const char *fragment)
-{
-	char *error = NULL;
-	struct hd_config *cfg = parse_check(keys, &error);
-
-	if (cfg != NULL || error == NULL || strstr(error, fragment) == NULL)
-		fail_msg("for %s: expected an error containing \"%s\", got %s", keys, fragment, error ? error : "none");
-	free(error);
-}
+#define TEST_CHECK_TYPE "http"
+#define TEST_CHECK_NAME "app"
+#include "check_config.h"
 
 static void expect_valid(const char *keys, const char *target)
 {
