@@ -35,6 +35,11 @@ struct hd_status {
 	size_t agent_len;
 	unsigned agent_state_version, agent_admin_version;
 	bool health_valid, ready_valid, agent_valid;
+	/* the overall state, which only a state or configuration change moves */
+	enum hd_overall overall;
+	const struct hd_check *overall_first;
+	unsigned overall_version;
+	bool overall_valid;
 };
 
 const char *hd_overall_name(enum hd_overall o)
@@ -64,7 +69,7 @@ void status_free(struct hd_status *s)
 	free(s);
 }
 
-enum hd_overall status_overall(struct hd_status *s, const struct hd_check **first_down)
+static enum hd_overall compute_overall(struct hd_status *s, const struct hd_check **first_down)
 {
 	enum hd_overall o = HD_OVERALL_UP;
 	const struct hd_check *first_noncritical = NULL;
@@ -84,6 +89,20 @@ enum hd_overall status_overall(struct hd_status *s, const struct hd_check **firs
 	}
 	*first_down = first_noncritical;
 	return o;
+}
+
+enum hd_overall status_overall(struct hd_status *s, const struct hd_check **first_down)
+{
+	unsigned sv = engine_state_version(s->engine);
+
+	/* Every state change, reload and first result bumps the state version: recompute only then. */
+	if (!s->overall_valid || s->overall_version != sv) {
+		s->overall = compute_overall(s, &s->overall_first);
+		s->overall_version = sv;
+		s->overall_valid = true;
+	}
+	*first_down = s->overall_first;
+	return s->overall;
 }
 
 int status_http_code(struct hd_status *s)
