@@ -1,4 +1,5 @@
 # Makefile: builds build/healthd, installs build and test dependencies from Debian, runs the tests.
+VERSION := 0.2.0
 CC ?= cc
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -14,71 +15,138 @@ WERROR ?= -Werror
 PKGS := libevent libevent_pthreads libcjson libcurl hiredis libmariadb libsystemd
 CFLAGS_WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith \
 	-Wcast-qual -Wno-missing-field-initializers -Wno-format-nonliteral $(WERROR)
-CFLAGS ?= -O2 -g
-ALL_CFLAGS := -std=gnu11 $(CFLAGS_WARN) $(CFLAGS) -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+
+# Debian's hardening (what a package build gets): FORTIFY, stack protector, relro and now, plus stack-clash
+# protection, which Debian 12's dpkg-buildflags does not add yet. CFLAGS, CPPFLAGS and LDFLAGS from the
+# environment (dpkg-buildpackage exports them) or the command line win.
+DPKG_BUILDFLAGS = DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get
+CFLAGS ?= $(shell $(DPKG_BUILDFLAGS) CFLAGS 2>/dev/null || echo -O2 -g) -fstack-clash-protection
+CPPFLAGS ?= $(shell $(DPKG_BUILDFLAGS) CPPFLAGS 2>/dev/null)
+LDFLAGS ?= $(shell $(DPKG_BUILDFLAGS) LDFLAGS 2>/dev/null)
+
+# Every flag that comes from a tool is expanded when a recipe runs, after `make deps-build` has installed the
+# tool and the libraries (the := inside makes each $(shell) run once), never when the Makefile is read.
+PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags $(PKGS)))$(PKG_CFLAGS)
+PKG_LIBS = $(eval PKG_LIBS := $$(shell pkg-config --libs $(PKGS)))$(PKG_LIBS)
+BUILD_CFLAGS = $(eval BUILD_CFLAGS := $$(filter-out $(NOT_WITH_SANITIZERS),$$(CFLAGS)))$(BUILD_CFLAGS)
+BUILD_CPPFLAGS = $(eval BUILD_CPPFLAGS := $$(filter-out $(NOT_WITH_SANITIZERS),$$(CPPFLAGS)))$(BUILD_CPPFLAGS)
+BUILD_LDFLAGS = $(eval BUILD_LDFLAGS := $$(LDFLAGS))$(BUILD_LDFLAGS)
+ALL_CFLAGS = -std=gnu11 $(CFLAGS_WARN) $(BUILD_CFLAGS) $(BUILD_CPPFLAGS) -D_GNU_SOURCE -DHD_VERSION='"$(VERSION)"' \
+	$(PKG_CFLAGS) $(SAN_CFLAGS)
+ALL_LDFLAGS = $(BUILD_LDFLAGS) $(SAN_LDFLAGS)
+LDLIBS = $(PKG_LIBS) -lpthread -lm
 ifneq ($(SANITIZE),)
-ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
-LDFLAGS += -fsanitize=$(SANITIZE)
+# FORTIFY's checked functions hide accesses from ASan, which checks more. Float-cast checks on top of what
+# SANITIZE names; any report stops the process, so that a test fails on it.
+NOT_WITH_SANITIZERS := -D_FORTIFY_SOURCE=%
+SAN_CHECKS := $(SANITIZE),float-cast-overflow
+SAN_CFLAGS = -fsanitize=$(SAN_CHECKS) -fno-omit-frame-pointer
+SAN_LDFLAGS = -fsanitize=$(SAN_CHECKS)
 BUILD := build/sanitize
-# An undefined-behaviour report stops the process, so that a test fails on it instead of printing past it.
 export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 else
 BUILD := build
 endif
 
+SHELL := /bin/bash
 SRCS := $(wildcard healthd/*.c)
 OBJS := $(patsubst healthd/%.c,$(BUILD)/obj/%.o,$(SRCS))
 LIB_OBJS := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
-# Debian packages needed to build, test and run the demo; `make deps` installs the missing ones.
-DEB_BUILD := build-essential pkg-config libevent-dev libcjson-dev libcurl4-openssl-dev libmariadb-dev \
+# Debian packages. Building (and the unit tests' cmocka) needs only DEB_BUILD: `make`, `make install` and
+# `make unit` install just those. The servers and tools the tests and the demo run are DEB_TEST, installed by
+# `make test` and `make demo` only.
+DEB_BUILD := build-essential dpkg-dev pkg-config libevent-dev libcjson-dev libcurl4-openssl-dev libmariadb-dev \
 	libhiredis-dev libsystemd-dev libcmocka-dev
 DEB_TEST := python3 python3-pytest haproxy iptables iproute2 mariadb-server mariadb-client redis-server \
 	redis-tools prometheus-alertmanager prometheus socat curl ca-certificates openssl procps e2fsprogs python3-fusepy \
-	systemd ansible-core valgrind
-DEB_ALL := $(DEB_BUILD) $(DEB_TEST)
+	systemd ansible-core ansible-lint valgrind man-db util-linux \
+	clang libclang-rt-14-dev \
+	debhelper devscripts lintian mmdebstrap fakeroot
 
-.PHONY: all deps test unit integration clean run install uninstall check-deps bench docs demo demo-root
+.PHONY: all deps deps-build deps-test test unit integration fuzz fuzz-regress clean run install uninstall bench \
+	docs demo demo-root
 all: $(BUILD)/healthd
 
 # Installs only what is missing, so that it costs nothing on a prepared machine.
-deps:
-	@missing=$$(for p in $(DEB_ALL); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+define apt_install_missing
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
-		echo "installing Debian packages: $$missing"; \
+		echo "installing Debian packages: $$(echo $$missing)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
 
-check-deps:
-	@pkg-config --exists $(PKGS) || $(MAKE) --no-print-directory deps
+deps-build:
+	$(call apt_install_missing,$(DEB_BUILD))
 
-$(BUILD)/obj/%.o: healthd/%.c healthd/*.h | check-deps
+deps-test:
+	$(call apt_install_missing,$(DEB_TEST))
+
+deps: deps-build deps-test
+
+$(BUILD)/obj/%.o: healthd/%.c healthd/*.h | deps-build
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/healthd: $(OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Ihealthd -o $@ $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -lcmocka
+	$(CC) $(ALL_CFLAGS) -Ihealthd -o $@ $< $(LIB_OBJS) $(ALL_LDFLAGS) $(LDLIBS) -lcmocka
 
-unit: deps $(UNIT_BINS)
+unit: deps-build $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
 integration: deps $(BUILD)/healthd
 	HEALTHD_BIN=$(CURDIR)/$(BUILD)/healthd /usr/bin/python3 -m pytest tests/integration -q -p no:cacheprovider
 
-# The one test command: unit and integration tests on the shipped build, then again under ASan and UBSan.
+# The one test command: unit and integration tests on the shipped build, then again under ASan and UBSan,
+# then every fuzz target's corpus replayed (the regression part of `make fuzz`).
 test: deps
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory integration
 ifeq ($(SANITIZE),)
 	$(MAKE) --no-print-directory SANITIZE=address,undefined unit integration
+	$(MAKE) --no-print-directory fuzz-regress
 endif
+
+# libFuzzer targets (tests/fuzz/fuzz_*.c) over every object but main.o, all built by clang with ASan and UBSan.
+# `make fuzz` runs each for FUZZ_SECONDS on a scratch copy of its corpus (tests/fuzz/corpus/NAME/, which is
+# never written to); `make fuzz-regress` replays the corpus only.
+FUZZ_SECONDS ?= 30
+FUZZ_CC ?= clang
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
+FUZZ_LIB_OBJS := $(patsubst healthd/%.c,build/fuzz/obj/%.o,$(filter-out healthd/main.c,$(SRCS)))
+FUZZ_CFLAGS = -std=gnu11 -g -O1 -D_GNU_SOURCE -DHD_VERSION='"$(VERSION)"' -fno-omit-frame-pointer \
+	-fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=undefined $(PKG_CFLAGS)
+
+build/fuzz/obj/%.o: healthd/%.c healthd/*.h | deps-build deps-test
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Ihealthd -o $@ $< $(FUZZ_LIB_OBJS) $(LDLIBS)
+
+fuzz: $(FUZZ_BINS)
+	@set -e; for b in $(FUZZ_BINS); do n=$${b#build/fuzz/}; n=$${n#fuzz_}; \
+		scratch=build/fuzz/scratch/$$n; rm -rf $$scratch; mkdir -p $$scratch tests/fuzz/corpus/$$n; \
+		echo "== $$b: $(FUZZ_SECONDS) s"; \
+		$$b -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+			-artifact_prefix=build/fuzz/crash-$$n- $$scratch tests/fuzz/corpus/$$n; \
+	done
+
+fuzz-regress: $(FUZZ_BINS)
+	@set -e; for b in $(FUZZ_BINS); do n=$${b#build/fuzz/}; n=$${n#fuzz_}; \
+		echo "== $$b: replaying tests/fuzz/corpus/$$n"; \
+		files=$$(find tests/fuzz/corpus/$$n -type f 2>/dev/null | sort); [ -n "$$files" ] || continue; \
+		$$b -timeout=10 $$files 2>&1 | tail -n 3; [ $${PIPESTATUS[0]} -eq 0 ]; \
+	done
 
 # The firewall incident, played and narrated in network namespaces (demo/incident.py); about a minute, as root.
 demo: demo-root deps $(BUILD)/healthd
@@ -87,7 +155,7 @@ demo: demo-root deps $(BUILD)/healthd
 demo-root:
 	@[ "$$(id -u)" = 0 ] || { echo "make demo: run it as root (it creates network namespaces and firewall rules)" >&2; exit 2; }
 
-run: deps $(BUILD)/healthd
+run: $(BUILD)/healthd
 	$(BUILD)/healthd --config examples/local.json
 
 # The unit names /usr/local/sbin and /etc; they are rewritten to SBINDIR and SYSCONFDIR. An existing configuration

@@ -7,7 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HD_VERSION "0.1.0"
+#ifndef HD_VERSION
+#error "HD_VERSION comes from the Makefile (VERSION)"
+#endif
 #define HD_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define HD_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #define HD_MUST_CHECK __attribute__((warn_unused_result))
