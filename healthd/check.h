@@ -14,6 +14,7 @@ struct evdns_base;
 struct cfg_ctx;
 struct cfg_key;
 struct hd_check;
+struct hd_perfdata;
 
 /* The fixed vocabulary of outcomes. The order is part of the metrics and tests; append only. */
 enum hd_kind {
@@ -65,6 +66,8 @@ struct hd_check_run {
 	int64_t deadline_ms;     /* hd_now_mono_ms() at which the engine gives up */
 	struct hd_check *check;  /* engine-owned; types do not touch it */
 	struct hd_persist *persist; /* state a type keeps across attempts (e.g. a persistent session) */
+	const char *state_dir;   /* the state_dir (where state that must survive a restart lives); valid in start() */
+	bool warn;               /* set before an OK hd_check_done(): passed, with a warning (a plugin's WARNING) */
 };
 
 /*
@@ -84,6 +87,8 @@ struct hd_check_type {
 	void (*free_conf)(void *type_conf); /* may be NULL: the keys' strings are freed generically */
 	/* May be NULL: releases what a check keeps across attempts when it is removed. */
 	void (*free_persist)(struct hd_persist *persist);
+	/* May be NULL: the latest attempt's measurements (a plugin's perfdata), for /metrics. Returns how many. */
+	size_t (*perfdata)(const struct hd_persist *persist, const struct hd_perfdata **items);
 };
 
 /* Every registered type, NULL-terminated (checks.c). */
@@ -92,6 +97,8 @@ const struct hd_check_type *hd_check_type_find(const char *name);
 
 /* The one way an attempt ends. detail is for people: what was tried, against what, what happened. */
 void hd_check_done(struct hd_check_run *run, enum hd_kind kind, const char *fmt, ...) HD_PRINTF(3, 4);
+/* Ends an attempt without a result: the check stays as it is (a push check waiting for its first report). */
+void hd_check_skip(struct hd_check_run *run);
 /* Milliseconds left before the deadline (at least 1). */
 int hd_run_remaining_ms(const struct hd_check_run *run);
 /* The IP address of sa as text (no port): 0, or -1 for a family other than IPv4 and IPv6. */

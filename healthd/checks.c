@@ -9,6 +9,7 @@ extern const struct hd_check_type hd_check_http;
 extern const struct hd_check_type hd_check_redis;
 extern const struct hd_check_type hd_check_mysql;
 extern const struct hd_check_type hd_check_disk;
+extern const struct hd_check_type hd_check_program;
 
 const struct hd_check_type *const hd_check_types[] = {
 	&hd_check_tcp,
@@ -16,6 +17,7 @@ const struct hd_check_type *const hd_check_types[] = {
 	&hd_check_redis,
 	&hd_check_mysql,
 	&hd_check_disk,
+	&hd_check_program,
 	NULL,
 };
 

@@ -140,6 +140,7 @@ static void finish(struct hd_check_run *run, enum hd_kind kind, const char *fmt,
 	vsnprintf(r.detail, sizeof(r.detail), fmt, ap);
 	hd_strlcpy(r.peer, run->peer, sizeof(r.peer));
 	hd_strlcpy(r.source_addr, run->source_addr, sizeof(r.source_addr));
+	r.warn = kind == HD_KIND_OK && run->warn;
 	c->persist = run->persist;
 	free_run(c);
 	record_result(c, &r);
@@ -152,6 +153,17 @@ void hd_check_done(struct hd_check_run *run, enum hd_kind kind, const char *fmt,
 	va_start(ap, fmt);
 	finish(run, kind, fmt, ap);
 	va_end(ap);
+}
+
+void hd_check_skip(struct hd_check_run *run)
+{
+	struct hd_check *c = run->check;
+	struct hd_engine *e = c->engine;
+
+	c->persist = run->persist;
+	free_run(c);
+	if (e->oneshot && e->oneshot_pending > 0 && --e->oneshot_pending == 0 && e->oneshot_done)
+		e->oneshot_done(e, e->oneshot_arg);
 }
 
 static void finish_fmt(struct hd_check_run *run, enum hd_kind kind, const char *fmt, ...) HD_PRINTF(3, 4);
@@ -236,6 +248,7 @@ static void start_attempt(struct hd_check *c)
 	run->dns = e->dns;
 	run->check = c;
 	run->persist = c->persist;
+	run->state_dir = e->cfg->state_dir;
 	run->phase = "start";
 	run->started_ms = hd_now_mono_ms_f();
 	run->deadline_ms = hd_now_mono_ms() + c->conf->timeout_ms;

@@ -21,6 +21,7 @@ struct hd_result {
 	char peer[64];
 	char source_addr[64];
 	int64_t wall_ms;
+	bool warn; /* ok, with a warning: stays up, shown as "warn" */
 };
 
 /* One configured check while it runs. Other modules read it; only engine.c writes it. */

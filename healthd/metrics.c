@@ -13,6 +13,7 @@
 #include "alerts.h"
 #include "engine.h"
 #include "http_api.h"
+#include "nagios.h"
 
 struct hd_metrics {
 	struct hd_engine *engine;
@@ -113,6 +114,31 @@ void hd_prom_render_checks(struct evbuffer *out, struct hd_check *const *checks,
 			evbuffer_add_printf(out, ",kind=\"%s\"} %" PRIu64 "\n", hd_kind_name((enum hd_kind)kind),
 					    checks[i]->results_by_kind[kind]);
 		}
+
+	add_family(out, "healthd_check_warning", "gauge",
+		   "1 when the check's latest attempt passed with a warning (a plugin's WARNING): up, status warn.");
+	for (size_t i = 0; i < n; i++) {
+		if (!has_result(checks[i]))
+			continue;
+		start_check_sample(out, "healthd_check_warning", checks[i]);
+		evbuffer_add_printf(out, "} %d\n", checks[i]->last.warn ? 1 : 0);
+	}
+
+	add_family(out, "healthd_check_perfdata", "gauge",
+		   "A plugin's performance data from the latest attempt, in base units (seconds, bytes, percent).");
+	for (size_t i = 0; i < n; i++) {
+		const struct hd_perfdata *perf;
+		size_t n_perf;
+		if (checks[i]->conf->type->perfdata == NULL || checks[i]->persist == NULL)
+			continue;
+		n_perf = checks[i]->conf->type->perfdata(checks[i]->persist, &perf);
+		for (size_t j = 0; j < n_perf; j++) {
+			start_check_sample(out, "healthd_check_perfdata", checks[i]);
+			evbuffer_add_printf(out, ",label=\"");
+			hd_prom_add_label_value(out, perf[j].label);
+			evbuffer_add_printf(out, "\"} %.15g\n", perf[j].value);
+		}
+	}
 
 	add_family(out, "healthd_check_transitions_total", "counter",
 		   "State changes of the check (pending, up, down), the first result included.");

@@ -174,7 +174,8 @@ cJSON *hd_check_to_json(const struct hd_check *c)
 	cJSON *o = cJSON_CreateObject();
 	const struct hd_result *r = c->state == HD_STATE_DOWN && c->last.kind == HD_KIND_OK ? &c->last_failure : &c->last;
 
-	cJSON_AddStringToObject(o, "status", hd_state_name(c->state));
+	/* A passing attempt with a warning (a plugin's WARNING) keeps the check up, shown as "warn". */
+	cJSON_AddStringToObject(o, "status", c->state == HD_STATE_UP && c->last.warn ? "warn" : hd_state_name(c->state));
 	if (c->state == HD_STATE_PENDING) {
 		cJSON_AddNullToObject(o, "kind");
 		cJSON_AddStringToObject(o, "detail", "no result yet");
