@@ -10,6 +10,7 @@ extern const struct hd_check_type hd_check_redis;
 extern const struct hd_check_type hd_check_mysql;
 extern const struct hd_check_type hd_check_disk;
 extern const struct hd_check_type hd_check_program;
+extern const struct hd_check_type hd_check_push;
 
 const struct hd_check_type *const hd_check_types[] = {
 	&hd_check_tcp,
@@ -18,6 +19,7 @@ const struct hd_check_type *const hd_check_types[] = {
 	&hd_check_mysql,
 	&hd_check_disk,
 	&hd_check_program,
+	&hd_check_push,
 	NULL,
 };
 

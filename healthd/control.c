@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "check_push.h"
 #include "config.h"
 #include "engine.h"
 #include "notify.h"
@@ -32,6 +33,7 @@ struct ctl_conn {
 	struct bufferevent *bev;
 	struct event *save_timer;
 	uint64_t wait_generation; /* nonzero while the reply waits for the state file */
+	uint64_t push_generation; /* nonzero while a push reply waits for its report file */
 	cJSON *held_reply;
 	bool got_request;
 	bool replied;
@@ -54,7 +56,7 @@ struct hd_control {
 
 static const char *const cmd_names[] = {
 	[HD_CTL_DRAIN] = "drain", [HD_CTL_MAINT] = "maint", [HD_CTL_READY] = "ready",
-	[HD_CTL_STATUS] = "status", [HD_CTL_RELOAD] = "reload",
+	[HD_CTL_STATUS] = "status", [HD_CTL_RELOAD] = "reload", [HD_CTL_PUSH] = "push",
 };
 
 const char *hd_control_cmd_name(enum hd_control_cmd cmd)
@@ -101,8 +103,8 @@ int control_parse_request(const char *line, enum hd_control_cmd *cmd, char *reas
 			}
 			return 0;
 		}
-	*error = word == 0 ? "empty request (expected drain, maint, ready, status or reload)"
-			   : "unknown command (expected drain, maint, ready, status or reload)";
+	*error = word == 0 ? "empty request (expected drain, maint, ready, status, reload or push)"
+			   : "unknown command (expected drain, maint, ready, status, reload or push)";
 	return -1;
 }
 
@@ -280,6 +282,62 @@ void control_save_admin(struct hd_control *c)
 	statefile_save(c->statefile, status_admin(c->deps.status), status_stopping(c->deps.status));
 }
 
+/* ---- push: a report for a push check, answered once it is on disk ---- */
+
+static void on_push_saved(uint64_t generation, int rc, const char *error, void *arg)
+{
+	struct hd_control *c = arg;
+
+	for (struct ctl_conn *cc = c->conns; cc != NULL; cc = cc->next) {
+		cJSON *r = cc->held_reply;
+		if (cc->push_generation != generation || r == NULL)
+			continue;
+		cc->held_reply = NULL;
+		cc->push_generation = 0;
+		evtimer_del(cc->save_timer);
+		cJSON_AddBoolToObject(r, "persisted", rc == 0);
+		if (rc < 0)
+			cJSON_AddStringToObject(r, "persist_error", error ? error : "unknown error");
+		send_reply(cc, r);
+	}
+}
+
+static void do_push(struct ctl_conn *cc, const char *args)
+{
+	struct hd_control *c = cc->ctl;
+	struct timeval tv = {CONTROL_SAVE_WAIT_MS / 1000, (CONTROL_SAVE_WAIT_MS % 1000) * 1000};
+	char name[64], detail[HD_PUSH_DETAIL_MAX + 1], *error = NULL;
+	const struct hd_check *chk;
+	const char *why;
+	bool ok;
+	cJSON *r;
+
+	if (hd_push_parse_request(args, name, sizeof(name), &ok, detail, sizeof(detail), &why) < 0) {
+		send_error(cc, "push", why);
+		return;
+	}
+	chk = engine_find(c->deps.engine, name);
+	cc->push_generation = hd_push_report(c->base, engine_config(c->deps.engine)->state_dir, chk ? chk->conf : NULL,
+					     name, ok, detail, on_push_saved, c, &error);
+	if (cc->push_generation == 0) {
+		log_warn("control: push from %s refused: %s", cc->who, error);
+		send_error(cc, "push", error);
+		free(error);
+		return;
+	}
+	log_info("push: check %s reported %s%s%s (by %s)", name, ok ? "ok" : "fail", detail[0] ? ": " : "", detail,
+		 cc->who);
+	r = new_reply(true, "push");
+	cJSON_AddStringToObject(r, "check", name);
+	cJSON_AddStringToObject(r, "result", ok ? "ok" : "fail");
+	cJSON_AddStringToObject(r, "detail", detail);
+	cJSON_AddNumberToObject(r, "interval_ms", chk->conf->interval_ms);
+	cc->held_reply = r; /* answered once on disk, like drain and maint */
+	cc->save_timer = evtimer_new(c->base, on_save_timeout, cc);
+	evtimer_add(cc->save_timer, &tv);
+	bufferevent_disable(cc->bev, EV_READ);
+}
+
 /* ---- connections ---- */
 
 static void handle_line(struct ctl_conn *cc, const char *line)
@@ -305,6 +363,9 @@ static void handle_line(struct ctl_conn *cc, const char *line)
 	case HD_CTL_MAINT:
 	case HD_CTL_READY:
 		do_admin(cc, cmd, reason);
+		break;
+	case HD_CTL_PUSH:
+		do_push(cc, reason);
 		break;
 	}
 }

@@ -16,7 +16,7 @@ struct hd_control;
 /* One request per connection: "COMMAND[ REASON]\n", at most this many bytes; one JSON object in reply. */
 #define HD_CONTROL_MAX_LINE 1024
 
-enum hd_control_cmd { HD_CTL_DRAIN, HD_CTL_MAINT, HD_CTL_READY, HD_CTL_STATUS, HD_CTL_RELOAD };
+enum hd_control_cmd { HD_CTL_DRAIN, HD_CTL_MAINT, HD_CTL_READY, HD_CTL_STATUS, HD_CTL_RELOAD, HD_CTL_PUSH };
 
 /* What the daemon does for the control socket that the socket cannot do itself. */
 struct hd_control_hooks {

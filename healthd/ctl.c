@@ -24,6 +24,7 @@ void ctl_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: healthd ctl [--socket PATH | --config FILE] [--json] [--timeout MS] COMMAND [--reason TEXT]\n"
+		"       healthd ctl [--socket PATH | --config FILE] push NAME ok|fail [--detail TEXT]\n"
 		"\n"
 		"Talks to the running healthd over its admin socket (listen.admin_socket, default " CTL_DEFAULT_SOCKET
 		",\nmode 0600: run it as the service user or root).\n"
@@ -34,11 +35,13 @@ void ctl_usage(FILE *out)
 		"  ready     leave drain/maint: each polling load balancer gets \"ready\" once\n"
 		"  status    the admin state, the overall state and every check\n"
 		"  reload    re-read the configuration (a bad file changes nothing; the error is printed)\n"
-		"drain, maint and ready are saved in state_dir and survive a restart or a crash.\n"
+		"  push      report for the push check NAME: ok (it ran well) or fail (with --detail why)\n"
+		"drain, maint, ready and push reports are saved in state_dir and survive a restart or a crash.\n"
 		"\n"
 		"  -s, --socket PATH   the admin socket\n"
 		"  -c, --config FILE   read the socket path from this configuration\n"
 		"  -r, --reason TEXT   why (shown in /health and the log), for drain, maint and ready\n"
+		"  -D, --detail TEXT   what happened, for push (shown in /health, the log and alerts)\n"
 		"  -j, --json          print the daemon's JSON answer as it is\n"
 		"  -t, --timeout MS    how long to wait for the answer (default 10000)\n"
 		"  -h, --help          this text\n"
@@ -168,7 +171,7 @@ static void print_status(const cJSON *r)
 	cJSON_ArrayForEach(c, checks) {
 		const char *st = str_item(c, "status", "?");
 		n++;
-		up += strcmp(st, "up") == 0;
+		up += strcmp(st, "up") == 0 || strcmp(st, "warn") == 0;
 		down += strcmp(st, "down") == 0;
 		pending += strcmp(st, "pending") == 0;
 	}
@@ -198,6 +201,16 @@ static int print_reply(const char *command, const cJSON *r)
 	}
 	if (strcmp(command, "reload") == 0) {
 		printf("reloaded: %s\n", str_item(r, "summary", ""));
+		return CTL_OK;
+	}
+	if (strcmp(command, "push") == 0) {
+		printf("push: %s %s recorded; it counts at the check's next attempt (within %.0f ms)\n",
+		       str_item(r, "check", "?"), str_item(r, "result", "?"), num_item(r, "interval_ms"));
+		if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "persisted"))) {
+			fprintf(stderr, "healthd ctl: WARNING: the report is NOT saved; a restart forgets it: %s\n",
+				str_item(r, "persist_error", "?"));
+			return CTL_REFUSED;
+		}
 		return CTL_OK;
 	}
 	print_admin(admin);
@@ -235,9 +248,10 @@ int ctl_main(int argc, char **argv)
 		{"socket", required_argument, NULL, 's'}, {"config", required_argument, NULL, 'c'},
 		{"reason", required_argument, NULL, 'r'}, {"json", no_argument, NULL, 'j'},
 		{"timeout", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
+		{"detail", required_argument, NULL, 'D'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *socket_path = NULL, *config_path = NULL, *reason = "", *command;
+	const char *socket_path = NULL, *config_path = NULL, *reason = "", *detail = NULL, *command;
 	char *path = NULL, *request = NULL, *answer = NULL, *end;
 	bool json = false;
 	long timeout_ms = 10000;
@@ -248,7 +262,7 @@ int ctl_main(int argc, char **argv)
 	int opt, fd = -1, rc = CTL_UNREACHABLE;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "s:c:r:jt:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "s:c:r:jt:hD:", opts, NULL)) != -1) {
 		switch (opt) {
 		case 's':
 			socket_path = optarg;
@@ -261,6 +275,9 @@ int ctl_main(int argc, char **argv)
 			break;
 		case 'j':
 			json = true;
+			break;
+		case 'D':
+			detail = optarg;
 			break;
 		case 't':
 			errno = 0;
@@ -278,6 +295,20 @@ int ctl_main(int argc, char **argv)
 			return CTL_USAGE;
 		}
 	}
+	if (optind < argc && strcmp(argv[optind], "push") == 0) {
+		/* push NAME ok|fail [--detail TEXT]: the daemon checks the name; the words are checked here too */
+		if (optind + 3 != argc || (strcmp(argv[optind + 2], "ok") != 0 && strcmp(argv[optind + 2], "fail") != 0) ||
+		    reason[0] || strpbrk(argv[optind + 1], " \t\r\n")) {
+			fprintf(stderr, "healthd ctl: usage: healthd ctl push NAME ok|fail [--detail TEXT]\n");
+			return CTL_USAGE;
+		}
+		reason = request = xasprintf("%s %s%s%s", argv[optind + 1], argv[optind + 2], detail ? " " : "",
+					     detail ? detail : "");
+		argc = optind + 1;
+	} else if (detail != NULL) {
+		fprintf(stderr, "healthd ctl: --detail is for push only\n");
+		return CTL_USAGE;
+	}
 	if (optind + 1 != argc) {
 		fprintf(stderr, optind == argc ? "healthd ctl: which command?\n" : "healthd ctl: one command at a time\n");
 		ctl_usage(stderr);
@@ -288,7 +319,10 @@ int ctl_main(int argc, char **argv)
 		return CTL_USAGE;
 	}
 	command = argv[optind];
+	answer = request; /* the push arguments, if any */
 	request = xasprintf("%s%s%s", command, reason[0] ? " " : "", reason);
+	free(answer);
+	answer = NULL;
 	if (strpbrk(command, " \t") || control_parse_request(request, &cmd, parsed_reason, sizeof(parsed_reason), &why) < 0) {
 		fprintf(stderr, "healthd ctl: \"%s\": %s\n", command, strpbrk(command, " \t") ? "unknown command" : why);
 		free(request);
