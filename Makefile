@@ -62,7 +62,7 @@ DEB_BUILD := build-essential dpkg-dev pkg-config libevent-dev libcjson-dev libcu
 	libhiredis-dev libsystemd-dev libcmocka-dev
 DEB_TEST := python3 python3-pytest haproxy iptables iproute2 mariadb-server mariadb-client redis-server \
 	redis-tools prometheus-alertmanager prometheus socat curl ca-certificates openssl procps e2fsprogs python3-fusepy \
-	systemd ansible-core ansible-lint valgrind man-db util-linux \
+	systemd ansible-core ansible-lint valgrind man-db util-linux monitoring-plugins-basic monitoring-plugins-standard \
 	clang libclang-rt-14-dev \
 	debhelper devscripts lintian mmdebstrap fakeroot
 

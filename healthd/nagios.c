@@ -70,29 +70,39 @@ static size_t utf8_sequence(const unsigned char *p, size_t left)
 	return n;
 }
 
+/* The next piece of in[i..len) as sanitized text: its bytes in piece (or esc), its length, and the input it takes. */
+static size_t next_piece(const unsigned char *p, size_t i, size_t len, char esc[8], const char **piece, size_t *take)
+{
+	if (p[i] == '\n' || p[i] == '\r' || p[i] == '\t') {
+		snprintf(esc, 8, "\\%c", p[i] == '\n' ? 'n' : p[i] == '\r' ? 'r' : 't');
+		*piece = esc, *take = 1;
+		return 2;
+	}
+	if (p[i] < 0x20 || p[i] == 0x7f || (*take = utf8_sequence(p + i, len - i)) == 0) {
+		snprintf(esc, 8, "\\x%02x", p[i]);
+		*piece = esc, *take = 1;
+		return 4;
+	}
+	*piece = (const char *)p + i;
+	return *take;
+}
+
 void hd_sanitize_text(const char *in, size_t len, char *out, size_t outlen)
 {
 	const unsigned char *p = (const unsigned char *)in;
-	size_t used = 0, i = 0;
+	size_t used = 0, total = 0, i, n, take;
+	const char *piece;
+	char esc[8];
+	bool cut;
 
 	if (outlen == 0)
 		return;
-	while (i < len) {
-		char esc[8];
-		const char *piece;
-		size_t n, take;
-
-		if (p[i] == '\n' || p[i] == '\r' || p[i] == '\t') {
-			snprintf(esc, sizeof(esc), "\\%c", p[i] == '\n' ? 'n' : p[i] == '\r' ? 'r' : 't');
-			piece = esc, n = 2, take = 1;
-		} else if (p[i] < 0x20 || p[i] == 0x7f || (take = utf8_sequence(p + i, len - i)) == 0) {
-			snprintf(esc, sizeof(esc), "\\x%02x", p[i]);
-			piece = esc, n = 4, take = 1;
-		} else {
-			piece = in + i, n = take;
-		}
-		/* Room for this piece, and for "..." if more follows it. */
-		if (used + n + 1 > outlen || (i + take < len && used + n + 4 > outlen)) {
+	for (i = 0; i < len && total < outlen; i += take)
+		total += next_piece(p, i, len, esc, &piece, &take);
+	cut = total + 1 > outlen; /* then keep room for "..." */
+	for (i = 0; i < len; i += take) {
+		n = next_piece(p, i, len, esc, &piece, &take);
+		if (cut && used + n + 4 > outlen) {
 			if (used + 4 <= outlen) {
 				memcpy(out + used, "...", 3);
 				used += 3;
@@ -101,7 +111,6 @@ void hd_sanitize_text(const char *in, size_t len, char *out, size_t outlen)
 		}
 		memcpy(out + used, piece, n);
 		used += n;
-		i += take;
 	}
 	out[used] = '\0';
 }
