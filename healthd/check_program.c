@@ -24,8 +24,10 @@
 #define PROGRAM_MAX_ARG_BYTES 4096
 #define PROGRAM_KEEP_BYTES (64 * 1024) /* output kept for parsing; the rest is read and dropped */
 #define PROGRAM_TARGET_MAX 200
+#define PROGRAM_POLL_MS 10 /* without pidfds: how often an exit is looked for */
 #define PROGRAM_DEFAULT_DIRS "[\"/usr/lib/nagios/plugins\", \"/etc/healthd/checks.d\"]"
 
+static const struct timeval poll_interval = {0, PROGRAM_POLL_MS * 1000};
 static char *const program_env[] = {"PATH=/usr/bin:/bin", "LANG=C", NULL};
 static const char *const default_dirs[] = {"/usr/lib/nagios/plugins", "/etc/healthd/checks.d", NULL};
 
@@ -354,17 +356,17 @@ static void on_exit_event(evutil_socket_t fd, short what, void *arg)
 {
 	struct program_child *ch = arg;
 	struct hd_check_run *run = ch->run;
+	siginfo_t info = {0};
 	int wstatus = 0;
-	pid_t got;
 
 	(void)fd;
 	(void)what;
+	/* Exited? Look without reaping, so that its id still names its process group for the kill below. */
+	if (waitid(P_PID, (id_t)ch->pid, &info, WEXITED | WNOHANG | WNOWAIT) < 0 || info.si_pid == 0)
+		return; /* not yet (only when polling); the persistent event comes back */
 	kill_group(ch); /* a plugin that left a child behind: the child goes too */
-	do
-		got = waitpid(ch->pid, &wstatus, WNOHANG);
-	while (got < 0 && errno == EINTR);
-	if (got == 0)
-		return; /* not yet (cannot happen once the pidfd is readable); the persistent event fires again */
+	while (waitpid(ch->pid, &wstatus, 0) < 0 && errno == EINTR) /* a zombie already: no wait */
+		;
 	if (run == NULL) {
 		TAILQ_REMOVE(&orphans, ch, orphans);
 		child_free(ch);
@@ -414,18 +416,20 @@ static int spawn(struct hd_check_run *run, const struct program_conf *pc, struct
 	}
 	ch->out_fd = pipefd[0];
 	ch->pidfd = pidfd_open(ch->pid, 0); /* close-on-exec; readable once the child has exited */
-	if (ch->pidfd < 0) {
-		int err = errno;
-		kill(-ch->pid, SIGKILL);
-		while (waitpid(ch->pid, NULL, 0) < 0 && errno == EINTR) /* SIGKILLed: this returns at once */
-			;
-		snprintf(why, why_len, "pidfd_open: %s (Linux 5.3 or later is needed)", strerror(err));
-		return -1;
+	if (ch->pidfd >= 0) {
+		ch->exit_ev = event_new(run->base, ch->pidfd, EV_READ | EV_PERSIST, on_exit_event, ch);
+	} else {
+		/* No pidfd (Linux before 5.3, valgrind, a strict seccomp filter): look every few milliseconds. */
+		static bool said;
+		if (!said)
+			log_info("program: pidfd_open: %s: watching children by polling every %d ms", strerror(errno),
+				 PROGRAM_POLL_MS);
+		said = true;
+		ch->exit_ev = event_new(run->base, -1, EV_PERSIST, on_exit_event, ch);
 	}
-	ch->exit_ev = event_new(run->base, ch->pidfd, EV_READ | EV_PERSIST, on_exit_event, ch);
 	ch->out_ev = event_new(run->base, ch->out_fd, EV_READ | EV_PERSIST, on_output, ch);
-	if (ch->exit_ev == NULL || ch->out_ev == NULL || event_add(ch->exit_ev, NULL) < 0 ||
-	    event_add(ch->out_ev, NULL) < 0)
+	if (ch->exit_ev == NULL || ch->out_ev == NULL ||
+	    event_add(ch->exit_ev, ch->pidfd >= 0 ? NULL : &poll_interval) < 0 || event_add(ch->out_ev, NULL) < 0)
 		hd_fatal("program: cannot watch a child on the loop");
 	return 0;
 }

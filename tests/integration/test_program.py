@@ -9,7 +9,7 @@ checks (printed, not asserted)."""
 import json
 import os
 import re
-import stat
+import signal
 import time
 
 import pytest
@@ -373,3 +373,54 @@ def test_cost_of_100_program_checks_next_to_100_tcp_checks(start_healthd, start_
               % (kind, r["attempts"], r["cpu_ms_per_attempt"], r["children_cpu_ms_per_attempt"],
                  r["p50_ms"], r["p99_ms"], r["samples"]))
     assert results["program"]["attempts"] >= 500 and results["tcp"]["attempts"] >= 500, results
+
+
+# --------------------------------------------------------------------------- under valgrind
+
+def test_program_and_push_under_valgrind(start_tcp_listener, scripts, workdirs, request):
+    """memcheck over program checks (a plugin, a script killed at the deadline with its child, one killed by
+    a signal, megabytes of output), a push report and a reload that removes a running program check. valgrind
+    has no pidfd_open: this also runs the fallback that polls for exits."""
+    need_plugins()
+    from test_valgrind import ValgrindHealthd, plain_build
+    app = start_tcp_listener()
+    pidfile = os.path.join(scripts.dir, "vg.pids")
+    hang = scripts.add("hang.sh", "#!/bin/sh\nsleep 1000 &\necho $$ $! > %s\nwait\n" % pidfile)
+    seg = scripts.add("segv.sh", "#!/bin/sh\necho crash\nkill -SEGV $$\n")
+    big = scripts.add("big.sh", "#!/bin/sh\necho 'BIG OK'\nhead -c 5000000 /dev/zero\n")
+    checks = [program("tcp", [PLUGINS + "/check_tcp", "-H", "127.0.0.1", "-p", str(app.port)]),
+              program("hang", [hang], dirs=[scripts.dir]),
+              program("segv", [seg], dirs=[scripts.dir]),
+              program("big", [big], dirs=[scripts.dir]),
+              {"name": "job", "type": "push", "ttl_ms": 60000}]
+    slow = {"interval_ms": 1500, "timeout_ms": 1200, "rise": 1, "fall": 1}
+    d = workdirs.new("healthd-vg")
+    hd = ValgrindHealthd({"defaults": slow, "checks": checks}, d, None, plain_build())
+    request.addfinalizer(lambda: hd.kill() if hd.running else None)
+    hd.start()
+    want = {"tcp": "ok", "hang": "timeout", "segv": "error", "big": "ok"}
+    wait_until(lambda: all(hd.json("/health", timeout=10)[1]["checks"][n]["kind"] == k for n, k in want.items())
+               or None, timeout=30, interval=0.5, what="every program check's expected kind")
+    t0 = time.monotonic()
+    rc, out, err = run_healthd(["ctl", "--socket", hd.admin_socket, "push", "job", "ok"], timeout=30)
+    print("push under valgrind answered in %.1f s" % (time.monotonic() - t0))
+    assert rc == 0, err
+    want["job"] = "ok"
+    wait_until(lambda: all(hd.json("/health", timeout=10)[1]["checks"][n]["kind"] == k for n, k in want.items())
+               or None, timeout=30, interval=0.5, what="every check's expected kind")
+    assert "watching children by polling" in hd.log_current()
+    leader = int(open(pidfile).read().split()[0])
+    wait_until(lambda: not group_members(leader) or None, timeout=5, what="the hung group killed")
+    hd.write_config({"defaults": slow, "checks": [c for c in checks if c["name"] != "hang"]})
+    hd.signal(signal.SIGHUP)
+    wait_until(lambda: "hang" not in hd.json("/health", timeout=10)[1]["checks"] or None, timeout=15,
+               what="hang removed")
+    time.sleep(3)
+    assert zombie_children(hd.pid) == [], "unreaped children"
+    status = hd.stop(timeout=30)
+    report = open(hd.valgrind_log).read()
+    errors = re.search(r"ERROR SUMMARY: (\d+) errors", report)
+    assert errors is not None and int(errors.group(1)) == 0, report
+    definite = re.search(r"definitely lost: ([\d,]+) bytes", report)
+    assert definite is None or definite.group(1) == "0", report
+    assert status == 0, hd.log_tail()
