@@ -68,6 +68,7 @@ struct hd_check_run {
 	struct hd_persist *persist; /* state a type keeps across attempts (e.g. a persistent session) */
 	const char *state_dir;   /* the state_dir (where state that must survive a restart lives); valid in start() */
 	bool warn;               /* set before an OK hd_check_done(): passed, with a warning (a plugin's WARNING) */
+	bool oneshot;            /* `healthd check`: this attempt is the only one, and the process writes no state */
 };
 
 /*

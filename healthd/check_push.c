@@ -261,7 +261,7 @@ static void save_record(struct event_base *base, const char *state_dir, const st
  * The record of a check, read from state_dir the first time it is needed (one small file, once per check and
  * run). A missing or unreadable file starts the TTL now.
  */
-static struct push_record *record_get(struct event_base *base, const char *state_dir, const char *name)
+static struct push_record *record_get(struct event_base *base, const char *state_dir, const char *name, bool oneshot)
 {
 	struct push_record *r;
 	char *file, *path, *text;
@@ -292,7 +292,8 @@ static struct push_record *record_get(struct event_base *base, const char *state
 			log_warn("push: check %s: cannot read %s: %s: starting afresh", name, path, strerror(errno));
 		memset(&r->has_report, 0, sizeof(*r) - offsetof(struct push_record, has_report));
 		r->first_seen_ms = hd_now_wall_ms();
-		save_record(base, state_dir, r);
+		if (!oneshot) /* `healthd check` only reads the daemon's state */
+			save_record(base, state_dir, r);
 	}
 	free(text);
 	free(path);
@@ -377,7 +378,7 @@ uint64_t hd_push_report(struct event_base *base, const char *state_dir, const st
 				   conf->type->name);
 		return 0;
 	}
-	r = record_get(base, state_dir, conf->name);
+	r = record_get(base, state_dir, conf->name, false);
 	r->has_report = true;
 	r->ok = ok;
 	r->at_ms = hd_now_wall_ms();
@@ -416,7 +417,7 @@ static int push_validate(struct hd_check_conf *conf, struct cfg_ctx *ctx)
 static void push_start(struct hd_check_run *run)
 {
 	const struct push_conf *pc = run->conf->type_conf;
-	struct push_record *r = record_get(run->base, run->state_dir, run->conf->name);
+	struct push_record *r = record_get(run->base, run->state_dir, run->conf->name, run->oneshot);
 	int64_t now = hd_now_wall_ms(), age;
 	char ago[32], ttl[32], at[40];
 
@@ -424,6 +425,10 @@ static void push_start(struct hd_check_run *run)
 	hd_push_human_ms(pc->ttl_ms, ttl, sizeof(ttl));
 	if (!r->has_report) {
 		age = now - r->first_seen_ms;
+		if (age <= pc->ttl_ms && run->oneshot) { /* a snapshot has no "later": not up, and why */
+			hd_check_done(run, HD_KIND_TIMEOUT, "no report yet (expected every %s)", ttl);
+			return;
+		}
 		if (age <= pc->ttl_ms) {
 			hd_check_skip(run); /* pending: nothing reported yet, and the TTL has not passed */
 			return;

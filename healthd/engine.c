@@ -249,6 +249,7 @@ static void start_attempt(struct hd_check *c)
 	run->check = c;
 	run->persist = c->persist;
 	run->state_dir = e->cfg->state_dir;
+	run->oneshot = e->oneshot;
 	run->phase = "start";
 	run->started_ms = hd_now_mono_ms_f();
 	run->deadline_ms = hd_now_mono_ms() + c->conf->timeout_ms;

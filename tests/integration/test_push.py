@@ -7,7 +7,7 @@ import json
 import os
 import time
 
-from harness import run_healthd
+from harness import run_healthd, wait_until
 from core_common import sanitizer_reports  # noqa: F401 (autouse)
 from core_common import config, parse_iso, tcp_check, wait_check
 
@@ -111,3 +111,24 @@ def test_push_errors(start_healthd):
     assert not os.path.exists(os.path.join(hd.state_dir, "push-web.json"))
     status, c = hd.json("/health/job")
     assert c["status"] == "pending", c
+
+
+def test_healthd_check_reads_the_saved_reports_and_writes_nothing(start_healthd):
+    hd = start_healthd(config([{"name": "job", "type": "push", "ttl_ms": 60000},
+                               {"name": "never", "type": "push", "ttl_ms": 60000}],
+                              interval_ms=200, timeout_ms=100))
+    rc, out, err = push(hd, "job", "ok", "--detail", "done")
+    assert rc == 0, err
+    never_file = os.path.join(hd.state_dir, "push-never.json")
+    wait_until(lambda: os.path.exists(never_file) or None, timeout=3, what="when 'never' was set up, saved")
+    hd.stop()
+    before = sorted(os.listdir(hd.state_dir))
+    os.unlink(os.path.join(hd.state_dir, "push-never.json"))
+    rc, out, err = run_healthd(["check", "--config", hd.config_path, "--json"])
+    snap = {c["name"]: c for c in json.loads(out)["checks"]}
+    print(snap["job"]["detail"], "|", snap["never"]["detail"])
+    assert snap["job"]["status"] == "up" and snap["job"]["detail"].endswith(": done"), snap
+    assert snap["never"]["status"] == "down" and snap["never"]["kind"] == "timeout", snap
+    assert snap["never"]["detail"] == "no report yet (expected every 60 s)", snap
+    assert sorted(os.listdir(hd.state_dir)) == sorted(f for f in before if f != "push-never.json"), \
+        "healthd check wrote to the state directory"
