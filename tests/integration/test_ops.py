@@ -3,6 +3,7 @@ stop, reloads that keep state, the admin state across restarts and kill -9, sd_n
 and make install."""
 
 import datetime
+import hashlib
 import json
 import os
 import re
@@ -15,7 +16,10 @@ import time
 
 import pytest
 
-from harness import REPO, free_port, run_healthd, wait_until
+from harness import REPO, free_port, http_request, run_healthd, wait_until
+from harness.proc import die_with_parent
+from harness.unit_sandbox import UnitSandbox
+from harness.util import register_pid, stop_popen, unregister_pid
 
 HAPROXY_CFG = """
 global
@@ -415,6 +419,9 @@ def test_make_install_and_systemd_unit_verifies(tmp_path):
     out = subprocess.run(["make", "-C", REPO, "--no-print-directory", "install", "DESTDIR=%s" % dest,
                           "PREFIX=/usr"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
+    # a package's staging tree (no etc/passwd): no user is made in it, and none on this machine
+    assert "has no etc/passwd (a package tree): the user healthd is not made here" in out.stdout
+    assert not (dest / "etc/passwd").exists() and not (dest / "etc/group").exists()
     files = {p: os.stat(dest / p) for p in [
         "usr/sbin/healthd", "usr/lib/systemd/system/healthd.service", "usr/lib/sysusers.d/healthd.conf",
         "usr/share/man/man8/healthd.8", "usr/share/doc/healthd/examples/healthd.json",
@@ -452,3 +459,112 @@ def test_make_install_and_systemd_unit_verifies(tmp_path):
     score = re.search(r"Overall exposure level for healthd.service: ([\d.]+)", security.stdout + security.stderr)
     assert score and float(score.group(1)) <= 2.0, security.stdout[-2000:]
     shutil.rmtree(dest)
+
+
+def file_sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def make_env():
+    """A user's environment: not the MAKEFLAGS (SANITIZE...) that `make test` hands down."""
+    outer = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "SANITIZE", "BUILD", "WERROR", "CFLAGS")
+    return {k: v for k, v in os.environ.items() if k not in outer}
+
+
+def test_make_install_into_a_root_being_built_makes_the_user_there(tmp_path):
+    dest = tmp_path / "image"
+    (dest / "etc").mkdir(parents=True)
+    (dest / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    (dest / "etc/group").write_text("root:x:0:\n")
+    host = {p: file_sha256(p) for p in ("/etc/passwd", "/etc/group")}
+    out = subprocess.run(["make", "-C", REPO, "--no-print-directory", "install", "DESTDIR=%s" % dest, "PREFIX=/usr"],
+                         capture_output=True, text=True, timeout=300, env=make_env())
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "systemd-sysusers --root=%s %s/usr/lib/sysusers.d/healthd.conf" % (dest, dest) in out.stdout
+    users = {line.split(":")[0]: line.split(":") for line in (dest / "etc/passwd").read_text().splitlines()}
+    groups = {line.split(":")[0]: line.split(":") for line in (dest / "etc/group").read_text().splitlines()}
+    assert users["healthd"][5] == "/var/lib/healthd", users
+    conf = os.stat(dest / "etc/healthd/healthd.json")
+    print("image's healthd gid %s, configuration %o %d:%d" % (groups["healthd"][2], stat.S_IMODE(conf.st_mode),
+                                                             conf.st_uid, conf.st_gid))
+    assert (stat.S_IMODE(conf.st_mode), conf.st_uid, conf.st_gid) == (0o640, 0, int(groups["healthd"][2]))
+    assert {p: file_sha256(p) for p in host} == host, "make install DESTDIR=... changed this machine's users"
+    # again: the configuration is kept, the user is not made twice
+    out = subprocess.run(["make", "-C", REPO, "--no-print-directory", "install", "DESTDIR=%s" % dest, "PREFIX=/usr"],
+                         capture_output=True, text=True, timeout=300, env=make_env())
+    assert out.returncode == 0 and "keeping the existing %s/etc/healthd/healthd.json" % dest in out.stdout, out.stdout
+    assert "warning" not in out.stdout
+    assert [line for line in (dest / "etc/passwd").read_text().splitlines() if line.startswith("healthd:")] == \
+        [":".join(users["healthd"])]
+
+
+def readme_install_steps():
+    """The first sh block of the README's "systemd and install", as lists of commands (split at &&)."""
+    with open(os.path.join(REPO, "README.md")) as f:
+        readme = f.read()
+    section = readme.split("### systemd and install", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+    steps = []
+    for line in block.splitlines():
+        line = line.split("#", 1)[0].strip()
+        steps += [cmd.split() for cmd in line.split("&&") if cmd.strip()]
+    return steps
+
+
+def test_readme_install_steps_then_the_units_commands_run_as_healthd(make_netns, start_tcp_listener, workdirs):
+    """The README's steps as written (DESTDIR empty: this system, here overlays of /etc, /usr, /var/lib and /run in
+    a private mount namespace), then the installed unit's ExecStartPre= and ExecStart= as user healthd under the
+    unit's constraints, with the example configuration make install wrote; its targets (127.0.0.1:8080, 3306,
+    6379) and its listen ports (9110, 9111) live in a network namespace of their own."""
+    steps = readme_install_steps()
+    assert steps[0][:2] == ["make", "install"], steps
+    box = UnitSandbox(workdirs.new("readme-install"), overlaid=("/etc", "/usr", "/var/lib", "/run"))
+    started_by_systemd = []
+    for argv in steps:
+        if argv[0] == "systemctl":
+            started_by_systemd.append(argv)  # no systemd here: the unit's own commands stand in for it, below
+        elif argv[0] == "make":
+            box.root_command(["make", "-C", REPO, "--no-print-directory"] + argv[1:], env=None)
+        else:
+            box.root_command(argv)
+    assert started_by_systemd, "the README's steps never start the service"
+    ns = make_netns("install")
+    for port in (8080, 3306, 6379):
+        start_tcp_listener(port=port, netns=ns)
+    log_path = os.path.join(box.workdir, "healthd.log")
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(ns.wrap(box.argv(unit="healthd.service")), stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+    register_pid(proc.pid, "ip", "the installed unit's commands")
+
+    def log_text(tail=4000):
+        with open(log_path, errors="replace") as f:
+            text = f.read()
+        return text if tail is None else text[-tail:]
+
+    def all_up():
+        if proc.poll() is not None:
+            return "exited"
+        status, _, body = http_request("127.0.0.1", 9110, "/health", timeout=1, netns=ns)
+        doc = json.loads(body)
+        return doc if status == 200 and all(c["status"] == "up" for c in doc["checks"].values()) else None
+
+    try:
+        doc = wait_until(all_up, 30, interval=0.2, what="/health of the installed daemon, every check up")
+        assert doc != "exited", "the unit's commands exited %s:\n%s" % (proc.returncode, log_text())
+        print("installed daemon: %s" % {n: (c["status"], c["detail"]) for n, c in doc["checks"].items()})
+        assert sorted(doc["checks"]) == ["app", "cache", "db"]
+        # the installed files, as the service saw them (the namespace's writes are in the overlays)
+        etc = box.overlay_upper("/etc")
+        gid = [line.split(":")[2] for line in open(os.path.join(etc, "group")) if line.startswith("healthd:")]
+        conf = os.stat(os.path.join(etc, "healthd/healthd.json"))
+        assert (stat.S_IMODE(conf.st_mode), conf.st_uid, str(conf.st_gid)) == (0o640, 0, gid[0]), (conf, gid)
+        state = os.stat(os.path.join(box.overlay_upper("/var/lib"), "healthd"))
+        assert (stat.S_IMODE(state.st_mode), str(state.st_gid)) == (0o750, gid[0])
+        assert "healthd.service: ExecStartPre=[['/usr/sbin/healthd', '--config', '/etc/healthd/healthd.json', " \
+            "'--check-config']] ExecStart=['/usr/sbin/healthd', '--config', '/etc/healthd/healthd.json']" in \
+            log_text(tail=None)
+    finally:
+        stop_popen(proc, timeout=10, sig=signal.SIGTERM)
+        unregister_pid(proc.pid)

@@ -5,7 +5,8 @@
     argv = box.argv([pre_argv, start_argv])      # run with Popen/subprocess (as root)
 
 The argv is `unshare --mount` of this file run as a script: in a private mount namespace it
-- overlays /etc, /var/lib, /run and /usr/local with directories under workdir (nothing of the host changes),
+- overlays /etc, /var/lib, /run and /usr/local (or `overlaid`) with directories under workdir, so that nothing
+  of the host changes,
 - runs `root_commands` as root there (make install, systemd-sysusers: the README's steps),
 - writes the files and directories asked for, then the unit's StateDirectory and RuntimeDirectory
   (/var/lib/healthd, /run/healthd, 0750, owned by the user),
@@ -32,6 +33,7 @@ UNIT_WRITABLE = ("/var/lib/healthd", "/run/healthd")
 API_FS = ("/proc", "/sys", "/dev")
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PASSED_ENV = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")
+UNIT_PATH = ("/etc/systemd/system", "/usr/local/lib/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
 
 
 def unit_commands(unit_text):
@@ -47,13 +49,14 @@ def unit_commands(unit_text):
 
 
 class UnitSandbox:
-    def __init__(self, workdir, user="healthd", group=None, cwd="/"):
+    def __init__(self, workdir, user="healthd", group=None, cwd="/", overlaid=OVERLAID):
         self.workdir = workdir
-        self.spec = {"upper": os.path.join(workdir, "overlay"), "user": user, "group": group or user,
+        self.spec = {"upper": os.path.join(workdir, "overlay"), "overlaid": list(overlaid),
+                     "user": user, "group": group or user,
                      "cwd": cwd, "root_commands": [], "files": [], "dirs": [], "writable": []}
 
     def root_command(self, argv, cwd="/", env=None):
-        """Run as root inside the namespace before anything else (an install step)."""
+        """Run as root inside the namespace before anything else (an install step), in a clean environment."""
         self.spec["root_commands"].append({"argv": [str(a) for a in argv], "cwd": cwd, "env": env})
 
     def file(self, path, text, mode=0o644, owner="root", group="root"):
@@ -66,8 +69,11 @@ class UnitSandbox:
         """ReadWritePaths=: one more directory that stays writable."""
         self.spec["writable"].append(path)
 
-    def argv(self, commands):
-        self.spec["commands"] = [[str(a) for a in c] for c in commands]
+    def argv(self, commands=None, unit=None):
+        """commands: argvs (the last one becomes the process); or unit: a unit's name, whose ExecStartPre= and
+        ExecStart= are read inside the namespace after the root commands, from systemd's unit directories."""
+        self.spec["commands"] = [[str(a) for a in c] for c in commands or []]
+        self.spec["unit"] = unit
         self.spec["env"] = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
         os.makedirs(self.workdir, exist_ok=True)
         spec_path = os.path.join(self.workdir, "unit-sandbox.json")
@@ -110,7 +116,7 @@ def _under(path, prefixes):
 
 
 def _setup(spec):
-    for i, path in enumerate(OVERLAID):
+    for i, path in enumerate(spec["overlaid"]):
         base = os.path.join(spec["upper"], path.strip("/").replace("/", "_"))
         upper, work = os.path.join(base, "upper"), os.path.join(base, "work")
         os.makedirs(upper, exist_ok=True)
@@ -118,7 +124,7 @@ def _setup(spec):
         _run(["mount", "-t", "overlay", "overlay-%d" % i, "-o",
               "lowerdir=%s,upperdir=%s,workdir=%s" % (path, upper, work), path])
     for c in spec["root_commands"]:
-        env = dict(os.environ, PATH=PATH, **(c["env"] or {}))
+        env = dict({"PATH": PATH, "HOME": "/root", "LANG": "C.UTF-8"}, **(c["env"] or {}))
         proc = subprocess.run(c["argv"], cwd=c["cwd"], env=env, stdin=subprocess.DEVNULL,
                               stdout=sys.stderr, stderr=sys.stderr)
         if proc.returncode != 0:
@@ -174,9 +180,19 @@ def main(spec_path):
         env.update(USER=pw.pw_name, LOGNAME=pw.pw_name, HOME=pw.pw_dir, SHELL=pw.pw_shell)
     except KeyError:
         pass
+    commands = spec["commands"]
+    if spec["unit"]:
+        found = [os.path.join(d, spec["unit"]) for d in UNIT_PATH if os.path.exists(os.path.join(d, spec["unit"]))]
+        if not found:
+            print("unit-sandbox: %s is in none of %s" % (spec["unit"], " ".join(UNIT_PATH)), file=sys.stderr)
+            sys.exit(102)
+        with open(found[0]) as f:
+            pre, start = unit_commands(f.read())
+        print("unit-sandbox: %s: ExecStartPre=%s ExecStart=%s" % (found[0], pre, start), file=sys.stderr)
+        commands = pre + [start]
     os.chdir(spec["cwd"])
     os.umask(0o077)
-    *pre, start = spec["commands"]
+    *pre, start = commands
     for argv in pre:
         proc = subprocess.run(_as_user(uid, gid, argv), env=env, stdin=subprocess.DEVNULL)
         if proc.returncode != 0:
