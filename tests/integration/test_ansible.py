@@ -101,6 +101,7 @@ def staging(workdirs, start_tcp_listener):
             "ansible_python_interpreter": "/usr/bin/python3",
             "healthd_become": False,
             "healthd_service_start": False,
+            "healthd_install_from": "binary",
             "healthd_binary_src": os.path.abspath(healthd_bin()),
             "healthd_unit_src": UNIT,
             "healthd_sysusers_src": SYSUSERS,
