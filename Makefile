@@ -81,6 +81,7 @@ endef
 
 deps-build:
 	$(call apt_install_missing,$(DEB_BUILD))
+	@pkg-config --exists --print-errors $(PKGS)
 
 deps-test:
 	$(call apt_install_missing,$(DEB_TEST))
