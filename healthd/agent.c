@@ -146,7 +146,7 @@ struct hd_agent *agent_start(struct event_base *base, const struct hd_config *cf
 		return NULL;
 	}
 	a->limit = connlimit_new(base, "agent");
-	connlimit_attach(a->limit, a->listener);
+	connlimit_attach(a->limit, a->listener, on_accept, a);
 	log_info("agent port listening on %s", cfg->listen.agent);
 	return a;
 }

@@ -18,6 +18,8 @@
 #define SOURCE_BUCKETS 1024
 #define ACCEPT_RETRY_MS 250
 #define REFUSAL_LOG_EVERY_MS 60000
+/* A per-source episode ends after this long without any source over its limit. */
+#define SOURCE_EPISODE_QUIET_MS 60000
 
 TAILQ_HEAD(slot_list, hd_conn_slot);
 
@@ -26,8 +28,6 @@ struct hd_conn_source {
 	uint8_t addr[16];
 	int count;
 	struct slot_list slots; /* in accept order */
-	uint64_t evicted, refused;
-	bool logged;
 	struct hd_conn_source *next_in_bucket;
 };
 
@@ -35,6 +35,8 @@ struct hd_connlimit {
 	char name[16];
 	struct event_base *base;
 	struct evconnlistener *listener;
+	evconnlistener_cb accept_cb; /* the module's: the listener calls ours, which passes every connection on */
+	void *accept_arg;
 	struct event *retry;
 	struct slot_list level[3]; /* BUSY slots are listed too, so that every slot is on one list */
 	struct hd_conn_source *buckets[SOURCE_BUCKETS];
@@ -50,6 +52,7 @@ struct hd_connlimit {
 	int64_t error_since_ms;
 	uint64_t error_episode_pauses;
 	int64_t last_refusal_log_ms;
+	int64_t source_limit_last_ms; /* the last time a source was over its limit (0: not in an episode) */
 	/* counters for /metrics */
 	uint64_t evicted, refused_allow, refused_source, refused_cap, cap_episodes, accept_pauses;
 };
@@ -195,12 +198,6 @@ static struct hd_conn_source *find_source(struct hd_connlimit *cl, int family, c
 	return NULL;
 }
 
-static void source_ip(const struct hd_conn_source *s, char *buf, size_t len)
-{
-	if (inet_ntop(s->family, s->addr, buf, (socklen_t)len) == NULL)
-		hd_strlcpy(buf, "?", len);
-}
-
 static void drop_source(struct hd_connlimit *cl, struct hd_conn_source *s)
 {
 	struct hd_conn_source **p = &cl->buckets[bucket_of(s->family, s->addr)];
@@ -208,12 +205,6 @@ static void drop_source(struct hd_connlimit *cl, struct hd_conn_source *s)
 	while (*p != s)
 		p = &(*p)->next_in_bucket;
 	*p = s->next_in_bucket;
-	if (s->logged) {
-		char ip[INET6_ADDRSTRLEN];
-		source_ip(s, ip, sizeof(ip));
-		log_info("%s: %s has no connection open any more; while over its limit %" PRIu64 " of its connections "
-			 "were evicted and %" PRIu64 " refused", cl->name, ip, s->evicted, s->refused);
-	}
 	free(s);
 }
 
@@ -295,9 +286,19 @@ struct hd_connlimit *connlimit_new(struct event_base *base, const char *name)
 	return cl;
 }
 
-void connlimit_attach(struct hd_connlimit *cl, struct evconnlistener *listener)
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+	struct hd_connlimit *cl = arg;
+
+	cl->accept_cb(l, fd, sa, salen, cl->accept_arg);
+}
+
+void connlimit_attach(struct hd_connlimit *cl, struct evconnlistener *listener, evconnlistener_cb cb, void *arg)
 {
 	cl->listener = listener;
+	cl->accept_cb = cb;
+	cl->accept_arg = arg;
+	evconnlistener_set_cb(listener, on_accept, cl);
 	evconnlistener_set_error_cb(listener, on_accept_error);
 	apply_pause(cl);
 }
@@ -392,18 +393,17 @@ bool connlimit_admit(struct hd_connlimit *cl, const struct hd_conn_policy *p, co
 	}
 	if (src != NULL && p->max_per_source > 0 && src->count >= p->max_per_source) {
 		struct hd_conn_slot *victim = idlest_of_source(src);
-		if (!src->logged) {
-			src->logged = true;
-			log_warn("%s: %s has %d connections open, the limit per source (%s): its idlest give way to its "
-				 "newcomers, which are refused while all of its connections are busy (logged once while it "
-				 "keeps connections open)", cl->name, ip, src->count, p->max_per_source_key);
-		}
+		int64_t now = hd_now_mono_ms();
+		if (cl->source_limit_last_ms == 0 || now - cl->source_limit_last_ms > SOURCE_EPISODE_QUIET_MS)
+			log_warn("%s: %s has %d connections open, the limit per source (%s): a source's idlest give way "
+				 "to its newcomers, which are refused while all of its connections are busy (logged once "
+				 "until no source has been over its limit for %d s)", cl->name, ip, src->count,
+				 p->max_per_source_key, SOURCE_EPISODE_QUIET_MS / 1000);
+		cl->source_limit_last_ms = now;
 		if (victim == NULL) {
-			src->refused++;
 			cl->refused_source++;
 			return false;
 		}
-		src->evicted++;
 		cl->evicted++;
 		victim->evict(victim); /* may free src when it was the last one: look it up again */
 		src = find_source(cl, family, addr);
@@ -419,8 +419,6 @@ bool connlimit_admit(struct hd_connlimit *cl, const struct hd_conn_policy *p, co
 		}
 		cl->evicted++;
 		cl->cap_episode_evicted++;
-		if (victim->src)
-			victim->src->evicted++;
 		victim->evict(victim);
 		if (keyed)
 			src = find_source(cl, family, addr);

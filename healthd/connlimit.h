@@ -5,11 +5,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <event2/listener.h>
 #include <sys/queue.h>
 
 struct event_base;
 struct evbuffer;
-struct evconnlistener;
 struct sockaddr;
 
 /* An address range ("10.0.0.0/8", "::1/128", a bare address = one host). IPv4-mapped IPv6 peers match IPv4 ranges. */
@@ -67,7 +67,8 @@ struct hd_conn_slot {
  * retries from a timer, logging once per episode, instead of spinning on a level-triggered error.
  */
 struct hd_connlimit *connlimit_new(struct event_base *base, const char *name);
-void connlimit_attach(struct hd_connlimit *cl, struct evconnlistener *listener);
+/* Takes over the listener's callbacks: connections go on to cb(arg), accept errors are handled here. */
+void connlimit_attach(struct hd_connlimit *cl, struct evconnlistener *listener, evconnlistener_cb cb, void *arg);
 void connlimit_free(struct hd_connlimit *cl);
 
 /*

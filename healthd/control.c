@@ -496,7 +496,7 @@ static int bind_socket(struct hd_control *c, const char *path)
 		return -1;
 	}
 	c->limit = connlimit_new(c->base, "admin");
-	connlimit_attach(c->limit, c->listener);
+	connlimit_attach(c->limit, c->listener, on_accept, c);
 	return 0;
 }
 

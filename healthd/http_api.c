@@ -382,7 +382,7 @@ struct hd_http *http_api_start(struct event_base *base, const struct hd_config *
 		return NULL;
 	}
 	h->limit = connlimit_new(base, "http");
-	connlimit_attach(h->limit, h->listener);
+	connlimit_attach(h->limit, h->listener, on_accept, h);
 	hd_check_nofile(cfg);
 	log_info("http API listening on %s", cfg->listen.http);
 	return h;
