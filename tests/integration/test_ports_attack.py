@@ -132,7 +132,9 @@ def pipeline_and_never_read(hd, clients, seconds=5.0):
     return (peak - rss0) / 1024.0, sent
 
 
-def test_pipelining_clients_that_never_read_stay_bounded(start_healthd, start_tcp_listener):
+def test_pipelining_clients_that_never_read_stay_bounded(start_healthd, start_tcp_listener, monkeypatch):
+    # Under ASan, freed answers sit in its quarantine (256 MB by default) and look like growth: keep it small.
+    monkeypatch.setenv("ASAN_OPTIONS", ":".join(x for x in (os.environ.get("ASAN_OPTIONS"), "quarantine_size_mb=4") if x))
     app = start_tcp_listener()
     hd = start_healthd(config([tcp_check("app", app.port)]))
     wait_check(hd, "app", lambda c: c["status"] == "up")
@@ -366,7 +368,9 @@ def test_descriptors_exhausted_pause_accepting_quietly(start_healthd, start_tcp_
         print("\nRLIMIT_NOFILE %d (%d open at start), 60 clients: healthd used %.2f s of CPU in %.1f s; %d log "
               "lines (%d about accept)" % (nofile, open_fds, cpu, wall, lines, accept_lines))
         assert cpu < 0.3 * wall, "healthd spun: %.2f s of CPU in %.1f s" % (cpu, wall)
-        assert accept_lines <= 4 and lines < 50, "log flood: %d lines" % lines
+        # one pause line and one "accepting again" per listener and episode; an episode ends at the first
+        # accept that works, which the agent's 2 s connection timeout allows within these 3 s
+        assert accept_lines <= 12 and lines < 50, "log flood: %d lines (%d about accept)" % (lines, accept_lines)
     finally:
         for s in clients:
             s.close()
