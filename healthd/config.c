@@ -521,25 +521,75 @@ static const struct cfg_key defaults_keys[] = {
 	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL},
 };
 
+/* A list of address ranges ("10.0.0.0/8", "::1", "2001:db8::/32"); an empty list matches nobody. */
+static int parse_cidr_list(struct cfg_ctx *ctx, const cJSON *node, void *field)
+{
+	struct hd_cidr_list *l = field;
+	const cJSON *item;
+	size_t n = 0;
+
+	if (!cJSON_IsArray(node))
+		return cfg_error(ctx, node, false, "expected an array of address ranges such as [\"10.0.0.0/8\", \"::1\"], got %s",
+				 json_type_name(node));
+	cJSON_ArrayForEach(item, node) n++;
+	free(l->v);
+	l->v = xcalloc(n + 1, sizeof(*l->v));
+	l->n = 0;
+	l->set = true;
+	cJSON_ArrayForEach(item, node) {
+		const char *why;
+		if (!cJSON_IsString(item))
+			return cfg_error(ctx, item, false, "expected an address range as a string, got %s", json_type_name(item));
+		if (hd_cidr_parse(item->valuestring, &l->v[l->n], &why) < 0)
+			return cfg_error(ctx, item, false, "%s, got \"%s\"", why, item->valuestring);
+		l->n++;
+	}
+	return 0;
+}
+
+static void release_cidr_list(void *field)
+{
+	struct hd_cidr_list *l = field;
+
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+#define CIDR_LIST(name, off, def, help) \
+	{name, CFG_CUSTOM, off, false, 0, 0, def, NULL, help, parse_cidr_list, release_cidr_list, "array of address ranges"}
+
 static const struct cfg_key agent_keys[] = {
 	{"degraded_weight_pct", CFG_INT, OFF(hd_config, agent.degraded_weight_pct), false, 0, 100, "50", NULL,
 	 "weight the agent announces while only non-critical checks are down"},
-	{"ready_window_ms", CFG_INT, OFF(hd_config, agent.ready_window_ms), false, 1000, 86400000, "60000", NULL,
-	 "after leaving drain or maint, each polling address gets `ready` once within this window (never on every poll)"},
+	{"ready_window_ms", CFG_INT, OFF(hd_config, agent.ready_window_ms), false, 1000, 3600000, "10000", NULL,
+	 "after leaving drain or maint, every agent poll within this window gets `ready` (about 3 agent-inter or more); "
+	 "a maint set through HAProxy's runtime API after it is never undone"},
 	{"max_connections", CFG_INT, OFF(hd_config, agent.max_connections), false, 1, 100000, "256", NULL,
-	 "open agent connections at most; more wait in the kernel's backlog"},
+	 "open agent connections at most; at the cap the oldest (already answered) give way to newcomers"},
+	{"max_connections_per_source", CFG_INT, OFF(hd_config, agent.max_connections_per_source), false, 1, 100000, "64",
+	 NULL, "open agent connections from one address at most; beyond it its oldest give way"},
 	{"timeout_ms", CFG_INT, OFF(hd_config, agent.timeout_ms), false, 10, 60000, "2000", NULL,
 	 "how long an agent connection may stay open"},
+	CIDR_LIST("allow_from", OFF(hd_config, agent.allow_from), "everyone",
+		  "address ranges that may connect to the agent port; others are closed at accept (and counted)"),
 	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL},
 };
 
 static const struct cfg_key http_keys[] = {
 	{"max_connections", CFG_INT, OFF(hd_config, http.max_connections), false, 1, 100000, "512", NULL,
-	 "open HTTP connections at most; more wait in the kernel's backlog"},
-	{"timeout_ms", CFG_INT, OFF(hd_config, http.timeout_ms), false, 100, 600000, "5000", NULL,
-	 "read and write timeout of an HTTP connection (idle keep-alive included)"},
+	 "open HTTP connections at most; at the cap idle keep-alive, then incomplete requests give way to newcomers"},
+	{"max_connections_per_source", CFG_INT, OFF(hd_config, http.max_connections_per_source), false, 1, 100000, "64",
+	 NULL, "open HTTP connections from one address at most; beyond it its idlest give way, or it is refused"},
+	{"timeout_ms", CFG_INT, OFF(hd_config, http.timeout_ms), false, 100, 600000, "3000", NULL,
+	 "deadline for a complete request head (after connecting, or after the previous answer on a keep-alive "
+	 "connection) and for the client to take the answer; not extended by trickling bytes"},
 	{"max_header_bytes", CFG_INT, OFF(hd_config, http.max_header_bytes), false, 512, 1048576, "8192", NULL,
-	 "largest request head accepted; request bodies are refused"},
+	 "largest request head accepted (431 beyond); request bodies are refused"},
+	CIDR_LIST("allow_from", OFF(hd_config, http.allow_from), "everyone",
+		  "address ranges that may connect to the HTTP API; others are closed at accept (and counted)"),
+	CIDR_LIST("details_from", OFF(hd_config, http.details_from), "[\"127.0.0.0/8\", \"::1\"]",
+		  "clients that see the full /health and /ready bodies; others get the status only (no targets, "
+		  "addresses, details or drain reason)"),
 	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL},
 };
 
@@ -969,6 +1019,8 @@ void config_free(struct hd_config *cfg)
 	free(cfg->checks);
 	cfg_free_table(listen_keys, cfg);
 	cfg_free_table(root_keys, cfg);
+	cfg_free_table(agent_keys, cfg);
+	cfg_free_table(http_keys, cfg);
 	alerts_free_config(cfg->alerts);
 	free(cfg->node_name);
 	free(cfg->path);

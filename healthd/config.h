@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "check.h"
+#include "connlimit.h"
 
 struct cJSON;
 struct hd_alerts_conf;
@@ -97,14 +98,19 @@ struct hd_config {
 	struct hd_defaults defaults;
 	struct {
 		int degraded_weight_pct;
-		int ready_window_ms;      /* after leaving drain/maint, each polling peer gets "ready" once within this */
+		int ready_window_ms;      /* after leaving drain/maint, every poll within this gets "ready" */
 		int max_connections;
+		int max_connections_per_source;
 		int timeout_ms;
+		struct hd_cidr_list allow_from; /* unset: everyone */
 	} agent;
 	struct {
 		int max_connections;
-		int timeout_ms;
+		int max_connections_per_source;
+		int timeout_ms;           /* deadline for a complete request head, and for taking the answer */
 		int max_header_bytes;
+		struct hd_cidr_list allow_from;   /* unset: everyone */
+		struct hd_cidr_list details_from; /* unset: loopback only */
 	} http;
 	struct {
 		bool syslog;
