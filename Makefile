@@ -126,6 +126,9 @@ FUZZ_LIB_OBJS := $(patsubst healthd/%.c,build/fuzz/obj/%.o,$(filter-out healthd/
 FUZZ_CFLAGS = -std=gnu11 -g -O1 -D_GNU_SOURCE -DHD_VERSION='"$(VERSION)"' -fno-omit-frame-pointer \
 	-fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=undefined $(PKG_CFLAGS)
 
+# Kept between runs (make would delete them as intermediate files).
+.SECONDARY: $(FUZZ_LIB_OBJS)
+
 build/fuzz/obj/%.o: healthd/%.c healthd/*.h | deps-build deps-test
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
