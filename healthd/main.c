@@ -71,7 +71,7 @@ static const struct subcommand *find_subcommand(const char *name)
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: healthd --config FILE [--check-config] [--syslog] [--debug]\n"
+		"usage: healthd --config FILE [--check-config [--no-secrets]] [--syslog] [--debug]\n"
 		"       healthd ctl [--socket PATH | --config FILE] drain|maint|ready|status|reload [--reason TEXT]\n"
 		"       healthd check --config FILE [--json]\n"
 		"       healthd diff BEFORE.json AFTER.json\n"
@@ -83,6 +83,8 @@ static void usage(FILE *out)
 		"\n"
 		"  -c, --config FILE     the JSON configuration (runs in the foreground, logs to stderr)\n"
 		"  -t, --check-config    validate the configuration and exit (0 valid, 2 invalid)\n"
+		"      --no-secrets      with --check-config: open none of the files it names (password files, header\n"
+		"                        files, CA files), so that it can be checked before they are deployed\n"
 		"      --syslog          log to syslog instead of stderr\n"
 		"      --debug           log debug messages\n"
 		"      --config-reference  print every configuration key, its default and meaning (Markdown)\n"
@@ -344,11 +346,35 @@ out:
 	return rc;
 }
 
+/* --check-config [--no-secrets]: 0 valid, 2 invalid; says which named files were left unopened. */
+static int check_config(const char *config_path, bool no_secrets)
+{
+	struct hd_config_opts opts = {.no_files = no_secrets};
+	char *error = NULL;
+	struct hd_config *cfg = config_load_opts(config_path, &opts, &error);
+
+	if (cfg == NULL) {
+		fprintf(stderr, "%s\n", error);
+		free(error);
+		return 2;
+	}
+	printf("%s: valid, %zu checks\n", config_path, cfg->n_checks);
+	if (no_secrets) {
+		printf("%zu file%s it names not opened (--no-secrets)%s", cfg->n_unopened, cfg->n_unopened == 1 ? "" : "s",
+		       cfg->n_unopened ? ":" : "\n");
+		for (size_t i = 0; i < cfg->n_unopened; i++)
+			printf(" %s%s", cfg->unopened[i], i + 1 == cfg->n_unopened ? "\n" : "");
+	}
+	config_free(cfg);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"check-config", no_argument, NULL, 't'},
+		{"no-secrets", no_argument, NULL, 'n'},
 		{"syslog", no_argument, NULL, 's'},
 		{"debug", no_argument, NULL, 'd'},
 		{"config-reference", no_argument, NULL, 'r'},
@@ -357,7 +383,7 @@ int main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	const char *config_path = NULL;
-	bool check_only = false, use_syslog = false, debug = false;
+	bool check_only = false, no_secrets = false, use_syslog = false, debug = false;
 	const struct subcommand *sub = argc > 1 ? find_subcommand(argv[1]) : NULL;
 	int opt;
 
@@ -371,6 +397,9 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			check_only = true;
+			break;
+		case 'n':
+			no_secrets = true;
 			break;
 		case 's':
 			use_syslog = true;
@@ -396,17 +425,11 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (check_only) {
-		char *error = NULL;
-		struct hd_config *cfg = config_load(config_path, &error);
-		if (cfg == NULL) {
-			fprintf(stderr, "%s\n", error);
-			free(error);
-			return 2;
-		}
-		printf("%s: valid, %zu checks\n", config_path, cfg->n_checks);
-		config_free(cfg);
-		return 0;
+	if (no_secrets && !check_only) {
+		fprintf(stderr, "healthd: --no-secrets goes with --check-config only (the daemon needs its secrets)\n");
+		return 2;
 	}
+	if (check_only)
+		return check_config(config_path, no_secrets);
 	return run_daemon(config_path, use_syslog, debug);
 }
