@@ -20,6 +20,7 @@
 #include "metrics.h"
 #include "notify.h"
 #include "oneshot.h"
+#include "reload.h"
 #include "status.h"
 #include "util.h"
 
@@ -38,6 +39,7 @@ struct daemon {
 	struct hd_control *control;
 	struct hd_notify *notify;
 	struct event *grace_timer;
+	struct hd_reloader *reloader;
 };
 
 /* ---- subcommands: `healthd NAME ...` runs NAME's main with argv[0] = NAME ---- */
@@ -143,43 +145,30 @@ static void warn_restart_only(const struct hd_config *old, const struct hd_confi
 		log_warn("reload: log.level and log.syslog change only on restart");
 }
 
-/* Validates the file first: on any error the running configuration stays, untouched. */
-static int reload_config(struct daemon *d, char **summary, char **error)
+/* Runs on the loop once the reload's worker has read and validated the file (a bad file never gets here). */
+static char *apply_reload(struct hd_config *cfg, void *arg)
 {
-	struct hd_config *cfg;
+	struct daemon *d = arg;
 	const struct hd_config *old = engine_config(d->engine);
+	char *summary;
 
-	notify_reloading();
-	cfg = config_load(d->config_path, error);
-	if (cfg == NULL) {
-		log_err("reload refused, the running configuration stays: %s", *error);
-		notify_ready("reload refused (see the log); running the previous configuration");
-		return -1;
-	}
 	warn_restart_only(old, cfg);
-	*summary = describe_reload(old, cfg);
+	summary = describe_reload(old, cfg);
 	engine_apply_config(d->engine, cfg);
 	alerts_reload(d->alerts);
-	log_info("reload: %s applied: %s", d->config_path, *summary);
+	log_info("reload: %s applied: %s", d->config_path, summary);
 	notify_ready("reloaded: %zu checks", engine_n_checks(d->engine));
-	return 0;
-}
-
-static int reload_hook(void *arg, char **summary, char **error)
-{
-	return reload_config(arg, summary, error);
+	return summary;
 }
 
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
-	char *summary = NULL, *error = NULL;
+	struct daemon *d = arg;
 
 	(void)sig;
 	(void)what;
 	log_info("SIGHUP received: reloading");
-	reload_config(arg, &summary, &error);
-	free(summary);
-	free(error);
+	reloader_request(d->reloader, "SIGHUP", NULL, NULL);
 }
 
 /* ---- graceful stop ---- */
@@ -230,7 +219,7 @@ static int start_operations(struct daemon *d)
 		.status = d->status,
 		.engine = d->engine,
 		.agent = d->agent,
-		.hooks = {.reload = reload_hook, .arg = d},
+		.reloader = d->reloader,
 	};
 
 	d->control = control_start(d->base, engine_config(d->engine), &deps);
@@ -306,6 +295,7 @@ static int run_daemon(const char *config_path, bool use_syslog, bool debug)
 	d.status = status_new(d.engine);
 	engine_apply_config(d.engine, cfg);
 	cfg = NULL;
+	d.reloader = reloader_new(d.base, config_path, apply_reload, &d);
 	d.alerts = alerts_start(d.base, d.engine);
 	d.http = http_api_start(d.base, engine_config(d.engine), d.engine, d.status);
 	d.agent = agent_start(d.base, engine_config(d.engine), d.status);
@@ -327,6 +317,7 @@ out:
 	if (d.sig_hup) /* no reload once stopping: the loop still turns while lookups settle */
 		event_del(d.sig_hup);
 	stop_operations(&d);
+	reloader_free(d.reloader); /* after the admin socket: no connection waits for it any more */
 	engine_stop(d.engine);
 	alerts_free(d.alerts);
 	http_api_free(d.http);
