@@ -134,9 +134,8 @@ static int start_read(struct hd_reloader *r)
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
-		char *text = xasprintf("reload refused, the running configuration stays: cannot start a thread to read "
-				       "%s: %s", r->path, strerror(rc));
-		log_err("%s", text);
+		char *text = xasprintf("cannot start a thread to read %s: %s", r->path, strerror(rc));
+		log_err("reload refused, the running configuration stays: %s", text);
 		notify_ready("reload refused (see the log); running the previous configuration");
 		event_free(job->ready);
 		job->refs = 1;
@@ -253,10 +252,10 @@ struct hd_reload_wait *reloader_request(struct hd_reloader *r, const char *who, 
 		pthread_mutex_lock(&r->job->lock);
 		hd_strlcpy(current, r->job->current, sizeof(current));
 		pthread_mutex_unlock(&r->job->lock);
-		text = xasprintf("reload refused, the running configuration stays: the previous reload is still blocked "
-				 "reading %s (for %.1f s: a hung file system?); no other starts until it returns", current,
+		text = xasprintf("the previous reload is still blocked reading %s (for %.1f s: a hung file system?); no "
+				 "other starts until it returns", current,
 				 (double)(hd_now_mono_ms() - r->job->started_ms) / 1000.0);
-		log_err("%s (requested by %s)", text, who);
+		log_err("reload refused, the running configuration stays: %s (requested by %s)", text, who);
 		if (done)
 			done(false, text, arg);
 		free(text);
