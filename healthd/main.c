@@ -21,6 +21,7 @@
 #include "notify.h"
 #include "oneshot.h"
 #include "reload.h"
+#include "statefile.h"
 #include "status.h"
 #include "util.h"
 
@@ -266,6 +267,22 @@ static void log_from_evdns(int is_warning, const char *msg)
 	hd_log(is_warning ? HD_LOG_WARN : HD_LOG_DEBUG, "dns: %s", msg);
 }
 
+/* Before any thread writes under it (the spool may live there). A failure is logged, and healthd runs on: it still
+ * checks and answers; only the admin state then does not survive a restart. */
+static void prepare_state_dir(const char *dir)
+{
+	char *error = NULL;
+	int rc = statefile_prepare_dir(dir, &error);
+
+	if (rc < 0) {
+		log_err("%s: drain and maint set with healthd ctl will not survive a restart (create it, or set state_dir)",
+			error);
+		free(error);
+	} else if (rc > 0) {
+		log_info("state_dir %s created (mode 0750)", dir);
+	}
+}
+
 static int run_daemon(const char *config_path, bool use_syslog, bool debug)
 {
 	struct daemon d = {.config_path = xstrdup(config_path)};
@@ -293,6 +310,7 @@ static int run_daemon(const char *config_path, bool use_syslog, bool debug)
 	evdns_base_set_option(d.dns, "attempts:", "2");
 	d.engine = engine_new(d.base, d.dns);
 	d.status = status_new(d.engine);
+	prepare_state_dir(cfg->state_dir);
 	engine_apply_config(d.engine, cfg);
 	cfg = NULL;
 	d.reloader = reloader_new(d.base, config_path, apply_reload, &d);

@@ -312,11 +312,28 @@ def test_unreadable_state_file_starts_in_drain(start_tcp_listener, start_healthd
 
 def test_state_not_saved_is_reported(start_tcp_listener, start_healthd, tmp_path):
     app = start_tcp_listener()
-    hd = start_healthd(config(app.port, state_dir=str(tmp_path / "missing")))
-    assert "will not survive a restart" in hd.log()
+    (tmp_path / "file").write_text("")
+    state_dir = tmp_path / "file" / "state"  # cannot be created: its parent is a file
+    hd = start_healthd(config(app.port, state_dir=str(state_dir)))
+    line = [l for l in hd.log().splitlines() if "state_dir" in l and "error" in l][0]
+    print(line)
+    assert "cannot create state_dir %s" % state_dir in line and "Not a directory" in line, line
+    assert "will not survive a restart" in line
     rc, out, err = ctl(hd, "drain")
-    assert rc == 1 and "NOT saved" in err and "No such file or directory" in err
+    assert rc == 1 and "NOT saved" in err and "Not a directory" in err
     assert health(hd)["admin"]["state"] == "drain"  # in effect all the same
+
+
+def test_missing_state_dir_is_created(start_tcp_listener, start_healthd, tmp_path):
+    app = start_tcp_listener()
+    state_dir = tmp_path / "var" / "lib" / "healthd"
+    hd = start_healthd(config(app.port, state_dir=str(state_dir)))
+    mode = stat.S_IMODE(os.stat(state_dir).st_mode)
+    print("state_dir created with mode %03o" % mode)
+    assert mode == 0o750, oct(mode)
+    assert "state_dir %s created (mode 0750)" % state_dir in hd.log()
+    assert ctl(hd, "drain")[0] == 0
+    assert json.loads((state_dir / "admin.json").read_text())["state"] == "drain"
 
 
 # --------------------------------------------------------------------------- ctl, the socket
