@@ -719,7 +719,7 @@ static const struct cfg_key listen_keys[] = {
 /* Top-level scalar keys (the sections have their own tables). */
 static const struct cfg_key root_keys[] = {
 	{"state_dir", CFG_PATH, OFF(hd_config, state_dir), false, 0, 0, "/var/lib/healthd", NULL,
-	 "directory of the admin state (drain/maint and why), kept across restarts and crashes"},
+	 "directory of the admin state (drain/maint and why), kept across restarts and crashes; created (mode 0750) at start if missing"},
 	{"shutdown_grace_ms", CFG_INT, OFF(hd_config, shutdown_grace_ms), false, 0, 600000, "6000", NULL,
 	 "on SIGTERM, answer `drain` to the load balancers this long before exiting (a few agent intervals); "
 	 "0 exits at once"},
