@@ -81,6 +81,7 @@ endef
 
 deps-build:
 	$(call apt_install_missing,$(DEB_BUILD))
+	@pkg-config --exists --print-errors $(PKGS)
 
 deps-test:
 	$(call apt_install_missing,$(DEB_TEST))
@@ -124,6 +125,9 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 FUZZ_LIB_OBJS := $(patsubst healthd/%.c,build/fuzz/obj/%.o,$(filter-out healthd/main.c,$(SRCS)))
 FUZZ_CFLAGS = -std=gnu11 -g -O1 -D_GNU_SOURCE -DHD_VERSION='"$(VERSION)"' -fno-omit-frame-pointer \
 	-fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=undefined $(PKG_CFLAGS)
+
+# Kept between runs (make would delete them as intermediate files).
+.SECONDARY: $(FUZZ_LIB_OBJS)
 
 build/fuzz/obj/%.o: healthd/%.c healthd/*.h | deps-build deps-test
 	@mkdir -p $(dir $@)

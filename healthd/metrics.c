@@ -2,8 +2,6 @@
 #include "metrics.h"
 
 #include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -11,6 +9,7 @@
 
 #include "agent.h"
 #include "alerts.h"
+#include "connlimit.h"
 #include "engine.h"
 #include "http_api.h"
 
@@ -184,26 +183,23 @@ static void render_process(const struct hd_metrics *m, struct evbuffer *out)
 	evbuffer_add_printf(out, "healthd_build_info{version=\"%s\"} 1\n", HD_VERSION);
 }
 
-static void serve_metrics(struct evhttp_request *req, void *arg)
+static int serve_metrics(const struct hd_http_request *req, struct evbuffer *body, const char **content_type, void *arg)
 {
 	struct hd_metrics *m = arg;
-	struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
-	struct evbuffer *body = evbuffer_new();
+	struct hd_connlimit *limits[2];
+	size_t n_limits = 0;
 
-	if (body == NULL) {
-		evhttp_send_error(req, 500, "out of memory");
-		return;
-	}
+	(void)req;
 	refresh_checks_block(m);
 	/* A copy, not a reference: the cache may be rebuilt before this reply has left. */
 	evbuffer_add(body, m->checks_block, m->checks_len);
 	render_process(m, body);
-	evhttp_add_header(headers, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-	evhttp_add_header(headers, "Cache-Control", "no-store");
-	if (evhttp_request_get_command(req) == EVHTTP_REQ_OPTIONS)
-		evhttp_add_header(headers, "Allow", "GET, HEAD, OPTIONS");
-	evhttp_send_reply(req, 200, "OK", body);
-	evbuffer_free(body);
+	limits[n_limits++] = http_api_connlimit(m->http);
+	if (m->agent)
+		limits[n_limits++] = agent_connlimit(m->agent);
+	connlimit_render_metrics(body, limits, n_limits);
+	*content_type = "text/plain; version=0.0.4; charset=utf-8";
+	return 200;
 }
 
 struct hd_metrics *metrics_new(struct hd_engine *engine, struct hd_http *http, struct hd_agent *agent,

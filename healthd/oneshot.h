@@ -2,6 +2,7 @@
 #ifndef HEALTHD_ONESHOT_H
 #define HEALTHD_ONESHOT_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 /* Exit codes shared by both commands. */
@@ -13,5 +14,8 @@ int oneshot_check_main(int argc, char **argv);
 int oneshot_diff_main(int argc, char **argv);
 /* The comparison itself: the report goes to out, errors to err; returns the exit code. */
 int oneshot_diff(const char *before_path, const char *after_path, FILE *out, FILE *err);
+/* The same on texts in memory (the paths only name them in messages): the parser the fuzzer drives. */
+int oneshot_diff_texts(const char *before_path, const char *before_text, size_t before_len, const char *after_path,
+		       const char *after_text, size_t after_len, FILE *out, FILE *err);
 
 #endif

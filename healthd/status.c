@@ -10,20 +10,21 @@
 
 #include "config.h"
 
-/* Bounds the peers remembered during one announcement; beyond it, new peers get no "ready" (the safe side). */
-#define MAX_ANNOUNCE_PEERS 1024
-
 struct hd_status {
 	struct hd_engine *engine;
 	struct hd_admin admin;
 	struct hd_admin stop_admin; /* what clients see while stopping */
 	bool stopping;
 	unsigned admin_version;
-	/* the "ready" announcement: until when, and the peer addresses that already got it */
+	/* the "ready" announcement: until when, and how many polls got it */
 	int64_t announce_until_mono_ms;
-	char (*announced)[INET6_ADDRSTRLEN];
-	size_t n_announced;
-	bool announce_full_logged;
+	uint64_t n_announced;
+	/* the status-only /health body for clients outside http.details_from */
+	char health_summary[96];
+	size_t health_summary_len;
+	unsigned health_summary_state_version, health_summary_admin_version;
+	bool health_summary_valid;
+	char ready_summary[16];
 	/* caches and the versions they were built at */
 	char *health_json;
 	size_t health_len;
@@ -65,7 +66,6 @@ void status_free(struct hd_status *s)
 	if (s == NULL)
 		return;
 	free(s->health_json);
-	free(s->announced);
 	free(s);
 }
 
@@ -293,6 +293,34 @@ const char *status_ready_body(struct hd_status *s, size_t *len)
 	return s->ready_body;
 }
 
+/* For clients outside http.details_from: the overall state and the admin state, nothing about the topology. */
+const char *status_health_summary_json(struct hd_status *s, size_t *len)
+{
+	unsigned sv = engine_state_version(s->engine);
+
+	if (!s->health_summary_valid || s->health_summary_state_version != sv ||
+	    s->health_summary_admin_version != s->admin_version) {
+		const struct hd_check *first;
+		snprintf(s->health_summary, sizeof(s->health_summary), "{\"status\":\"%s\",\"admin\":{\"state\":\"%s\"}}\n",
+			 hd_overall_name(status_overall(s, &first)), hd_admin_name(status_effective_admin(s)->mode));
+		s->health_summary_len = strlen(s->health_summary);
+		s->health_summary_state_version = sv;
+		s->health_summary_admin_version = s->admin_version;
+		s->health_summary_valid = true;
+	}
+	*len = s->health_summary_len;
+	return s->health_summary;
+}
+
+const char *status_ready_summary(struct hd_status *s, size_t *len)
+{
+	const struct hd_check *first;
+
+	snprintf(s->ready_summary, sizeof(s->ready_summary), "%s\n", hd_overall_name(status_overall(s, &first)));
+	*len = strlen(s->ready_summary);
+	return s->ready_summary;
+}
+
 const struct hd_admin *status_admin(const struct hd_status *s)
 {
 	return &s->admin;
@@ -305,15 +333,20 @@ const struct hd_admin *status_effective_admin(const struct hd_status *s)
 
 static void end_ready_announcement(struct hd_status *s)
 {
+	if (s->announce_until_mono_ms != 0)
+		log_info("agent: the \"ready\" window is over; %llu polls got \"ready\"", (unsigned long long)s->n_announced);
 	s->announce_until_mono_ms = 0;
 	s->n_announced = 0;
-	s->announce_full_logged = false;
 }
 
 void status_begin_ready_announcement(struct hd_status *s)
 {
+	int window_ms = engine_config(s->engine)->agent.ready_window_ms;
+
 	end_ready_announcement(s);
-	s->announce_until_mono_ms = hd_now_mono_ms() + engine_config(s->engine)->agent.ready_window_ms;
+	s->announce_until_mono_ms = hd_now_mono_ms() + window_ms;
+	log_info("agent: every poll for the next %d ms gets \"ready\" (leaving drain/maint), so that every load "
+		 "balancer leaves it", window_ms);
 }
 
 bool status_set_admin(struct hd_status *s, enum hd_admin_mode mode, const char *reason, int64_t since_wall_ms)
@@ -336,48 +369,21 @@ bool status_set_admin(struct hd_status *s, enum hd_admin_mode mode, const char *
 	return true;
 }
 
-static void peer_ip(const struct sockaddr *sa, char *ip, size_t len)
+bool status_take_ready_announcement(struct hd_status *s)
 {
-	if (sa->sa_family == AF_INET6) {
-		const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-		if (IN6_IS_ADDR_V4MAPPED(a6)) /* the same load balancer, whichever listener it reached */
-			inet_ntop(AF_INET, &a6->s6_addr[12], ip, (socklen_t)len);
-		else
-			inet_ntop(AF_INET6, a6, ip, (socklen_t)len);
-	} else if (sa->sa_family == AF_INET) {
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, (socklen_t)len);
-	} else {
-		hd_strlcpy(ip, "?", len);
-	}
-}
-
-bool status_take_ready_announcement(struct hd_status *s, const struct sockaddr *peer)
-{
-	char ip[INET6_ADDRSTRLEN];
-
 	if (s->announce_until_mono_ms == 0 || s->admin.mode != HD_ADMIN_READY || s->stopping)
 		return false;
 	if (hd_now_mono_ms() >= s->announce_until_mono_ms) {
-		log_debug("agent: ready announcement over, %zu peers got it", s->n_announced);
 		end_ready_announcement(s);
 		return false;
 	}
-	peer_ip(peer, ip, sizeof(ip));
-	for (size_t i = 0; i < s->n_announced; i++)
-		if (strcmp(s->announced[i], ip) == 0)
-			return false;
-	if (s->n_announced == MAX_ANNOUNCE_PEERS) {
-		if (!s->announce_full_logged)
-			log_warn("agent: more than %d polling addresses; %s and later ones get no \"ready\" "
-				 "(clear drain there with HAProxy's runtime API)", MAX_ANNOUNCE_PEERS, ip);
-		s->announce_full_logged = true;
-		return false;
-	}
-	if (s->announced == NULL)
-		s->announced = xcalloc(MAX_ANNOUNCE_PEERS, sizeof(*s->announced));
-	hd_strlcpy(s->announced[s->n_announced++], ip, sizeof(s->announced[0]));
-	log_info("agent: told %s \"ready\" (leaving drain/maint)", ip);
+	s->n_announced++;
 	return true;
+}
+
+const struct hd_config *status_config(const struct hd_status *s)
+{
+	return engine_config(s->engine);
 }
 
 void status_set_stopping(struct hd_status *s, const char *reason, int64_t since_wall_ms)

@@ -8,8 +8,6 @@
 
 #include "engine.h"
 
-struct sockaddr;
-
 enum hd_overall { HD_OVERALL_UP, HD_OVERALL_DEGRADED, HD_OVERALL_DOWN };
 enum hd_admin_mode { HD_ADMIN_READY, HD_ADMIN_DRAIN, HD_ADMIN_MAINT };
 
@@ -35,6 +33,9 @@ int status_http_code(struct hd_status *s);
 const char *status_health_json(struct hd_status *s, size_t *len);
 const char *status_ready_body(struct hd_status *s, size_t *len);
 const char *status_check_json(struct hd_status *s, struct hd_check *c, size_t *len);
+/* The same for clients outside http.details_from: the status (and admin state) only. */
+const char *status_health_summary_json(struct hd_status *s, size_t *len);
+const char *status_ready_summary(struct hd_status *s, size_t *len);
 /* The agent reply line (with its "\n"), rebuilt only on a state or admin change. */
 const char *status_agent_line(struct hd_status *s, size_t *len);
 
@@ -46,13 +47,16 @@ const struct hd_admin *status_admin(const struct hd_status *s);
  */
 bool status_set_admin(struct hd_status *s, enum hd_admin_mode mode, const char *reason, int64_t since_wall_ms);
 /*
- * The "ready" announcement: for agent.ready_window_ms from now, each polling peer address gets "ready" in one
- * reply, once. Once per peer (not once in total) so that every load balancer leaves drain; never on every poll,
- * so that a maint set through HAProxy's runtime API is not undone by the next poll.
+ * The "ready" announcement: for agent.ready_window_ms from now, every agent poll gets "ready". Every poll, not
+ * once per peer address: no table a stranger could fill, and several load balancers behind one address (two
+ * HAProxy processes, NAT) all leave drain. Only within the window, so that a maint set later through HAProxy's
+ * runtime API is never undone.
  */
 void status_begin_ready_announcement(struct hd_status *s);
-/* True when this agent peer is due the "ready" word now; records that it got it. */
-bool status_take_ready_announcement(struct hd_status *s, const struct sockaddr *peer);
+/* True when an agent poll now is due the "ready" word. */
+bool status_take_ready_announcement(struct hd_status *s);
+/* The running configuration (it changes on reload). */
+const struct hd_config *status_config(const struct hd_status *s);
 /* Graceful stop: the agent answers drain (maint stays maint) and /health says why; not persisted. */
 void status_set_stopping(struct hd_status *s, const char *reason, int64_t since_wall_ms);
 bool status_stopping(const struct hd_status *s);
