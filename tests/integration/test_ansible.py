@@ -269,7 +269,7 @@ def test_ansible_lint_is_clean_on_the_role_and_playbooks():
         cp.stdout + cp.stderr
 
 
-def test_role_refuses_a_configuration_whose_secrets_it_was_not_given(workdirs, start_tcp_listener):
+def test_role_refuses_missing_secrets_and_writes_the_given_ones_unlogged(workdirs, start_tcp_listener):
     root = workdirs.new("ansible-nosecret")
     stage = os.path.join(root, "web4")
     inventory = {"backends": {"hosts": {"web4": {
@@ -291,6 +291,24 @@ def test_role_refuses_a_configuration_whose_secrets_it_was_not_given(workdirs, s
            "healthd_secrets" in out, out
     assert not os.path.exists(stage + "/etc/healthd/healthd.json"), "nothing is installed before the inputs are right"
     assert "s3cret-not-to-be-logged" not in out
+
+    # given every file, it writes them (into the staging root: validated there with --no-secrets), never logged
+    secrets = {"/etc/healthd/mysql.pw": "s3cret-not-to-be-logged", "/etc/healthd/token": "t0ken-not-to-be-logged",
+               "/etc/healthd/ca.pem": "-----BEGIN CERTIFICATE-----\n"}
+    inventory["backends"]["hosts"]["web4"]["healthd_secrets"] = secrets
+    with open(os.path.join(root, "inventory.json"), "w") as f:
+        json.dump(inventory, f)
+    rc, out = ansible_playbook(root, "site.yml", "-e", "healthd_smoke_check=false")
+    assert rc == 0, out
+    for path, content in secrets.items():
+        st = os.stat(stage + path)
+        with open(stage + path) as f:
+            assert (f.read(), st.st_mode & 0o777, st.st_uid) == (content, 0o640, 0), path
+        assert content.strip() not in out, "%s reached the role's output" % path
+    # validated although the files are not where the configuration names them (this machine's /etc/healthd)
+    assert not any(os.path.exists(path) for path in secrets)
+    with open(stage + "/etc/healthd/healthd.json") as f:
+        assert json.load(f)["checks"][0]["password_file"] == "/etc/healthd/mysql.pw"
 
 
 # ---- package mode, in a fresh Debian 12 root ----
