@@ -1,4 +1,4 @@
-"""Every shipped example configuration starts as the unit starts it and finds every check up.
+"""Every shipped example configuration (and the README's minimal one) starts as the unit starts it, every check up.
 
 Each example runs through systemd/healthd.service's own ExecStartPre= and ExecStart= lines, as user healthd
 (made by systemd-sysusers from systemd/healthd.sysusers, inside the sandbox only), under what the unit imposes
@@ -26,7 +26,18 @@ from harness.proc import die_with_parent
 from harness.unit_sandbox import UnitSandbox, unit_commands
 from harness.util import register_pid, stop_popen, unregister_pid
 
-EXAMPLES = sorted(p for p in (pathlib.Path(REPO) / "examples").rglob("*.json") if "ansible" not in p.parts)
+
+
+def readme_minimal_configuration():
+    """The README's "A minimal file:" block, the first configuration a reader copies."""
+    readme = (pathlib.Path(REPO) / "README.md").read_text()
+    return re.search(r"A minimal file:\n\n```json\n(.*?)```", readme, re.S).group(1)
+
+
+# (name, text): every example file, and the README's minimal configuration
+EXAMPLES = [(str(p.relative_to(REPO)), p.read_text())
+            for p in sorted((pathlib.Path(REPO) / "examples").rglob("*.json")) if "ansible" not in p.parts] + \
+    [("README.md-minimal.json", readme_minimal_configuration())]
 UNIT = os.path.join(REPO, "systemd", "healthd.service")
 SYSUSERS = os.path.join(REPO, "systemd", "healthd.sysusers")
 MYSQL_PORT, REDIS_PORT, APP_PORT = 3306, 6379, 8080
@@ -85,16 +96,17 @@ def rewrite_addresses(config, servers, http_port, agent_port):
     return secrets
 
 
-@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: str(p.relative_to(REPO)))
-def test_example_starts_under_the_unit_as_healthd_and_every_check_is_up(example, servers, workdirs):
-    config = json.loads(without_comments(example.read_text()))
+@pytest.mark.parametrize("name,text", EXAMPLES, ids=[name for name, _ in EXAMPLES])
+def test_example_starts_under_the_unit_as_healthd_and_every_check_is_up(name, text, servers, workdirs):
+    config = json.loads(without_comments(text))
+    short = os.path.basename(name)
     http_port, agent_port = free_port(), free_port()
     secrets = rewrite_addresses(config, servers, http_port, agent_port)
     with open(UNIT) as f:
         pre, start = unit_commands(f.read())
     config_path = start[start.index("--config") + 1]
 
-    box = UnitSandbox(workdirs.new("unit-" + example.stem))
+    box = UnitSandbox(workdirs.new("unit-" + short.replace(".json", "")))
     box.root_command(["systemd-sysusers", SYSUSERS])
     box.root_command(["install", "-D", "-m", "0755", healthd_bin(), start[0]])
     box.file(config_path, json.dumps(config, indent=2), mode=0o640, group="healthd")
@@ -103,7 +115,7 @@ def test_example_starts_under_the_unit_as_healthd_and_every_check_is_up(example,
     for c in config["checks"]:
         if c["type"] == "disk" and not os.path.isdir(c["path"]):
             box.dir(c["path"])  # the application's data directory, as root made it
-    if example.name in RUN_FROM_CHECKOUT:
+    if short in RUN_FROM_CHECKOUT:
         assert not os.path.isabs(config["listen"]["admin_socket"])
         checkout = "/var/lib/healthd-checkout"  # WorkingDirectory= and ReadWritePaths= of a drop-in
         box.dir(checkout + "/build", owner="healthd", group="healthd")
@@ -115,7 +127,7 @@ def test_example_starts_under_the_unit_as_healthd_and_every_check_is_up(example,
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 preexec_fn=die_with_parent)
-    register_pid(proc.pid, "healthd", "example %s under the unit's sandbox" % example.name)
+    register_pid(proc.pid, "healthd", "example %s under the unit's sandbox" % short)
 
     def log_text():
         with open(log_path, errors="replace") as f:
@@ -130,7 +142,7 @@ def test_example_starts_under_the_unit_as_healthd_and_every_check_is_up(example,
 
     try:
         try:
-            checks = wait_until(settled, 40, interval=0.2, what="every check of %s up" % example.name)
+            checks = wait_until(settled, 40, interval=0.2, what="every check of %s up" % short)
         except AssertionError:
             checks = None  # not every check came up in time: the table below says which and why
         assert checks != "exited", "the unit's commands exited %s:\n%s" % (proc.returncode, log_text())
@@ -139,10 +151,10 @@ def test_example_starts_under_the_unit_as_healthd_and_every_check_is_up(example,
             checks = json.loads(body)["checks"]
         table = {name: (c["status"], c.get("kind"), c.get("detail")) for name, c in checks.items()}
         for name, row in sorted(table.items()):
-            print("%s %s: %s" % (example.name, name, row))
+            print("%s %s: %s" % (short, name, row))
         down = {name: row for name, row in table.items() if row[0] != "up"}
         assert not down, "%s: %d of %d checks not up under the unit: %s\n%s" % (
-            example.name, len(down), len(table), down, log_text())
+            short, len(down), len(table), down, log_text())
         assert len(table) == len(config["checks"])
         # as healthd, the state directory took its files; nothing else could be written
         upper = box.overlay_upper("/var/lib")
