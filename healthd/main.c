@@ -50,7 +50,7 @@ struct subcommand {
 
 static const struct subcommand subcommands[] = {
 	{"ctl", ctl_main, "talk to the running daemon: drain, maint, ready, status, reload"},
-	{"check", oneshot_check_main, "run every check once and print the outcome; exit 1 if a critical one is down"},
+	{"check", oneshot_check_main, "run every check once and print the outcome; exits as a Nagios plugin (0-3)"},
 	{"diff", oneshot_diff_main, "compare two `check --json` runs: regressions (exit 1) and recoveries"},
 };
 
@@ -73,7 +73,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: healthd --config FILE [--check-config] [--syslog] [--debug]\n"
 		"       healthd ctl [--socket PATH | --config FILE] drain|maint|ready|status|reload [--reason TEXT]\n"
-		"       healthd check --config FILE [--json]\n"
+		"       healthd check --config FILE [--json | --format table|json|nagios]\n"
 		"       healthd diff BEFORE.json AFTER.json\n"
 		"       healthd --config-reference\n"
 		"       healthd --help | --version\n"
