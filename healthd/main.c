@@ -149,6 +149,7 @@ static int reload_config(struct daemon *d, char **summary, char **error)
 
 	notify_reloading();
 	cfg = config_load(d->config_path, error);
+	status_note_reload(d->status, cfg != NULL, hd_now_wall_ms());
 	if (cfg == NULL) {
 		log_err("reload refused, the running configuration stays: %s", *error);
 		notify_ready("reload refused (see the log); running the previous configuration");
@@ -303,6 +304,7 @@ static int run_daemon(const char *config_path, bool use_syslog, bool debug)
 	d.engine = engine_new(d.base, d.dns);
 	d.status = status_new(d.engine);
 	engine_apply_config(d.engine, cfg);
+	status_note_reload(d.status, true, hd_now_wall_ms());
 	cfg = NULL;
 	d.alerts = alerts_start(d.base, d.engine);
 	d.http = http_api_start(d.base, engine_config(d.engine), d.engine, d.status);
@@ -310,6 +312,7 @@ static int run_daemon(const char *config_path, bool use_syslog, bool debug)
 	if (d.http == NULL || d.agent == NULL || start_operations(&d) < 0)
 		goto out;
 	d.metrics = metrics_new(d.engine, d.http, d.agent, d.alerts);
+	metrics_set_status(d.metrics, d.status);
 	d.sig_term = evsignal_new(d.base, SIGTERM, on_stop_signal, &d);
 	d.sig_int = evsignal_new(d.base, SIGINT, on_stop_signal, &d);
 	d.sig_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);

@@ -45,6 +45,9 @@ struct hd_status {
 	size_t ietf_len;
 	unsigned ietf_results_version, ietf_admin_version;
 	bool ietf_valid;
+	/* the last configuration load: at start, then every reload */
+	bool reload_ok;
+	int64_t reload_success_wall_ms;
 	/* the overall state, which only a state or configuration change moves */
 	enum hd_overall overall;
 	const struct hd_check *overall_first;
@@ -551,4 +554,17 @@ void status_set_stopping(struct hd_status *s, const char *reason, int64_t since_
 bool status_stopping(const struct hd_status *s)
 {
 	return s->stopping;
+}
+
+void status_note_reload(struct hd_status *s, bool ok, int64_t wall_ms)
+{
+	s->reload_ok = ok;
+	if (ok)
+		s->reload_success_wall_ms = wall_ms;
+}
+
+bool status_last_reload(const struct hd_status *s, int64_t *success_wall_ms)
+{
+	*success_wall_ms = s->reload_success_wall_ms;
+	return s->reload_ok;
 }

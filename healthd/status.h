@@ -76,6 +76,11 @@ bool status_stopping(const struct hd_status *s);
 /* The admin state clients see: the operator's, or drain while stopping. */
 const struct hd_admin *status_effective_admin(const struct hd_status *s);
 
+/* The outcome of the last configuration load (the start counts as one) and when one last succeeded, for
+ * healthd_config_last_reload_successful and _success_timestamp_seconds. */
+void status_note_reload(struct hd_status *s, bool ok, int64_t wall_ms);
+bool status_last_reload(const struct hd_status *s, int64_t *success_wall_ms);
+
 /* Pure parts, for tests: the agent line for a given state. buf gets at most len bytes. */
 void hd_agent_line(char *buf, size_t len, enum hd_overall overall, const char *failing_name, const char *failing_kind,
 		   int degraded_weight_pct, enum hd_admin_mode admin, bool announce_ready);
