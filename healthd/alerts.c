@@ -152,11 +152,13 @@ static int read_headers(struct cfg_ctx *ctx, const cJSON *value, void *field)
 				cfg_free_table(header_file_keys, &hf);
 				return -1;
 			}
-			char *content = hd_read_small_file(hf.file, 8192);
+			char what[128];
+			snprintf(what, sizeof(what), "value of header \"%s\" from", h->string);
+			char *content = cfg_read_named_file(ctx, cJSON_GetObjectItemCaseSensitive(h, "file"), what, hf.file, 8192);
 			if (content == NULL || content[0] == '\0') {
-				int rc = cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(h, "file"), false,
-						   "cannot read the value of header \"%s\" from %s: %s", h->string, hf.file,
-						   content ? "the file is empty" : strerror(errno));
+				int rc = content == NULL ? -1 : cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(h, "file"), false,
+									   "cannot read the value of header \"%s\" from %s: the file is empty",
+									   h->string, hf.file);
 				free(content);
 				cfg_free_table(header_file_keys, &hf);
 				return rc;

@@ -67,7 +67,9 @@ struct hd_check_run {
 	int64_t deadline_ms;     /* hd_now_mono_ms() at which the engine gives up */
 	struct hd_check *check;  /* engine-owned; types do not touch it */
 	struct hd_persist *persist; /* state a type keeps across attempts (e.g. a persistent session) */
+	int ended;               /* engine-owned: HD_RUN_* once done or cancelled; a second end aborts */
 };
+enum { HD_RUN_RUNNING, HD_RUN_DONE, HD_RUN_CANCELLED };
 
 /*
  * A check type. start() begins one attempt and must end it with exactly one hd_check_done(), now or later,
@@ -92,7 +94,8 @@ struct hd_check_type {
 extern const struct hd_check_type *const hd_check_types[];
 const struct hd_check_type *hd_check_type_find(const char *name);
 
-/* The one way an attempt ends. detail is for people: what was tried, against what, what happened. */
+/* The one way an attempt ends. detail is for people: what was tried, against what, what happened.
+ * A second call for one attempt, or one after its cancel(), is a broken contract: healthd aborts, naming the check. */
 void hd_check_done(struct hd_check_run *run, enum hd_kind kind, const char *fmt, ...) HD_PRINTF(3, 4);
 /* Milliseconds left before the deadline (at least 1). */
 int hd_run_remaining_ms(const struct hd_check_run *run);

@@ -21,6 +21,7 @@
 #include "connlimit.h"
 #include "engine.h"
 #include "notify.h"
+#include "reload.h"
 #include "statefile.h"
 #include "status.h"
 
@@ -34,6 +35,7 @@ struct ctl_conn {
 	struct event *save_timer;
 	uint64_t wait_generation; /* nonzero while the reply waits for the state file */
 	cJSON *held_reply;
+	struct hd_reload_wait *reload_wait; /* while a reload this connection asked for is reading */
 	bool got_request;
 	bool replied;
 	char who[48];             /* "uid 0 pid 1234", for the log */
@@ -121,6 +123,7 @@ static void conn_free(struct ctl_conn *cc)
 		cc->next->prev = cc->prev;
 	if (cc->save_timer)
 		event_free(cc->save_timer);
+	reloader_cancel(cc->reload_wait);
 	cJSON_Delete(cc->held_reply);
 	bufferevent_free(cc->bev);
 	connlimit_remove(&cc->slot);
@@ -194,22 +197,27 @@ static cJSON *status_reply(struct hd_control *c)
 	return r;
 }
 
-static void do_reload(struct ctl_conn *cc)
+static void on_reload_done(bool ok, const char *text, void *arg)
 {
-	struct hd_control *c = cc->ctl;
-	char *summary = NULL, *error = NULL;
+	struct ctl_conn *cc = arg;
 	cJSON *r;
 
-	log_info("reload requested by %s with healthd ctl", cc->who);
-	if (c->deps.hooks.reload(c->deps.hooks.arg, &summary, &error) < 0) {
-		send_error(cc, "reload", error ? error : "reload failed");
-	} else {
-		r = new_reply(true, "reload");
-		cJSON_AddStringToObject(r, "summary", summary ? summary : "");
-		send_reply(cc, r);
+	cc->reload_wait = NULL;
+	if (!ok) {
+		send_error(cc, "reload", text ? text : "reload failed");
+		return;
 	}
-	free(summary);
-	free(error);
+	r = new_reply(true, "reload");
+	cJSON_AddStringToObject(r, "summary", text ? text : "");
+	send_reply(cc, r);
+}
+
+/* The file is read on a worker thread: the reply goes out when that read ends, or times out. */
+static void do_reload(struct ctl_conn *cc)
+{
+	log_info("reload requested by %s with healthd ctl", cc->who);
+	bufferevent_disable(cc->bev, EV_READ);
+	cc->reload_wait = reloader_request(cc->ctl->deps.reloader, cc->who, on_reload_done, cc);
 }
 
 static void on_save_timeout(evutil_socket_t fd, short what, void *arg)
@@ -462,7 +470,6 @@ static int bind_socket(struct hd_control *c, const char *path)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	struct stat st;
-	mode_t old_umask;
 	int fd, rc;
 
 	if (strlen(path) >= sizeof(sun.sun_path)) {
@@ -477,9 +484,14 @@ static int bind_socket(struct hd_control *c, const char *path)
 		log_err("admin socket: socket(): %s", strerror(errno));
 		return -1;
 	}
-	old_umask = umask(0177); /* born 0600: no window in which others could connect */
-	rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
-	umask(old_umask);
+	/*
+	 * Born 0600, with no window in which others could connect, and without umask(): that is process-wide, and the
+	 * spool's thread creates directories meanwhile. Linux gives the socket file the mode of the socket's inode
+	 * (minus the umask), which fchmod() sets before bind(); the chmod() after it is for other kernels.
+	 */
+	rc = fchmod(fd, 0600);
+	if (rc == 0)
+		rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
 	if (rc < 0 || chmod(path, 0600) < 0 || stat(path, &st) < 0) {
 		log_err("admin socket %s: cannot create it: %s%s", path, strerror(errno),
 			errno == ENOENT ? " (the directory does not exist: create it, or set listen.admin_socket)" : "");

@@ -72,12 +72,22 @@ enum hd_state hd_hysteresis(enum hd_state cur, bool ok, int *consecutive_ok, int
 
 /* ---- the one place every attempt ends ---- */
 
-static void free_run(struct hd_check *c)
+/* The attempt is over; its struct stays until the next one ends, so that a second hd_check_done() is caught. */
+static void free_run(struct hd_check *c, int how)
 {
 	if (c->deadline)
 		event_del(c->deadline);
-	free(c->run);
+	if (c->run->ended == HD_RUN_RUNNING)
+		c->run->ended = how;
+	free(c->ended_run);
+	c->ended_run = c->run;
 	c->run = NULL;
+}
+
+static void cancel_run(struct hd_check *c)
+{
+	c->run->ended = HD_RUN_CANCELLED; /* a hd_check_done() from inside cancel() is a broken contract too */
+	c->conf->type->cancel(c->run);
 }
 
 static void notify_transition(struct hd_engine *e, const struct hd_transition *t)
@@ -144,7 +154,7 @@ static void finish(struct hd_check_run *run, enum hd_kind kind, const char *fmt,
 	hd_strlcpy(r.peer, run->peer, sizeof(r.peer));
 	hd_strlcpy(r.source_addr, run->source_addr, sizeof(r.source_addr));
 	c->persist = run->persist;
-	free_run(c);
+	free_run(c, HD_RUN_DONE);
 	record_result(c, &r);
 }
 
@@ -152,6 +162,10 @@ void hd_check_done(struct hd_check_run *run, enum hd_kind kind, const char *fmt,
 {
 	va_list ap;
 
+	if (run->ended != HD_RUN_RUNNING || run->check->run != run)
+		hd_fatal("check %s: hd_check_done(%s) for an attempt that %s: a check type must end each attempt exactly "
+			 "once, and never after cancel()", run->conf->name, hd_kind_name(kind),
+			 run->ended == HD_RUN_CANCELLED ? "was cancelled" : "had already ended");
 	va_start(ap, fmt);
 	finish(run, kind, fmt, ap);
 	va_end(ap);
@@ -220,7 +234,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	c->conf->type->cancel(run);
+	cancel_run(c);
 	finish_fmt(run, HD_KIND_TIMEOUT, "%s %s: no answer within %d ms", run->phase ? run->phase : "check", where,
 		   c->conf->timeout_ms);
 }
@@ -329,9 +343,9 @@ static struct hd_check *check_new(struct hd_engine *e, struct hd_check_conf *con
 static void check_stop(struct hd_check *c)
 {
 	if (c->run != NULL) {
-		c->conf->type->cancel(c->run);
+		cancel_run(c);
 		c->persist = c->run->persist;
-		free_run(c);
+		free_run(c, HD_RUN_CANCELLED);
 	}
 	if (c->tick)
 		event_del(c->tick);
@@ -346,6 +360,7 @@ static void check_free(struct hd_check *c)
 		event_free(c->tick);
 	if (c->deadline)
 		event_free(c->deadline);
+	free(c->ended_run);
 	free(c->json_cache);
 	free(c);
 }

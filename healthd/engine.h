@@ -47,6 +47,7 @@ struct hd_check {
 	struct event *tick;
 	struct event *deadline;
 	struct hd_check_run *run;
+	struct hd_check_run *ended_run; /* the last attempt that ended, kept so that a late second end is caught */
 	struct hd_persist *persist;
 	int64_t next_start_ms;
 	int64_t slot_ms;               /* when the latest attempt was due (the schedule counts from it) */

@@ -278,6 +278,12 @@ def test_diff_refuses_files_it_cannot_compare(workdirs, start_tcp_listener):
     not_json = os.path.join(d, "not.json")
     with open(not_json, "w") as f:
         f.write("NAME TARGET STATUS\napp 127.0.0.1:1 up\n")  # the table, not --json
+    twice = os.path.join(d, "twice.json")  # two runs appended to one file
+    with open(good) as f:
+        good_text = f.read()
+    good_lines = good_text.count("\n")
+    with open(twice, "w") as f:
+        f.write(good_text + good_text)
     health = os.path.join(d, "health.json")
     with open(health, "w") as f:
         json.dump({"status": "up", "node": "web-4", "checks": {}}, f)  # /health, not a check file
@@ -285,7 +291,8 @@ def test_diff_refuses_files_it_cannot_compare(workdirs, start_tcp_listener):
     cases = [
         (["diff", good], "expected two files"),
         (["diff", good, os.path.join(d, "missing.json")], "missing.json: cannot read: No such file"),
-        (["diff", good, not_json], "not.json: not JSON (invalid near line 1, column 1)"),
+        (["diff", good, not_json], "not.json:1:1: not JSON"),
+        (["diff", good, twice], "twice.json:%d:1: more text after the end of the JSON object" % (good_lines + 1)),
         (["diff", health, good], "health.json: not a healthd check file"),
         (["diff", good, other_node], 'different nodes: %s is from "web-4", %s from "web-5"' % (good, other_node)),
         (["diff", good, other_checks], "removed (only in before): db\n  added (only in after): mq\n"),

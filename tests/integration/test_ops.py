@@ -208,6 +208,37 @@ def test_reload_with_a_bad_file_keeps_the_running_checks(start_tcp_listener, sta
     assert hd.running and list(health(hd)["checks"]) == ["app"]
 
 
+SECRET = "hunter2-S3cret"
+
+
+def test_syntax_error_next_to_a_password_is_never_shown(start_tcp_listener, start_healthd):
+    """A JSON syntax error right at an inline password: the reload log, the ctl reload answer and --check-config
+    give FILE:LINE:COL and the kind of token there, never the text."""
+    app = start_tcp_listener()
+    hd = start_healthd(config(app.port))
+    good = open(hd.config_path).read()
+    # a password without quotes, then one with the comma after it missing
+    for broken in ('"password": %s, "port": 6379' % SECRET, '"password": "%s" "port": 6379' % SECRET):
+        cfg = json.loads(good)
+        cfg["checks"].append({"name": "cache", "type": "redis", "host": "127.0.0.1", "port": 6379})
+        text = json.dumps(cfg, indent=2).replace('"port": 6379', broken)
+        with open(hd.config_path, "w") as f:
+            f.write(text)
+        rc, out, err = ctl(hd, "reload")
+        hd.signal(signal.SIGHUP)
+        wait_until(lambda: hd.log().count("invalid JSON") >= 2, 5, what="the SIGHUP refusal in the log")
+        rc2, out2, err2 = run_healthd(["--config", hd.config_path, "--check-config"])
+        print("ctl reload: %s--check-config: %s" % (err, err2))
+        assert rc == 1 and "invalid JSON: cannot continue at" in err, err
+        assert rc2 == 2 and "invalid JSON: cannot continue at" in err2, err2
+        for shown in (out + err, out2 + err2, hd.log()):
+            assert "hunter2" not in shown and "S3cret" not in shown, shown
+        hd.write_config(config(app.port))
+        assert ctl(hd, "reload")[0] == 0
+        with open(hd.log_path, "w"):
+            pass  # a fresh log for the next form
+
+
 def test_reload_keeps_state_of_unchanged_checks(start_tcp_listener, start_healthd, start_haproxy):
     app = start_tcp_listener()
     closed = free_port()
@@ -312,11 +343,28 @@ def test_unreadable_state_file_starts_in_drain(start_tcp_listener, start_healthd
 
 def test_state_not_saved_is_reported(start_tcp_listener, start_healthd, tmp_path):
     app = start_tcp_listener()
-    hd = start_healthd(config(app.port, state_dir=str(tmp_path / "missing")))
-    assert "will not survive a restart" in hd.log()
+    (tmp_path / "file").write_text("")
+    state_dir = tmp_path / "file" / "state"  # cannot be created: its parent is a file
+    hd = start_healthd(config(app.port, state_dir=str(state_dir)))
+    line = [l for l in hd.log().splitlines() if "state_dir" in l and "error" in l][0]
+    print(line)
+    assert "cannot create state_dir %s" % state_dir in line and "Not a directory" in line, line
+    assert "will not survive a restart" in line
     rc, out, err = ctl(hd, "drain")
-    assert rc == 1 and "NOT saved" in err and "No such file or directory" in err
+    assert rc == 1 and "NOT saved" in err and "Not a directory" in err
     assert health(hd)["admin"]["state"] == "drain"  # in effect all the same
+
+
+def test_missing_state_dir_is_created(start_tcp_listener, start_healthd, tmp_path):
+    app = start_tcp_listener()
+    state_dir = tmp_path / "var" / "lib" / "healthd"
+    hd = start_healthd(config(app.port, state_dir=str(state_dir)))
+    mode = stat.S_IMODE(os.stat(state_dir).st_mode)
+    print("state_dir created with mode %03o" % mode)
+    assert mode == 0o750, oct(mode)
+    assert "state_dir %s created (mode 0750)" % state_dir in hd.log()
+    assert ctl(hd, "drain")[0] == 0
+    assert json.loads((state_dir / "admin.json").read_text())["state"] == "drain"
 
 
 # --------------------------------------------------------------------------- ctl, the socket

@@ -172,8 +172,8 @@ static void invalid_json_points_at_the_spot(void **unused)
 		     "    {\"name\": \"db\" \"type\": \"tcp\"}\n"
 		     "  ]\n"
 		     "}\n",
-		     "healthd.json:3:19: invalid JSON: cannot continue at '\"type\": \"tcp\"}' "
-		     "(a comma missing or one too many, or a missing colon or bracket, just before it?)");
+		     "healthd.json:3:19: invalid JSON: cannot continue at a string "
+		     "(a comma missing or one too many, a missing colon, bracket or quote, just before it?)");
 	expect_error("{\n"
 		     "  \"checks\": [\n",
 		     "healthd.json:3:1: invalid JSON: the text ends too early (an unclosed { [ or \"?)");
