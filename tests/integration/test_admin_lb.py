@@ -95,8 +95,9 @@ def test_ready_answers_503_in_drain_maint_and_the_stop_grace(start_healthd, star
     wait_until(lambda: ready(hd)[0] == 200, 5, what="/ready 200 again")
 
     hd.signal(signal.SIGTERM)
+    seen["stopping"] = wait_until(lambda: (lambda r: r if r[0] == 503 else None)(ready(hd)), 2,
+                                  interval=0.01, what="/ready 503 once SIGTERM is handled")
     t0 = time.monotonic()
-    seen["stopping"] = ready(hd)
     codes = []
     while time.monotonic() - t0 < 1.5 and hd.running:
         codes.append(ready(hd)[0])
