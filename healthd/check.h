@@ -47,6 +47,8 @@ struct hd_check_conf {
 	int timeout_ms;
 	int rise;
 	int fall;
+	int fastinterval_ms; /* between attempts while changing state (up but failing, down but passing) */
+	int downinterval_ms; /* between attempts while down */
 	char *target;      /* what it reaches, for people: "db1:3306", "/var/lib/mysql", a URL */
 	char *fingerprint; /* canonical text of everything configured; equal fingerprints = unchanged on reload */
 	void *type_conf;   /* the type's own struct, conf_size bytes, filled from its key table */

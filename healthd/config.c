@@ -735,6 +735,13 @@ static const struct cfg_key defaults_keys[] = {
 	 "consecutive successes before a down check counts as up"},
 	{"fall", CFG_INT, OFF(hd_defaults, fall), false, 1, 100, "3", NULL,
 	 "consecutive failures before an up check counts as down"},
+	{"fastinterval_ms", CFG_INT, OFF(hd_defaults, fastinterval_ms), false, 100, 86400000, NULL, NULL,
+	 "time between attempts while a check is changing state: up but failing (until fall decides), or down but "
+	 "passing (until rise does); like HAProxy's fastinter. A DROP is then found in about interval + (fall - 1) x "
+	 "fastinterval + timeout. Default: interval_ms; at least timeout_ms"},
+	{"downinterval_ms", CFG_INT, OFF(hd_defaults, downinterval_ms), false, 100, 86400000, NULL, NULL,
+	 "time between attempts while a check is down (and not rising); like HAProxy's downinter. Default: "
+	 "interval_ms; at least timeout_ms"},
 	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL},
 };
 
@@ -823,7 +830,7 @@ struct check_common {
 	char *name;
 	char *type;
 	bool critical;
-	int interval_ms, timeout_ms, rise, fall;
+	int interval_ms, timeout_ms, rise, fall, fastinterval_ms, downinterval_ms;
 };
 
 static const struct cfg_key check_keys[] = {
@@ -838,6 +845,10 @@ static const struct cfg_key check_keys[] = {
 	 "overrides defaults.timeout_ms"},
 	{"rise", CFG_INT, OFF(check_common, rise), false, 1, 100, NULL, NULL, "overrides defaults.rise"},
 	{"fall", CFG_INT, OFF(check_common, fall), false, 1, 100, NULL, NULL, "overrides defaults.fall"},
+	{"fastinterval_ms", CFG_INT, OFF(check_common, fastinterval_ms), false, 100, 86400000, NULL, NULL,
+	 "overrides defaults.fastinterval_ms"},
+	{"downinterval_ms", CFG_INT, OFF(check_common, downinterval_ms), false, 100, 86400000, NULL, NULL,
+	 "overrides defaults.downinterval_ms"},
 	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL},
 };
 
@@ -913,11 +924,26 @@ static int parse_check(struct cfg_ctx *ctx, const cJSON *obj, const struct hd_de
 	c->timeout_ms = common.timeout_ms ? common.timeout_ms : defs->timeout_ms;
 	c->rise = common.rise ? common.rise : defs->rise;
 	c->fall = common.fall ? common.fall : defs->fall;
+	/* unset here and in defaults: as interval_ms, so that no key changes nothing */
+	c->fastinterval_ms = common.fastinterval_ms ? common.fastinterval_ms :
+			     defs->fastinterval_ms ? defs->fastinterval_ms : c->interval_ms;
+	c->downinterval_ms = common.downinterval_ms ? common.downinterval_ms :
+			     defs->downinterval_ms ? defs->downinterval_ms : c->interval_ms;
 	if (c->timeout_ms > c->interval_ms) {
 		cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(obj, common.timeout_ms ? "timeout_ms" : "interval_ms") ?: obj,
 			  false, "timeout_ms (%d) must not exceed interval_ms (%d): one attempt must end before the next",
 			  c->timeout_ms, c->interval_ms);
 		goto fail;
+	}
+	for (int k = 0; k < 2; k++) {
+		const char *key = k == 0 ? "fastinterval_ms" : "downinterval_ms";
+		int value = k == 0 ? c->fastinterval_ms : c->downinterval_ms;
+		if (c->timeout_ms > value) {
+			cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(obj, key) ?: cJSON_GetObjectItemCaseSensitive(obj,
+				  "timeout_ms") ?: obj, false, "timeout_ms (%d) must not exceed %s (%d): one attempt must end "
+				  "before the next", c->timeout_ms, key, value);
+			goto fail;
+		}
 	}
 	ctx->check_node = obj;
 	if (type->validate != NULL && type->validate(c, ctx) < 0)
@@ -931,7 +957,8 @@ static int parse_check(struct cfg_ctx *ctx, const cJSON *obj, const struct hd_de
 	 * a change there is a change of the check, so that a reload restarts it. Only a keyed digest of it all is
 	 * kept: the text holds inline passwords and header values, and is wiped before it is freed. */
 	extra = c->fingerprint;
-	text = xasprintf("%s|%d|%d|%d|%d|%s", json, c->interval_ms, c->timeout_ms, c->rise, c->fall, extra ? extra : "");
+	text = xasprintf("%s|%d|%d|%d|%d|%d|%d|%s", json, c->interval_ms, c->timeout_ms, c->rise, c->fall,
+			 c->fastinterval_ms, c->downinterval_ms, extra ? extra : "");
 	cfg_secret_digest(text, strlen(text), digest);
 	c->fingerprint = xasprintf("sip:%s", digest);
 	explicit_bzero(text, strlen(text));
@@ -1073,6 +1100,16 @@ static struct hd_config *parse_root(struct cfg_ctx *ctx, const cJSON *root)
 			  "timeout_ms (%d) must not exceed interval_ms (%d): one attempt must end before the next",
 			  cfg->defaults.timeout_ms,
 			  cfg->defaults.interval_ms);
+		goto fail;
+	}
+	if ((cfg->defaults.fastinterval_ms && cfg->defaults.timeout_ms > cfg->defaults.fastinterval_ms) ||
+	    (cfg->defaults.downinterval_ms && cfg->defaults.timeout_ms > cfg->defaults.downinterval_ms)) {
+		bool fast = cfg->defaults.fastinterval_ms && cfg->defaults.timeout_ms > cfg->defaults.fastinterval_ms;
+		cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(SECTION("defaults"), fast ? "fastinterval_ms" :
+				"downinterval_ms") ?: root, false,
+			  "timeout_ms (%d) must not exceed %s (%d): one attempt must end before the next",
+			  cfg->defaults.timeout_ms, fast ? "fastinterval_ms" : "downinterval_ms",
+			  fast ? cfg->defaults.fastinterval_ms : cfg->defaults.downinterval_ms);
 		goto fail;
 	}
 	if ((item = cJSON_GetObjectItemCaseSensitive(root, "checks")) == NULL) {

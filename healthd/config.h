@@ -110,6 +110,8 @@ struct hd_defaults {
 	int timeout_ms;
 	int rise;
 	int fall;
+	int fastinterval_ms; /* 0: as interval_ms */
+	int downinterval_ms; /* 0: as interval_ms */
 };
 
 struct hd_config {

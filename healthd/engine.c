@@ -36,6 +36,7 @@ struct hd_engine {
 };
 
 static void start_attempt(struct hd_check *c);
+static void reschedule(struct hd_check *c);
 
 const char *hd_state_name(enum hd_state s)
 {
@@ -129,6 +130,8 @@ static void record_result(struct hd_check *c, const struct hd_result *r)
 	} else if (after == HD_STATE_DOWN && !ok && c->down_kind != previous_kind) {
 		e->state_version++; /* the reason changed (DROP became REJECT): the agent line must follow */
 	}
+	if (!e->oneshot)
+		reschedule(c);
 	for (size_t i = 0; i < e->n_subs; i++)
 		if (e->subs[i].on_result)
 			e->subs[i].on_result(c, e->subs[i].arg);
@@ -270,20 +273,58 @@ static void arm_tick(struct hd_check *c, int64_t delay_ms)
 	evtimer_add(c->tick, &tv);
 }
 
+int hd_schedule_interval_ms(const struct hd_check_conf *conf, enum hd_state state, int consecutive_ok,
+			    int consecutive_fail)
+{
+	int ms = conf->interval_ms;
+
+	if (state == HD_STATE_UP && consecutive_fail > 0)
+		ms = conf->fastinterval_ms; /* begun failing: let fall decide sooner */
+	else if (state == HD_STATE_DOWN)
+		ms = consecutive_ok > 0 ? conf->fastinterval_ms : conf->downinterval_ms;
+	return ms > 0 ? ms : conf->interval_ms; /* unset (a conf built by hand): as interval_ms */
+}
+
+static int current_interval_ms(const struct hd_check *c)
+{
+	return hd_schedule_interval_ms(c->conf, c->state, c->consecutive_successes, c->consecutive_failures);
+}
+
+/* The next start for an attempt that started (was due) at slot_ms: fixed rate, no drift; after a stall the
+ * missed slots are skipped rather than fired in a burst. */
+static int64_t next_slot_ms(int64_t slot_ms, int interval_ms, int64_t now)
+{
+	int64_t next = slot_ms + interval_ms;
+
+	while (next <= now)
+		next += interval_ms;
+	return next;
+}
+
+/* After a result: the interval may have changed (fastinterval_ms while changing state, downinterval_ms while
+ * down); the next start counts from this attempt's own slot. */
+static void reschedule(struct hd_check *c)
+{
+	int64_t now = hd_now_mono_ms();
+	int64_t next = c->slot_ms + current_interval_ms(c);
+
+	if (c->removed || c->slot_ms == 0 || next == c->next_start_ms)
+		return;
+	if (next < now)
+		next = now;
+	arm_tick(c, next - now);
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct hd_check *c = arg;
 	int64_t now = hd_now_mono_ms();
-	int64_t next = c->next_start_ms + c->conf->interval_ms;
 
 	(void)fd;
 	(void)what;
-	if (!c->engine->oneshot) {
-		/* Fixed rate, no drift; after a stall, skip the missed slots rather than firing a burst. */
-		while (next <= now)
-			next += c->conf->interval_ms;
-		arm_tick(c, next - now);
-	}
+	c->slot_ms = c->next_start_ms;
+	if (!c->engine->oneshot)
+		arm_tick(c, next_slot_ms(c->slot_ms, current_interval_ms(c), now) - now);
 	start_attempt(c);
 }
 

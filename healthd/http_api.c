@@ -23,6 +23,7 @@
 /* After the last answer of a connection, how long its unread input is drained so that closing does not reset. */
 #define LINGER_MS 1000
 #define ALLOWED_METHODS "GET, HEAD, OPTIONS"
+#define HEALTH_JSON "application/health+json"
 
 struct route {
 	char *path;
@@ -129,6 +130,24 @@ static void send_error(struct http_conn *c, const struct hd_http_head *req, int 
 	send_answer(c, req, code, "application/json", body, (size_t)n, true);
 }
 
+/* Accept names the draft's media type (with a q other than 0): /health answers in that format. */
+static bool wants_health_json(const char *accept)
+{
+	const char *p = strcasestr(accept, HEALTH_JSON);
+	const char *q;
+
+	if (p == NULL)
+		return false;
+	p += strlen(HEALTH_JSON);
+	q = strchr(p, ',');
+	for (const char *param = strchr(p, ';'); param != NULL && (q == NULL || param < q); param = strchr(param + 1, ';')) {
+		param += 1 + strspn(param + 1, " \t");
+		if ((param[0] == 'q' || param[0] == 'Q') && param[1] == '=' && strtod(param + 2, NULL) <= 0.0)
+			return false;
+	}
+	return true;
+}
+
 static void serve_check(struct http_conn *c, const struct hd_http_head *req, const char *name)
 {
 	struct hd_check *chk = engine_find(c->h->engine, name);
@@ -191,18 +210,28 @@ static void dispatch(struct http_conn *c, const struct hd_http_head *req)
 	if (strcmp(path, "*") == 0) {
 		send_answer(c, req, 200, "text/plain; charset=utf-8", "", 0, false);
 	} else if (strcmp(path, "/health") == 0 || strcmp(path, "/health/") == 0) {
+		if (wants_health_json(req->accept)) {
+			body = status_health_ietf_json(h->status, c->full_details, &len);
+			send_answer(c, req, status_http_code(h->status), HEALTH_JSON, body, len, false);
+			return;
+		}
 		body = c->full_details ? status_health_json(h->status, &len) : status_health_summary_json(h->status, &len);
 		send_answer(c, req, status_http_code(h->status), "application/json", body, len, false);
 	} else if (strncmp(path, "/health/", 8) == 0) {
 		serve_check(c, req, path + 8);
 	} else if (strcmp(path, "/ready") == 0) {
+		/* for every load balancer: 503 in drain, maint and while stopping, and when a critical check is down */
 		body = c->full_details ? status_ready_body(h->status, &len) : status_ready_summary(h->status, &len);
+		send_answer(c, req, status_ready_code(h->status), "text/plain; charset=utf-8", body, len, false);
+	} else if (strcmp(path, "/ready/deps") == 0) {
+		/* the dependencies only: HAProxy's httpchk beside the agent, which carries drain and maint itself */
+		body = c->full_details ? status_deps_body(h->status, &len) : status_deps_summary(h->status, &len);
 		send_answer(c, req, status_http_code(h->status), "text/plain; charset=utf-8", body, len, false);
 	} else if (strcmp(path, "/live") == 0) {
 		send_answer(c, req, 200, "text/plain; charset=utf-8", "live\n", 5, false);
 	} else {
 		static const char index_body[] = "{\"error\":\"not found\",\"endpoints\":[\"/health\",\"/health/NAME\","
-						 "\"/ready\",\"/live\",\"/metrics\"]}\n";
+						 "\"/ready\",\"/ready/deps\",\"/live\",\"/metrics\"]}\n";
 		for (size_t i = 0; i < h->n_routes; i++)
 			if (strcmp(path, h->routes[i].path) == 0) {
 				serve_route(c, req, &h->routes[i]);

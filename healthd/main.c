@@ -53,7 +53,7 @@ struct subcommand {
 
 static const struct subcommand subcommands[] = {
 	{"ctl", ctl_main, "talk to the running daemon: drain, maint, ready, status, reload"},
-	{"check", oneshot_check_main, "run every check once and print the outcome; exit 1 if a critical one is down"},
+	{"check", oneshot_check_main, "run every check once and print the outcome; exits as a Nagios plugin (0-3)"},
 	{"diff", oneshot_diff_main, "compare two `check --json` runs: regressions (exit 1) and recoveries"},
 };
 
@@ -76,7 +76,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: healthd --config FILE [--check-config [--no-secrets]] [--syslog] [--debug]\n"
 		"       healthd ctl [--socket PATH | --config FILE] drain|maint|ready|status|reload [--reason TEXT]\n"
-		"       healthd check --config FILE [--json]\n"
+		"       healthd check --config FILE [--json | --format table|json|nagios]\n"
 		"       healthd diff BEFORE.json AFTER.json\n"
 		"       healthd --config-reference\n"
 		"       healthd --help | --version\n"
@@ -160,6 +160,11 @@ static char *apply_reload(struct hd_config *cfg, void *arg)
 	log_info("reload: %s applied: %s", d->config_path, summary);
 	notify_ready("reloaded: %zu checks", engine_n_checks(d->engine));
 	return summary;
+}
+
+static void on_reload_outcome(bool ok, void *arg)
+{
+	status_note_reload(arg, ok, hd_now_wall_ms());
 }
 
 static void on_hup(evutil_socket_t sig, short what, void *arg)
@@ -312,14 +317,17 @@ static int run_daemon(const char *config_path, bool use_syslog, bool debug)
 	d.status = status_new(d.engine);
 	prepare_state_dir(cfg->state_dir);
 	engine_apply_config(d.engine, cfg);
+	status_note_reload(d.status, true, hd_now_wall_ms());
 	cfg = NULL;
 	d.reloader = reloader_new(d.base, config_path, apply_reload, &d);
+	reloader_on_outcome(d.reloader, on_reload_outcome, d.status);
 	d.alerts = alerts_start(d.base, d.engine);
 	d.http = http_api_start(d.base, engine_config(d.engine), d.engine, d.status);
 	d.agent = agent_start(d.base, engine_config(d.engine), d.status);
 	if (d.http == NULL || d.agent == NULL || start_operations(&d) < 0)
 		goto out;
 	d.metrics = metrics_new(d.engine, d.http, d.agent, d.alerts);
+	metrics_set_status(d.metrics, d.status);
 	d.sig_term = evsignal_new(d.base, SIGTERM, on_stop_signal, &d);
 	d.sig_int = evsignal_new(d.base, SIGINT, on_stop_signal, &d);
 	d.sig_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);

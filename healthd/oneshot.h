@@ -5,10 +5,11 @@
 #include <stddef.h>
 #include <stdio.h>
 
-/* Exit codes shared by both commands. */
+/* Exit codes of `healthd diff` (`healthd check` exits as a Nagios plugin: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN). */
 enum { HD_EXIT_OK = 0, HD_EXIT_FAILED = 1, HD_EXIT_USAGE = 2 };
 
-/* healthd check --config FILE [--json]: 0 every critical check up, 1 one is down, 2 usage or config error. */
+/* healthd check --config FILE [--json | --format table|json|nagios]: 0 every check up, 1 only non-critical checks
+ * down, 2 a critical check down, 3 usage or configuration error. */
 int oneshot_check_main(int argc, char **argv);
 /* healthd diff BEFORE AFTER: 0 no regression, 1 a regression, 2 usage error or files that cannot be compared. */
 int oneshot_diff_main(int argc, char **argv);

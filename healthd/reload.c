@@ -48,7 +48,15 @@ struct hd_reloader {
 	struct event *timeout;
 	struct wait_list current; /* answered by the read in progress */
 	struct wait_list queued;  /* answered by the next one */
+	hd_reload_outcome_fn outcome; /* told of every reload's end (for /metrics) */
+	void *outcome_arg;
 };
+
+static void report_outcome(struct hd_reloader *r, bool ok)
+{
+	if (r->outcome)
+		r->outcome(ok, r->outcome_arg);
+}
 
 static void job_release(struct read_job *job)
 {
@@ -137,6 +145,7 @@ static int start_read(struct hd_reloader *r)
 		char *text = xasprintf("cannot start a thread to read %s: %s", r->path, strerror(rc));
 		log_err("reload refused, the running configuration stays: %s", text);
 		notify_ready("reload refused (see the log); running the previous configuration");
+		report_outcome(r, false);
 		event_free(job->ready);
 		job->refs = 1;
 		job_release(job);
@@ -194,10 +203,12 @@ static void on_job_ready(evutil_socket_t fd, short what, void *arg)
 	if (cfg == NULL) {
 		log_err("reload refused, the running configuration stays: %s", error);
 		notify_ready("reload refused (see the log); running the previous configuration");
+		report_outcome(r, false);
 		finish_waiters(&r->current, false, error);
 	} else {
 		config_log_warnings(cfg);
 		summary = r->apply(cfg, r->apply_arg);
+		report_outcome(r, true);
 		finish_waiters(&r->current, true, summary);
 		free(summary);
 	}
@@ -222,9 +233,16 @@ static void on_timeout(evutil_socket_t fd, short what, void *arg)
 	notify_ready("reload timed out (see the log); running the previous configuration");
 	r->timed_out = true;
 	r->again = false;
+	report_outcome(r, false);
 	finish_waiters(&r->current, false, text);
 	finish_waiters(&r->queued, false, text);
 	free(text);
+}
+
+void reloader_on_outcome(struct hd_reloader *r, hd_reload_outcome_fn fn, void *arg)
+{
+	r->outcome = fn;
+	r->outcome_arg = arg;
 }
 
 struct hd_reloader *reloader_new(struct event_base *base, const char *path, hd_reload_apply_fn apply, void *apply_arg)
@@ -256,6 +274,7 @@ struct hd_reload_wait *reloader_request(struct hd_reloader *r, const char *who, 
 				 "other starts until it returns", current,
 				 (double)(hd_now_mono_ms() - r->job->started_ms) / 1000.0);
 		log_err("reload refused, the running configuration stays: %s (requested by %s)", text, who);
+		report_outcome(r, false);
 		if (done)
 			done(false, text, arg);
 		free(text);

@@ -18,6 +18,9 @@ typedef char *(*hd_reload_apply_fn)(struct hd_config *cfg, void *arg);
 typedef void (*hd_reload_done_fn)(bool ok, const char *text, void *arg);
 
 struct hd_reloader *reloader_new(struct event_base *base, const char *path, hd_reload_apply_fn apply, void *apply_arg);
+/* Called at the end of every reload, applied (ok) or not (refused, timed out, blocked): for /metrics. */
+typedef void (*hd_reload_outcome_fn)(bool ok, void *arg);
+void reloader_on_outcome(struct hd_reloader *r, hd_reload_outcome_fn fn, void *arg);
 /*
  * Asks for a reload. Idle: a worker starts reading now. While one reads, the request is queued: one more read starts
  * when that one ends (the file may have changed since it was opened), and answers every request queued meanwhile.

@@ -143,7 +143,7 @@ def test_role_installs_healthd_and_it_runs(staging):
         with open(os.path.join(h["root"], "etc/passwd")) as f:
             assert any(line.startswith("healthd:") for line in f)
     # the role's smoke run: the installed binary ran every check with the installed configuration
-    assert "result: a critical check is down (exit 1)" in out
+    assert "result: a critical check is down (exit 2)" in out
     assert "CRITICAL down: db" in out
 
     # applied again, it changes nothing

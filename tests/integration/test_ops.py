@@ -490,7 +490,7 @@ def test_make_install_and_systemd_unit_verifies(tmp_path):
     for line in ("Type=notify", "WatchdogSec=", "User=healthd", "ProtectSystem=strict", "ProtectHome=",
                  "PrivateTmp=yes", "NoNewPrivileges=yes", "CapabilityBoundingSet=\n",
                  "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX", "StateDirectory=healthd",
-                 "RuntimeDirectory=healthd", "ExecReload=/bin/kill -HUP $MAINPID"):
+                 "RuntimeDirectory=healthd", "ExecReload=/usr/sbin/healthd ctl reload\n"):
         assert line in unit, line
     # Verify the installed unit against the installed binary and man page.
     verify_dir = tmp_path / "verify"
