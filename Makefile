@@ -81,6 +81,7 @@ endef
 
 deps-build:
 	$(call apt_install_missing,$(DEB_BUILD))
+	@pkg-config --exists --print-errors $(PKGS)
 
 deps-test:
 	$(call apt_install_missing,$(DEB_TEST))
@@ -125,6 +126,9 @@ FUZZ_LIB_OBJS := $(patsubst healthd/%.c,build/fuzz/obj/%.o,$(filter-out healthd/
 FUZZ_CFLAGS = -std=gnu11 -g -O1 -D_GNU_SOURCE -DHD_VERSION='"$(VERSION)"' -fno-omit-frame-pointer \
 	-fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=undefined $(PKG_CFLAGS)
 
+# Kept between runs (make would delete them as intermediate files).
+.SECONDARY: $(FUZZ_LIB_OBJS)
+
 build/fuzz/obj/%.o: healthd/%.c healthd/*.h | deps-build deps-test
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
@@ -159,7 +163,10 @@ run: $(BUILD)/healthd
 	$(BUILD)/healthd --config examples/local.json
 
 # The unit names /usr/local/sbin and /etc; they are rewritten to SBINDIR and SYSCONFDIR. An existing configuration
-# is never overwritten; a new one is readable by the service's group (healthd) when that group exists.
+# is never overwritten. The service user and group (healthd) are made with systemd-sysusers from the installed
+# sysusers file: on this system when DESTDIR is empty, inside DESTDIR (--root) when it is a root filesystem being
+# built (it has etc/passwd), never in a package's staging tree (no etc/passwd: the package's postinst makes them).
+# A new configuration is root:healthd 0640, so that the service reads it through its group.
 install: $(BUILD)/healthd
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(SYSCONFDIR)/healthd
@@ -170,11 +177,25 @@ install: $(BUILD)/healthd
 	install -m 0644 systemd/healthd.sysusers $(DESTDIR)$(SYSUSERSDIR)/healthd.conf
 	install -m 0644 man/healthd.8 $(DESTDIR)$(MANDIR)/man8/healthd.8
 	install -m 0644 examples/healthd.json $(DESTDIR)$(DOCDIR)/examples/healthd.json
-	@if [ -e $(DESTDIR)$(SYSCONFDIR)/healthd/healthd.json ]; then \
-		echo "keeping the existing $(DESTDIR)$(SYSCONFDIR)/healthd/healthd.json"; \
+	@if [ -n "$(DESTDIR)" ] && [ ! -e "$(DESTDIR)/etc/passwd" ]; then \
+		echo "$(DESTDIR) has no etc/passwd (a package tree): the user healthd is not made here"; \
+	elif command -v systemd-sysusers >/dev/null; then \
+		echo "systemd-sysusers $(if $(DESTDIR),--root=$(DESTDIR) )$(DESTDIR)$(SYSUSERSDIR)/healthd.conf"; \
+		systemd-sysusers $(if $(DESTDIR),--root=$(DESTDIR)) $(DESTDIR)$(SYSUSERSDIR)/healthd.conf; \
 	else \
-		install -m 0640 examples/healthd.json $(DESTDIR)$(SYSCONFDIR)/healthd/healthd.json && \
-		{ ! getent group healthd >/dev/null || chgrp healthd $(DESTDIR)$(SYSCONFDIR)/healthd/healthd.json; }; \
+		echo "no systemd-sysusers: create the system user and group healthd (home /var/lib/healthd) yourself"; \
+	fi
+	@conf=$(DESTDIR)$(SYSCONFDIR)/healthd/healthd.json; \
+	gid=$$(if [ -n "$(DESTDIR)" ]; then awk -F: '$$1 == "healthd" { print $$3 }' $(DESTDIR)/etc/group 2>/dev/null; \
+		else getent group healthd | cut -d: -f3; fi); \
+	if [ -e $$conf ]; then \
+		echo "keeping the existing $$conf"; \
+		[ -z "$$gid" ] || [ "$$(stat -c %g $$conf)" = "$$gid" ] || \
+			echo "warning: $$conf is not of group healthd, which the service reads it as: chgrp healthd $$conf"; \
+	else \
+		install -m 0640 examples/healthd.json $$conf && \
+		if [ -n "$$gid" ]; then chgrp $$gid $$conf; \
+		else echo "no group healthd yet: once it exists, chgrp healthd $$conf"; fi; \
 	fi
 
 uninstall:

@@ -131,14 +131,14 @@ def haproxy_why(row, previous):
     """What made HAProxy change its mind, in words."""
     status, check, code = row["status"], row.get("check_status", ""), row.get("check_code", "")
     if check == "L4CON":
-        return "/ready refused: healthd does not answer"
+        return "/ready/deps refused: healthd does not answer"
     if check == "L4TOUT":
-        return "/ready: no answer"
+        return "/ready/deps: no answer"
     if status.startswith("DOWN (agent)"):
         return 'the agent said "%s"' % row["last_agt"]
     if status == "UP" and previous.startswith("DOWN"):
-        return 'the agent says "%s" and /ready answers %s' % (row["last_agt"], code or check)
-    return "/ready answered %s" % (code or check)
+        return 'the agent says "%s" and /ready/deps answers %s' % (row["last_agt"], code or check)
+    return "/ready/deps answered %s" % (code or check)
 
 
 def event_line(ev, text, style=None):
@@ -190,11 +190,13 @@ def calm(sb, seconds=CALM_S):
 def expectation_drop(t, service):
     lo, hi = t.healthd_down(True)
     hlo, hhi = t.haproxy_down(True)
-    OUT.para("What to expect: healthd on be2 tries %s every %g s; each try now gets no answer and fails "
-             "after %g ms; after %d failures in a row healthd says down (%s after the rule), and HAProxy "
+    OUT.para("What to expect: healthd on be2 tries %s every %g s (every %g s once a try failed); each try now "
+             "gets no answer and fails after %g ms; after %d failures in a row healthd says down (%s after the "
+             "rule), and HAProxy "
              "hears it at its next agent poll, every %g s (%s). Meanwhile HAProxy still sends be2 a third "
              "of the traffic, and those users get errors."
-             % (service, t.interval_s, t.timeout_s * 1000, t.fall, seconds_range((lo, hi)), t.agent_inter_s,
+             % (service, t.interval_s, t.fastinterval_s, t.timeout_s * 1000, t.fall, seconds_range((lo, hi)),
+                t.agent_inter_s,
                 seconds_range((hlo, hhi))))
 
 
@@ -231,7 +233,7 @@ def run_cut(sb, service, step, results):
     OUT.heading("Step %d. The rule is removed" % (step + 2))
     lo, hi = t.haproxy_up()
     OUT.para("healthd needs %d good tries in a row (%s), then HAProxy's next agent poll and %d passing "
-             "checks of /ready bring be2 back (%s)."
+             "checks of /ready/deps bring be2 back (%s)."
              % (t.rise, seconds_range(t.healthd_up()), t.check_rise, seconds_range((lo, hi))))
     OUT.line()
     cut.restore()
@@ -271,7 +273,7 @@ def run_crash(sb, step, results):
     t = sb.timing
     OUT.heading("Step %d. healthd itself dies on be3 (kill -9)" % step)
     OUT.para("An agent that does not answer is ignored by HAProxy, so the agent alone would leave be3 in. "
-             "The httpchk on /ready fails closed: %d refused checks take be3 out (%s)."
+             "The httpchk on /ready/deps fails closed: %d refused checks take be3 out (%s)."
              % (t.check_fall, seconds_range(t.haproxy_dead_agent())))
     OUT.line()
     crash = HealthdCrash(sb, "be3", narrate)
@@ -340,7 +342,7 @@ def intro():
             "users (ops) --> lb: HAProxy --> be1, be2, be3: application + healthd --> fw --> db: MariaDB, Redis",
             "                                     '--> alerts --> ops: the central webhook",
             None,
-            "lb  %s   HAProxy with haproxy/haproxy.cfg (httpchk on /ready, agent-check)" % sbx.ADDR["lb"],
+            "lb  %s   HAProxy with haproxy/haproxy.cfg (httpchk on /ready/deps, agent-check)" % sbx.ADDR["lb"],
             "be* %s-13  the application :8080 and healthd with examples/incident/be.json" % sbx.ADDR["be1"],
             "fw  %s / %s   the firewall between the two networks" % (sbx.ADDR["fw"], sbx.ADDR["fw-data"]),
             "db  %s   MariaDB :3306, Redis :6379" % sbx.ADDR["db"],

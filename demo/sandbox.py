@@ -79,6 +79,9 @@ class Timing:
         self.timeout_s = healthd_defaults["timeout_ms"] / 1000.0
         self.rise = healthd_defaults["rise"]
         self.fall = healthd_defaults["fall"]
+        # as healthd: unset, they are the interval
+        self.fastinterval_s = healthd_defaults.get("fastinterval_ms", healthd_defaults["interval_ms"]) / 1000.0
+        self.downinterval_s = healthd_defaults.get("downinterval_ms", healthd_defaults["interval_ms"]) / 1000.0
         self.inter_s = _seconds(haproxy_times["inter"])
         self.fastinter_s = _seconds(haproxy_times["fastinter"])
         self.downinter_s = _seconds(haproxy_times["downinter"])
@@ -88,9 +91,11 @@ class Timing:
 
     def healthd_down(self, silent):
         """(earliest, latest) seconds from a fault to healthd's down: `fall` failed attempts, the first
-        starting within one interval; with a silent DROP each attempt fails only at its timeout."""
+        starting within one interval, the others one fastinterval apart; with a silent DROP each attempt
+        fails only at its timeout: interval + (fall - 1) x fastinterval + timeout at most."""
         extra = self.timeout_s if silent else 0.0
-        return ((self.fall - 1) * self.interval_s + extra, self.fall * self.interval_s + extra)
+        return ((self.fall - 1) * self.fastinterval_s + extra,
+                self.interval_s + (self.fall - 1) * self.fastinterval_s + extra)
 
     def haproxy_down(self, silent):
         """healthd's detection, then HAProxy's next agent poll (the agent has no fall of its own)."""
@@ -98,7 +103,8 @@ class Timing:
         return lo, hi + self.agent_inter_s
 
     def healthd_up(self):
-        return ((self.rise - 1) * self.interval_s, self.rise * self.interval_s)
+        """The first passing attempt within one downinterval, then `rise - 1` more one fastinterval apart."""
+        return ((self.rise - 1) * self.fastinterval_s, self.downinterval_s + (self.rise - 1) * self.fastinterval_s)
 
     def haproxy_up(self):
         """healthd's recovery, then the agent's next `up` and `rise` passing httpchk polls while DOWN."""
@@ -106,15 +112,16 @@ class Timing:
         return lo, hi + self.agent_inter_s + self.check_rise * self.downinter_s
 
     def haproxy_dead_agent(self):
-        """healthd itself gone: the httpchk on /ready fails closed after `fall` refused checks."""
+        """healthd itself gone: the httpchk on /ready/deps fails closed after `fall` refused checks."""
         return ((self.check_fall - 1) * self.fastinter_s,
                 self.inter_s + (self.check_fall - 1) * self.fastinter_s)
 
     def describe(self):
-        return ("healthd: interval %s, timeout %s, fall %d, rise %d; HAProxy: agent-inter %s, inter %s, "
-                "fastinter %s, fall %d" % (_fmt_s(self.interval_s), _fmt_s(self.timeout_s), self.fall,
-                                           self.rise, _fmt_s(self.agent_inter_s), _fmt_s(self.inter_s),
-                                           _fmt_s(self.fastinter_s), self.check_fall))
+        return ("healthd: interval %s, fastinterval %s, downinterval %s, timeout %s, fall %d, rise %d; "
+                "HAProxy: agent-inter %s, inter %s, fastinter %s, fall %d"
+                % (_fmt_s(self.interval_s), _fmt_s(self.fastinterval_s), _fmt_s(self.downinterval_s),
+                   _fmt_s(self.timeout_s), self.fall, self.rise, _fmt_s(self.agent_inter_s), _fmt_s(self.inter_s),
+                   _fmt_s(self.fastinter_s), self.check_fall))
 
 
 def _seconds(text):
@@ -130,7 +137,8 @@ def _fmt_s(seconds):
 
 # Shorter times for the automated test (same shapes, faster): healthd defaults and HAProxy's
 # default-server times. The demo runs the files as they are.
-FAST_HEALTHD = {"interval_ms": 300, "timeout_ms": 250, "rise": 2, "fall": 2}
+FAST_HEALTHD = {"interval_ms": 300, "fastinterval_ms": 250, "downinterval_ms": 300, "timeout_ms": 250, "rise": 2,
+                "fall": 2}
 FAST_HAPROXY = {"inter": "300ms", "fastinter": "150ms", "downinter": "150ms", "agent-inter": "300ms"}
 
 
@@ -146,7 +154,7 @@ def _sub_once(pattern, repl, text, what):
 def render_haproxy_cfg(times=None):
     """haproxy/haproxy.cfg for the sandbox's lb. Changed: the log goes to stderr, the stats socket to the
     harness's path, the example server lines become be1..be3; with `times`, the default-server timings.
-    Everything else (ports 9110/9111, httpchk on /ready, agent-check, the frontend on :80) is the file
+    Everything else (ports 9110/9111, httpchk on /ready/deps, agent-check, the frontend on :80) is the file
     as users copy it. -> (text, {inter, fastinter, downinter, agent-inter}, fall, rise)"""
     with open(HAPROXY_CFG) as f:
         text = f.read()

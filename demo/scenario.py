@@ -264,7 +264,7 @@ class Cut:
 
 
 class HealthdCrash:
-    """healthd killed on one backend: HAProxy's httpchk on /ready fails closed and takes it out."""
+    """healthd killed on one backend: HAProxy's httpchk on /ready/deps fails closed and takes it out."""
 
     def __init__(self, sb, backend, on_event=None):
         self.sb, self.backend, self.on_event = sb, backend, on_event

@@ -152,11 +152,13 @@ static int read_headers(struct cfg_ctx *ctx, const cJSON *value, void *field)
 				cfg_free_table(header_file_keys, &hf);
 				return -1;
 			}
-			char *content = hd_read_small_file(hf.file, 8192);
+			char what[128];
+			snprintf(what, sizeof(what), "value of header \"%s\" from", h->string);
+			char *content = cfg_read_named_file(ctx, cJSON_GetObjectItemCaseSensitive(h, "file"), what, hf.file, 8192);
 			if (content == NULL || content[0] == '\0') {
-				int rc = cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(h, "file"), false,
-						   "cannot read the value of header \"%s\" from %s: %s", h->string, hf.file,
-						   content ? "the file is empty" : strerror(errno));
+				int rc = content == NULL ? -1 : cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(h, "file"), false,
+									   "cannot read the value of header \"%s\" from %s: the file is empty",
+									   h->string, hf.file);
 				free(content);
 				cfg_free_table(header_file_keys, &hf);
 				return rc;
@@ -352,6 +354,7 @@ struct webhook {
 	int failures;  /* consecutive retryable failures: the backoff's exponent */
 	bool probing;  /* after a failure, one request at a time until one succeeds */
 	struct event *retry_timer;
+	struct hd_alerts_counters counted; /* this webhook's share of a->counters (delivered, failed, dropped) */
 };
 
 /* What alerting remembers of one check. */
@@ -450,6 +453,7 @@ static void delivery_finish(struct delivery *d)
 static void delivery_drop(struct delivery *d, const char *why)
 {
 	d->wh->a->counters.dropped++;
+	d->wh->counted.dropped++;
 	log_err("alerts: %s: event %s (%s of check %s) dropped: %s", d->wh->conf->display, d->id, d->kind_of_event,
 		d->check, why);
 	delivery_finish(d);
@@ -577,6 +581,7 @@ static void on_transfer_done(CURL *easy, CURLcode result, void *arg)
 	transfer_free(d);
 	if (result == CURLE_OK && status >= 200 && status < 300) {
 		a->counters.delivered++;
+		wh->counted.delivered++;
 		log_info("alerts: %s: event %s (%s of check %s) delivered: HTTP %ld%s", wh->conf->display, d->id,
 			 d->kind_of_event, d->check, status, d->attempts > 1 ? " (after retries)" : "");
 		wh->failures = 0;
@@ -584,6 +589,7 @@ static void on_transfer_done(CURL *easy, CURLcode result, void *arg)
 		delivery_finish(d);
 	} else if (result != CURLE_OK || status >= 500 || status == 429) {
 		a->counters.failed_attempts++;
+		wh->counted.failed_attempts++;
 		if (result != CURLE_OK)
 			snprintf(why, sizeof(why), "%s", d->curl_error[0] ? d->curl_error : curl_easy_strerror(result));
 		else
@@ -686,6 +692,7 @@ static void pump(struct webhook *wh)
 		busy[n_busy++] = d->check;
 		if (!d->in_flight && !attempt(d)) {
 			a->counters.failed_attempts++;
+			wh->counted.failed_attempts++;
 			back_off(wh, 0);
 			log_warn("alerts: %s: libcurl refused a request for event %s; retrying later", wh->conf->display, d->id);
 			break;
@@ -1157,6 +1164,7 @@ static void restore_queue(struct hd_alerts *a, struct webhook *wh, const struct 
 		struct delivery *d = delivery_add(wh, cJSON_ParseWithLength(item->text, item->len), item->len, item->seq, true);
 		if (d == NULL) {
 			a->counters.dropped++;
+			wh->counted.dropped++;
 			log_err("alerts: %s: spool file %020" PRIu64 ".json in %s/%s is not an event healthd wrote; removed",
 				wh->conf->display, item->seq, a->conf->spool_dir, wh->conf->queue);
 			hd_spool_remove(a->spool, wh->conf->queue, item->seq);
@@ -1347,6 +1355,21 @@ void alerts_free(struct hd_alerts *a)
 	conf_unref(a->conf);
 	free(a->health_base);
 	free(a);
+}
+
+size_t alerts_n_webhooks(const struct hd_alerts *a)
+{
+	return a ? a->n_webhooks : 0;
+}
+
+const char *alerts_webhook_counters(const struct hd_alerts *a, size_t i, struct hd_alerts_counters *out)
+{
+	const struct webhook *wh = a->webhooks[i];
+	const char *label = wh->conf->display;
+
+	*out = wh->counted;
+	out->queue_depth = wh->n_queued;
+	return strncmp(label, "webhook ", 8) == 0 ? label + 8 : label;
 }
 
 void alerts_get_counters(const struct hd_alerts *a, struct hd_alerts_counters *out)

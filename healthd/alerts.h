@@ -2,6 +2,7 @@
 #ifndef HEALTHD_ALERTS_H
 #define HEALTHD_ALERTS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct cJSON;
@@ -36,5 +37,10 @@ struct hd_alerts_counters {
 };
 /* The counters since start, for /metrics. */
 void alerts_get_counters(const struct hd_alerts *a, struct hd_alerts_counters *out);
+/* Per webhook (index below alerts_n_webhooks): delivered, failed_attempts, dropped and queue_depth of that
+ * webhook since it was configured; returns its label, the URL without its path and the format
+ * ("http://10.0.0.5:9093 (alertmanager)": a Slack URL's path is its secret). */
+size_t alerts_n_webhooks(const struct hd_alerts *a);
+const char *alerts_webhook_counters(const struct hd_alerts *a, size_t i, struct hd_alerts_counters *out);
 
 #endif

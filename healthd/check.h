@@ -48,6 +48,8 @@ struct hd_check_conf {
 	int timeout_ms;
 	int rise;
 	int fall;
+	int fastinterval_ms; /* between attempts while changing state (up but failing, down but passing) */
+	int downinterval_ms; /* between attempts while down */
 	char *target;      /* what it reaches, for people: "db1:3306", "/var/lib/mysql", a URL */
 	char *fingerprint; /* canonical text of everything configured; equal fingerprints = unchanged on reload */
 	void *type_conf;   /* the type's own struct, conf_size bytes, filled from its key table */
@@ -66,10 +68,12 @@ struct hd_check_run {
 	int64_t deadline_ms;     /* hd_now_mono_ms() at which the engine gives up */
 	struct hd_check *check;  /* engine-owned; types do not touch it */
 	struct hd_persist *persist; /* state a type keeps across attempts (e.g. a persistent session) */
+	int ended;               /* engine-owned: HD_RUN_* once done or cancelled; a second end aborts */
 	const char *state_dir;   /* the state_dir (where state that must survive a restart lives); valid in start() */
 	bool warn;               /* set before an OK hd_check_done(): passed, with a warning (a plugin's WARNING) */
 	bool oneshot;            /* `healthd check`: this attempt is the only one, and the process writes no state */
 };
+enum { HD_RUN_RUNNING, HD_RUN_DONE, HD_RUN_CANCELLED };
 
 /*
  * A check type. start() begins one attempt and must end it with exactly one hd_check_done(), now or later,
@@ -96,7 +100,8 @@ struct hd_check_type {
 extern const struct hd_check_type *const hd_check_types[];
 const struct hd_check_type *hd_check_type_find(const char *name);
 
-/* The one way an attempt ends. detail is for people: what was tried, against what, what happened. */
+/* The one way an attempt ends. detail is for people: what was tried, against what, what happened.
+ * A second call for one attempt, or one after its cancel(), is a broken contract: healthd aborts, naming the check. */
 void hd_check_done(struct hd_check_run *run, enum hd_kind kind, const char *fmt, ...) HD_PRINTF(3, 4);
 /* Ends an attempt without a result: the check stays as it is (a push check waiting for its first report). */
 void hd_check_skip(struct hd_check_run *run);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -22,6 +23,7 @@
 
 struct disk_conf {
 	char *path;
+	bool probe;
 	struct hd_disk_limits lim;
 };
 
@@ -41,6 +43,7 @@ struct disk_job {
 	/* read-only while the thread runs */
 	char *path;
 	char *probe_path;
+	bool probe;
 	int64_t started_ms;
 	/* loop side only */
 	struct hd_check_run *run;
@@ -56,6 +59,9 @@ struct hd_persist {
 static const struct cfg_key disk_keys[] = {
 	{"path", CFG_PATH, offsetof(struct disk_conf, path), true, 0, 0, NULL, NULL,
 	 "absolute path of a directory on the filesystem to watch; the probe file .healthd-probe.NAME is written there"},
+	{"probe", CFG_BOOL, offsetof(struct disk_conf, probe), false, 0, 0, "true", NULL,
+	 "write, fsync and remove the probe file on every attempt; false measures space and inodes only, for a "
+	 "filesystem healthd may not write to (under the unit's ProtectSystem=strict, all but its state directory)"},
 	{"max_used_pct", CFG_INT, offsetof(struct disk_conf, lim.max_used_pct), false, 1, 100, "95", NULL,
 	 "space used above this percentage (as df computes it: used / (used + available)) is a threshold failure"},
 	{"max_inodes_pct", CFG_INT, offsetof(struct disk_conf, lim.max_inodes_pct), false, 1, 100, "95", NULL,
@@ -121,6 +127,12 @@ static enum hd_kind error_detail(const char *path, const struct hd_disk_sample *
 			 "remounted after I/O errors? see the kernel log)", path);
 		return HD_KIND_ERROR;
 	}
+	if (s->view_read_only) {
+		snprintf(detail, len, "%s: read-only to healthd, the filesystem itself is writable (a read-only mount "
+			 "such as systemd's ProtectSystem=strict; set \"probe\": false to watch space and inodes only, "
+			 "or allow writes with ReadWritePaths=)", path);
+		return HD_KIND_ERROR;
+	}
 	for (size_t i = 0; i < HD_ARRAY_LEN(errno_words); i++)
 		if (errno_words[i].err == s->err &&
 		    (errno_words[i].step == NULL || strcmp(errno_words[i].step, s->failed_step) == 0)) {
@@ -147,7 +159,7 @@ enum hd_kind hd_disk_evaluate(const char *path, const struct hd_disk_sample *s, 
 	enum hd_kind kind;
 	size_t n = 0;
 
-	if (s->failed_step != NULL || s->not_dir || s->read_only) {
+	if (s->failed_step != NULL || s->not_dir || s->read_only || (s->view_read_only && !s->probe_off)) {
 		*cycles_over = 0; /* nothing was measured: the run of consecutive cycles is broken */
 		return error_detail(path, s, detail, len);
 	}
@@ -160,7 +172,10 @@ enum hd_kind hd_disk_evaluate(const char *path, const struct hd_disk_sample *s, 
 			hd_appendf(detail, len, &n, "inodes %.1f%% used, ", inodes_pct);
 		else
 			hd_appendf(detail, len, &n, "inodes not counted by this filesystem, ");
-		hd_appendf(detail, len, &n, "write+fsync %.1f ms", s->probe_ms);
+		if (s->probe_off)
+			hd_appendf(detail, len, &n, "write probe off");
+		else
+			hd_appendf(detail, len, &n, "write+fsync %.1f ms", s->probe_ms);
 		return HD_KIND_OK;
 	}
 	if (*cycles_over < lim->for_cycles)
@@ -249,6 +264,53 @@ static void probe(struct disk_job *job, struct hd_disk_sample *s)
 		fail_step(s, "probe unlink", job->probe_path, errno);
 }
 
+int hd_disk_mountinfo_read_only(const char *line, unsigned int major, unsigned int minor)
+{
+	unsigned int maj, min;
+	const char *opts, *end;
+
+	/* ID PARENT MAJ:MIN ROOT MOUNTPOINT MOUNTOPTS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS; spaces in fields are \040 */
+	if (sscanf(line, "%*u %*u %u:%u", &maj, &min) != 2 || maj != major || min != minor)
+		return -1;
+	opts = strstr(line, " - ");
+	if (opts == NULL)
+		return -1;
+	opts += 3;
+	for (int field = 0; field < 2; field++) {
+		opts = strchr(opts, ' ');
+		if (opts == NULL)
+			return -1;
+		opts++;
+	}
+	end = opts + strcspn(opts, " \n");
+	while (opts < end) {
+		size_t n = strcspn(opts, ",");
+		if (opts + n > end)
+			n = (size_t)(end - opts);
+		if (n == 2 && memcmp(opts, "ro", 2) == 0)
+			return 1;
+		opts += n + 1;
+	}
+	return 0;
+}
+
+/* Whether the filesystem on dev is read-only itself, not only in this mount namespace: 1, 0, or -1 unknown. */
+static int filesystem_read_only(dev_t dev)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL;
+	size_t cap = 0;
+	int ro = -1;
+
+	if (f == NULL)
+		return -1;
+	while (ro < 0 && getline(&line, &cap, f) > 0)
+		ro = hd_disk_mountinfo_read_only(line, major(dev), minor(dev));
+	free(line);
+	fclose(f);
+	return ro;
+}
+
 static void measure(struct disk_job *job, struct hd_disk_sample *s)
 {
 	struct statvfs vfs;
@@ -274,10 +336,20 @@ static void measure(struct disk_job *job, struct hd_disk_sample *s)
 	s->files = vfs.f_files;
 	s->ffree = vfs.f_ffree;
 	if (vfs.f_flag & ST_RDONLY) {
-		s->read_only = true;
+		/* A read-only bind mount of a writable filesystem (ProtectSystem=strict) is healthd's view, not a fault. */
+		job_set_step(job, "mountinfo");
+		if (filesystem_read_only(st.st_dev) != 0) {
+			s->read_only = true;
+			return;
+		}
+		s->view_read_only = true;
+	}
+	if (!job->probe) {
+		s->probe_off = true;
 		return;
 	}
-	probe(job, s);
+	if (!s->view_read_only)
+		probe(job, s);
 }
 
 static void *worker(void *arg)
@@ -382,6 +454,7 @@ static void disk_start(struct hd_check_run *run)
 	job->step = "stat";
 	job->path = xstrdup(dc->path);
 	job->probe_path = probe_path_for(dc->path, run->conf->name);
+	job->probe = dc->probe;
 	job->started_ms = hd_now_mono_ms();
 	job->run = run;
 	job->wake = event_new(run->base, -1, 0, on_wake, job);
@@ -466,7 +539,8 @@ static int disk_validate(struct hd_check_conf *conf, struct cfg_ctx *ctx)
 
 const struct hd_check_type hd_check_disk = {
 	.name = "disk",
-	.summary = "a directory's filesystem has space and inodes left and takes a small write+fsync in time; "
+	.summary = "a directory's filesystem has space and inodes left and takes a small write+fsync in time (unless "
+		   "\"probe\": false); "
 		   "measured on a worker thread, so a hung mount is reported as a timeout and never stalls healthd",
 	.keys = disk_keys,
 	.conf_size = sizeof(struct disk_conf),

@@ -21,7 +21,9 @@ struct hd_disk_sample {
 	const char *failed_object; /* the path that step worked on */
 	int err;
 	bool not_dir;
-	bool read_only;   /* statvfs reported ST_RDONLY */
+	bool read_only;   /* the filesystem itself is read-only (statvfs, and its mount options say so) */
+	bool view_read_only; /* only healthd's view is: a read-only mount of a writable filesystem (ProtectSystem) */
+	bool probe_off;   /* "probe": false: no write probe was made, probe_ms is unset */
 	uint64_t frsize;  /* statvfs: fragment size, the unit of the block counts */
 	uint64_t blocks, bfree, bavail;
 	uint64_t files, ffree; /* files == 0: the filesystem does not count inodes (btrfs) */
@@ -35,5 +37,11 @@ struct hd_disk_sample {
  */
 enum hd_kind hd_disk_evaluate(const char *path, const struct hd_disk_sample *s, const struct hd_disk_limits *lim,
 			      int *cycles_over, char *detail, size_t len);
+
+/*
+ * One line of /proc/self/mountinfo: -1 when it is not a mount of device major:minor, else 1 when that
+ * filesystem's own (superblock) options say read-only, 0 when they say read-write.
+ */
+int hd_disk_mountinfo_read_only(const char *line, unsigned int major, unsigned int minor);
 
 #endif

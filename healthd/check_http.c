@@ -138,7 +138,8 @@ static int parse_expect_status(struct cfg_ctx *ctx, const cJSON *node, void *fie
 	char *spec;
 
 	if (cJSON_IsNumber(node)) {
-		if (node->valuedouble != (int)node->valuedouble || node->valuedouble < 100 || node->valuedouble > 599)
+		/* the range first: converting a double outside int's range (1e300) is undefined */
+		if (!(node->valuedouble >= 100 && node->valuedouble <= 599) || node->valuedouble != (int)node->valuedouble)
 			return cfg_error(ctx, node, false, "expected a status code from 100 to 599, got %g", node->valuedouble);
 		spec = xasprintf("%d", (int)node->valuedouble);
 	} else if (cJSON_IsString(node)) {
@@ -197,8 +198,8 @@ static int parse_ca(struct cfg_ctx *ctx, const cJSON *node, void *field)
 {
 	if (!cJSON_IsString(node) || node->valuestring[0] == '\0')
 		return cfg_error(ctx, node, false, "expected the path of a PEM file");
-	if (access(node->valuestring, R_OK) < 0)
-		return cfg_error(ctx, node, false, "cannot read the CA file \"%s\": %s", node->valuestring, strerror(errno));
+	if (cfg_check_named_file(ctx, node, "CA file", node->valuestring) < 0)
+		return -1;
 	free(*(char **)field);
 	*(char **)field = xstrdup(node->valuestring);
 	return 0;

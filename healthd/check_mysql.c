@@ -143,9 +143,8 @@ static int mysql_validate(struct hd_check_conf *conf, struct cfg_ctx *ctx)
 	if (mc->ca && mc->tls != TLS_REQUIRED)
 		return cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(node, "ca"), true,
 				 "ca verifies the server's certificate, which needs \"tls\": \"required\"");
-	if (mc->ca && access(mc->ca, R_OK) < 0)
-		return cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(node, "ca"), false, "cannot read the CA file %s: %s",
-				 mc->ca, strerror(errno));
+	if (mc->ca && cfg_check_named_file(ctx, cJSON_GetObjectItemCaseSensitive(node, "ca"), "CA file", mc->ca) < 0)
+		return -1;
 	mc->check_read_only = cJSON_GetObjectItemCaseSensitive(node, "expect_read_only") != NULL;
 	conf->target = hd_join_hostport(mc->host, mc->port);
 	return 0;

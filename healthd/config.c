@@ -5,10 +5,14 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <limits.h>
+#include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -193,39 +197,240 @@ void cfg_warn(struct cfg_ctx *ctx, const cJSON *node, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* ---- files the configuration names, and digests of secrets ---- */
+
 #define PASSWORD_FILE_MAX 4096
+#define CONFIG_FILE_MAX (4 * 1024 * 1024)
+
+static const char *file_kind(mode_t mode)
+{
+	if (S_ISFIFO(mode))
+		return "a named pipe";
+	if (S_ISDIR(mode))
+		return "a directory";
+	if (S_ISCHR(mode) || S_ISBLK(mode))
+		return "a device";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	return "not a regular file";
+}
+
+/*
+ * Reads a whole regular file of at most max bytes, allocated by its size. O_NONBLOCK so that opening a named pipe
+ * returns at once (then refused) instead of waiting for a writer. NULL with *why (static text, or strerror) on error.
+ */
+static char *read_regular_file(const char *path, size_t max, size_t *len_out, mode_t *mode_out, const char **why)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	size_t used = 0, cap;
+	struct stat st = {0};
+	char *buf;
+
+	if (fd < 0) {
+		*why = strerror(errno);
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		*why = S_ISREG(st.st_mode) || st.st_mode == 0 ? strerror(errno) : file_kind(st.st_mode);
+		close(fd);
+		return NULL;
+	}
+	if (st.st_size > 0 && (uint64_t)st.st_size > max) {
+		close(fd);
+		*why = "too large";
+		return NULL;
+	}
+	cap = (st.st_size > 0 ? (size_t)st.st_size : 64) + 2; /* + 1: EOF is seen without growing */
+	buf = xmalloc(cap);
+	for (;;) {
+		ssize_t n;
+		if (used + 1 == cap) { /* the file grew, or its size was not known (0 in /proc) */
+			if (cap > max + 1)
+				break;
+			cap = cap * 2 > max + 2 ? max + 2 : cap * 2;
+			buf = xrealloc(buf, cap);
+		}
+		n = read(fd, buf + used, cap - 1 - used);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			*why = strerror(errno);
+			explicit_bzero(buf, used);
+			free(buf);
+			close(fd);
+			return NULL;
+		}
+		if (n == 0)
+			break;
+		used += (size_t)n;
+	}
+	close(fd);
+	if (used > max) {
+		explicit_bzero(buf, used);
+		free(buf);
+		*why = "too large";
+		return NULL;
+	}
+	buf[used] = '\0';
+	*len_out = used;
+	if (mode_out)
+		*mode_out = st.st_mode;
+	return buf;
+}
+
+static void strip_newline(char *s, size_t *len)
+{
+	if (*len > 0 && s[*len - 1] == '\n')
+		s[--*len] = '\0';
+	if (*len > 0 && s[*len - 1] == '\r')
+		s[--*len] = '\0';
+}
+
+/* With --no-secrets: remember what would have been opened, so that --check-config can say so. */
+static bool skip_file(struct cfg_ctx *ctx, const char *path)
+{
+	if (!ctx->opts->no_files)
+		return false;
+	ctx->unopened = xrealloc(ctx->unopened, (ctx->n_unopened + 1) * sizeof(char *));
+	ctx->unopened[ctx->n_unopened++] = xstrdup(path);
+	return true;
+}
+
+static void tell_open(struct cfg_ctx *ctx, const char *path)
+{
+	if (ctx->opts->on_open)
+		ctx->opts->on_open(path, ctx->opts->on_open_arg);
+}
+
+/* SipHash-2-4 (Aumasson and Bernstein), keyed once per process from getrandom(). */
+#define ROTL64(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND(v0, v1, v2, v3)                                                                   \
+	do {                                                                                       \
+		v0 += v1; v1 = ROTL64(v1, 13); v1 ^= v0; v0 = ROTL64(v0, 32);                      \
+		v2 += v3; v3 = ROTL64(v3, 16); v3 ^= v2;                                           \
+		v0 += v3; v3 = ROTL64(v3, 21); v3 ^= v0;                                           \
+		v2 += v1; v1 = ROTL64(v1, 17); v1 ^= v2; v2 = ROTL64(v2, 32);                      \
+	} while (0)
+
+static uint64_t siphash24(const uint64_t key[2], const unsigned char *in, size_t len)
+{
+	uint64_t v0 = 0x736f6d6570736575ULL ^ key[0], v1 = 0x646f72616e646f6dULL ^ key[1];
+	uint64_t v2 = 0x6c7967656e657261ULL ^ key[0], v3 = 0x7465646279746573ULL ^ key[1];
+	uint64_t b = (uint64_t)len << 56, m;
+	size_t i, full = len - len % 8;
+
+	for (i = 0; i < full; i += 8) {
+		m = 0;
+		for (int j = 7; j >= 0; j--)
+			m = (m << 8) | in[i + (size_t)j];
+		v3 ^= m;
+		SIPROUND(v0, v1, v2, v3);
+		SIPROUND(v0, v1, v2, v3);
+		v0 ^= m;
+	}
+	for (size_t j = 0; j < len % 8; j++)
+		b |= (uint64_t)in[full + j] << (8 * j);
+	v3 ^= b;
+	SIPROUND(v0, v1, v2, v3);
+	SIPROUND(v0, v1, v2, v3);
+	v0 ^= b;
+	v2 ^= 0xff;
+	for (int r = 0; r < 4; r++)
+		SIPROUND(v0, v1, v2, v3);
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+static uint64_t digest_keys[4];
+static pthread_once_t digest_keys_once = PTHREAD_ONCE_INIT;
+
+static void init_digest_keys(void)
+{
+	if (getrandom(digest_keys, sizeof(digest_keys), 0) != (ssize_t)sizeof(digest_keys))
+		hd_fatal("getrandom: %s", strerror(errno));
+}
+
+void cfg_secret_digest(const void *data, size_t len, char out[33])
+{
+	pthread_once(&digest_keys_once, init_digest_keys);
+	snprintf(out, 33, "%016llx%016llx", (unsigned long long)siphash24(&digest_keys[0], data, len),
+		 (unsigned long long)siphash24(&digest_keys[2], data, len));
+}
 
 char *cfg_read_password_file(struct cfg_ctx *ctx, struct hd_check_conf *conf, const char *path)
 {
 	const cJSON *node = cJSON_GetObjectItemCaseSensitive(ctx->check_node, "password_file");
-	char *secret = hd_read_small_file(path, PASSWORD_FILE_MAX + 2); /* + CR LF: one byte more is too large */
-	uint64_t digest = 1469598103934665603ULL; /* FNV-1a */
-	struct stat st;
-	size_t len;
+	char digest[33], *secret;
+	const char *why = NULL;
+	mode_t mode = 0;
+	size_t len = 0;
 
 	if (node == NULL)
 		node = ctx->check_node;
-	if (secret == NULL) {
-		cfg_error(ctx, node, false, "cannot read the password file %s: %s", path, strerror(errno));
+	if (skip_file(ctx, path))
+		return xstrdup("(not read: --no-secrets)");
+	tell_open(ctx, path);
+	secret = read_regular_file(path, PASSWORD_FILE_MAX + 2, &len, &mode, &why); /* + CR LF */
+	if (secret == NULL && strcmp(why, "too large") != 0) {
+		cfg_error(ctx, node, false, "cannot read the password file %s: %s", path, why);
 		return NULL;
 	}
-	len = strlen(secret);
-	if (len == 0 || len > PASSWORD_FILE_MAX) {
-		cfg_error(ctx, node, false, len == 0 ? "the password file %s is empty"
-						     : "the password file %s holds more than 4096 bytes: not a password",
-			  path);
-		explicit_bzero(secret, len);
+	if (secret != NULL)
+		strip_newline(secret, &len);
+	if (secret == NULL || len == 0 || len > PASSWORD_FILE_MAX || memchr(secret, '\0', len) != NULL) {
+		cfg_error(ctx, node, false, secret == NULL || len > PASSWORD_FILE_MAX
+			  ? "the password file %s holds more than 4096 bytes: not a password"
+			  : len == 0 ? "the password file %s is empty" : "the password file %s holds a NUL byte", path);
+		if (secret != NULL)
+			explicit_bzero(secret, len);
 		free(secret);
 		return NULL;
 	}
-	if (stat(path, &st) == 0 && (st.st_mode & S_IROTH))
+	if (mode & S_IROTH)
 		cfg_warn(ctx, node, "the password file %s is readable by everyone (mode %03o): chmod 600 "
-			 "(or 640 with the daemon's group)", path, (unsigned)(st.st_mode & 0777));
-	for (const char *p = secret; *p; p++)
-		digest = (digest ^ (unsigned char)*p) * 1099511628211ULL;
+			 "(or 640 with the daemon's group)", path, (unsigned)(mode & 0777));
+	cfg_secret_digest(secret, len, digest);
 	free(conf->fingerprint);
-	conf->fingerprint = xasprintf("password_file:%016llx", (unsigned long long)digest);
+	conf->fingerprint = xasprintf("password_file:%s", digest);
 	return secret;
+}
+
+char *cfg_read_named_file(struct cfg_ctx *ctx, const cJSON *node, const char *what, const char *path, size_t max)
+{
+	const char *why = NULL;
+	size_t len = 0;
+	char *text;
+
+	if (skip_file(ctx, path))
+		return xstrdup("(not read: --no-secrets)");
+	tell_open(ctx, path);
+	text = read_regular_file(path, max + 2, &len, NULL, &why);
+	if (text != NULL)
+		strip_newline(text, &len);
+	if (text == NULL || len > max) {
+		if (text != NULL)
+			explicit_bzero(text, len);
+		free(text);
+		if (text != NULL || strcmp(why, "too large") == 0)
+			cfg_error(ctx, node, false, "the %s %s holds more than %zu bytes", what, path, max);
+		else
+			cfg_error(ctx, node, false, "cannot read the %s %s: %s", what, path, why);
+		return NULL;
+	}
+	return text;
+}
+
+int cfg_check_named_file(struct cfg_ctx *ctx, const cJSON *node, const char *what, const char *path)
+{
+	struct stat st;
+
+	if (skip_file(ctx, path))
+		return 0;
+	tell_open(ctx, path);
+	if (stat(path, &st) < 0 || access(path, R_OK) < 0)
+		return cfg_error(ctx, node, false, "cannot read the %s %s: %s", what, path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return cfg_error(ctx, node, false, "cannot read the %s %s: %s", what, path, file_kind(st.st_mode));
+	return 0;
 }
 
 /* ---- the generic key reader ---- */
@@ -245,10 +450,16 @@ static const char *json_type_name(const cJSON *v)
 	return "an object";
 }
 
+/* Keys whose values are secrets: no message ever quotes them (their key path says where). */
+static bool is_secret_key(const char *key)
+{
+	return key != NULL && (strcmp(key, "password") == 0 || strcmp(key, "token") == 0 || strcmp(key, "secret") == 0);
+}
+
 /* Like json_type_name, but shows a string's text: "3306" in quotes is the usual slip for a number. */
 static const char *describe_value(const cJSON *v, char *buf, size_t len)
 {
-	if (!cJSON_IsString(v))
+	if (!cJSON_IsString(v) || is_secret_key(v->string))
 		return json_type_name(v);
 	snprintf(buf, len, "a string (\"%.40s%s\")", v->valuestring, strlen(v->valuestring) > 40 ? "..." : "");
 	return buf;
@@ -470,13 +681,19 @@ void cfg_free_table(const struct cfg_key *keys, void *dst)
 {
 	for (const struct cfg_key *k = keys; k->name; k++) {
 		char *field = (char *)dst + k->offset;
+		/* Strings are wiped before they are freed: some are passwords or header values (tokens). */
 		if (k->type == CFG_STRING || k->type == CFG_HOSTPORT || k->type == CFG_PATH) {
-			free(*(char **)field);
+			char *str = *(char **)field;
+			if (str != NULL)
+				explicit_bzero(str, strlen(str));
+			free(str);
 			*(char **)field = NULL;
 		} else if (k->type == CFG_STRMAP) {
 			char **list = *(char ***)field;
-			for (size_t i = 0; list && list[i]; i++)
+			for (size_t i = 0; list && list[i]; i++) {
+				explicit_bzero(list[i], strlen(list[i]));
 				free(list[i]);
+			}
 			free(list);
 			*(char ***)field = NULL;
 		} else if (k->type == CFG_CUSTOM && k->release) {
@@ -502,7 +719,7 @@ static const struct cfg_key listen_keys[] = {
 /* Top-level scalar keys (the sections have their own tables). */
 static const struct cfg_key root_keys[] = {
 	{"state_dir", CFG_PATH, OFF(hd_config, state_dir), false, 0, 0, "/var/lib/healthd", NULL,
-	 "directory of the admin state (drain/maint and why), kept across restarts and crashes"},
+	 "directory of the admin state (drain/maint and why), kept across restarts and crashes; created (mode 0750) at start if missing"},
 	{"shutdown_grace_ms", CFG_INT, OFF(hd_config, shutdown_grace_ms), false, 0, 600000, "6000", NULL,
 	 "on SIGTERM, answer `drain` to the load balancers this long before exiting (a few agent intervals); "
 	 "0 exits at once"},
@@ -518,28 +735,85 @@ static const struct cfg_key defaults_keys[] = {
 	 "consecutive successes before a down check counts as up"},
 	{"fall", CFG_INT, OFF(hd_defaults, fall), false, 1, 100, "3", NULL,
 	 "consecutive failures before an up check counts as down"},
+	{"fastinterval_ms", CFG_INT, OFF(hd_defaults, fastinterval_ms), false, 100, 86400000, NULL, NULL,
+	 "time between attempts while a check is changing state: up but failing (until fall decides), or down but "
+	 "passing (until rise does); like HAProxy's fastinter. A DROP is then found in about interval + (fall - 1) x "
+	 "fastinterval + timeout. Default: interval_ms; at least timeout_ms"},
+	{"downinterval_ms", CFG_INT, OFF(hd_defaults, downinterval_ms), false, 100, 86400000, NULL, NULL,
+	 "time between attempts while a check is down (and not rising); like HAProxy's downinter. Default: "
+	 "interval_ms; at least timeout_ms"},
 	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL},
 };
+
+/* A list of address ranges ("10.0.0.0/8", "::1", "2001:db8::/32"); an empty list matches nobody. */
+static int parse_cidr_list(struct cfg_ctx *ctx, const cJSON *node, void *field)
+{
+	struct hd_cidr_list *l = field;
+	const cJSON *item;
+	size_t n = 0;
+
+	if (!cJSON_IsArray(node))
+		return cfg_error(ctx, node, false, "expected an array of address ranges such as [\"10.0.0.0/8\", \"::1\"], got %s",
+				 json_type_name(node));
+	cJSON_ArrayForEach(item, node) n++;
+	free(l->v);
+	l->v = xcalloc(n + 1, sizeof(*l->v));
+	l->n = 0;
+	l->set = true;
+	cJSON_ArrayForEach(item, node) {
+		const char *why;
+		if (!cJSON_IsString(item))
+			return cfg_error(ctx, item, false, "expected an address range as a string, got %s", json_type_name(item));
+		if (hd_cidr_parse(item->valuestring, &l->v[l->n], &why) < 0)
+			return cfg_error(ctx, item, false, "%s, got \"%s\"", why, item->valuestring);
+		l->n++;
+	}
+	return 0;
+}
+
+static void release_cidr_list(void *field)
+{
+	struct hd_cidr_list *l = field;
+
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+#define CIDR_LIST(name, off, def, help) \
+	{name, CFG_CUSTOM, off, false, 0, 0, def, NULL, help, parse_cidr_list, release_cidr_list, "array of address ranges"}
 
 static const struct cfg_key agent_keys[] = {
 	{"degraded_weight_pct", CFG_INT, OFF(hd_config, agent.degraded_weight_pct), false, 0, 100, "50", NULL,
 	 "weight the agent announces while only non-critical checks are down"},
-	{"ready_window_ms", CFG_INT, OFF(hd_config, agent.ready_window_ms), false, 1000, 86400000, "60000", NULL,
-	 "after leaving drain or maint, each polling address gets `ready` once within this window (never on every poll)"},
+	{"ready_window_ms", CFG_INT, OFF(hd_config, agent.ready_window_ms), false, 1000, 3600000, "10000", NULL,
+	 "after leaving drain or maint, every agent poll within this window gets `ready` (about 3 agent-inter or more); "
+	 "a maint set through HAProxy's runtime API after it is never undone"},
 	{"max_connections", CFG_INT, OFF(hd_config, agent.max_connections), false, 1, 100000, "256", NULL,
-	 "open agent connections at most; more wait in the kernel's backlog"},
+	 "open agent connections at most; at the cap the oldest (already answered) give way to newcomers"},
+	{"max_connections_per_source", CFG_INT, OFF(hd_config, agent.max_connections_per_source), false, 1, 100000, "64",
+	 NULL, "open agent connections from one address at most; beyond it its oldest give way"},
 	{"timeout_ms", CFG_INT, OFF(hd_config, agent.timeout_ms), false, 10, 60000, "2000", NULL,
 	 "how long an agent connection may stay open"},
+	CIDR_LIST("allow_from", OFF(hd_config, agent.allow_from), "everyone",
+		  "address ranges that may connect to the agent port; others are closed at accept (and counted)"),
 	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL},
 };
 
 static const struct cfg_key http_keys[] = {
 	{"max_connections", CFG_INT, OFF(hd_config, http.max_connections), false, 1, 100000, "512", NULL,
-	 "open HTTP connections at most; more wait in the kernel's backlog"},
-	{"timeout_ms", CFG_INT, OFF(hd_config, http.timeout_ms), false, 100, 600000, "5000", NULL,
-	 "read and write timeout of an HTTP connection (idle keep-alive included)"},
+	 "open HTTP connections at most; at the cap idle keep-alive, then incomplete requests give way to newcomers"},
+	{"max_connections_per_source", CFG_INT, OFF(hd_config, http.max_connections_per_source), false, 1, 100000, "64",
+	 NULL, "open HTTP connections from one address at most; beyond it its idlest give way, or it is refused"},
+	{"timeout_ms", CFG_INT, OFF(hd_config, http.timeout_ms), false, 100, 600000, "3000", NULL,
+	 "deadline for a complete request head (after connecting, or after the previous answer on a keep-alive "
+	 "connection) and for the client to take the answer; not extended by trickling bytes"},
 	{"max_header_bytes", CFG_INT, OFF(hd_config, http.max_header_bytes), false, 512, 1048576, "8192", NULL,
-	 "largest request head accepted; request bodies are refused"},
+	 "largest request head accepted (431 beyond); request bodies are refused"},
+	CIDR_LIST("allow_from", OFF(hd_config, http.allow_from), "everyone",
+		  "address ranges that may connect to the HTTP API; others are closed at accept (and counted)"),
+	CIDR_LIST("details_from", OFF(hd_config, http.details_from), "[\"127.0.0.0/8\", \"::1\"]",
+		  "clients that see the full /health and /ready bodies; others get the status only (no targets, "
+		  "addresses, details or drain reason)"),
 	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL},
 };
 
@@ -556,7 +830,7 @@ struct check_common {
 	char *name;
 	char *type;
 	bool critical;
-	int interval_ms, timeout_ms, rise, fall;
+	int interval_ms, timeout_ms, rise, fall, fastinterval_ms, downinterval_ms;
 };
 
 static const struct cfg_key check_keys[] = {
@@ -571,6 +845,10 @@ static const struct cfg_key check_keys[] = {
 	 "overrides defaults.timeout_ms"},
 	{"rise", CFG_INT, OFF(check_common, rise), false, 1, 100, NULL, NULL, "overrides defaults.rise"},
 	{"fall", CFG_INT, OFF(check_common, fall), false, 1, 100, NULL, NULL, "overrides defaults.fall"},
+	{"fastinterval_ms", CFG_INT, OFF(check_common, fastinterval_ms), false, 100, 86400000, NULL, NULL,
+	 "overrides defaults.fastinterval_ms"},
+	{"downinterval_ms", CFG_INT, OFF(check_common, downinterval_ms), false, 100, 86400000, NULL, NULL,
+	 "overrides defaults.downinterval_ms"},
 	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL},
 };
 
@@ -616,7 +894,7 @@ static int parse_check(struct cfg_ctx *ctx, const cJSON *obj, const struct hd_de
 	const cJSON *type_node = cJSON_GetObjectItemCaseSensitive(obj, "type");
 	const struct hd_check_type *type;
 	struct hd_check_conf *c;
-	char *json, *extra, all[256];
+	char *json, *extra, *text, all[256], digest[33];
 
 	if (!cJSON_IsObject(obj))
 		return cfg_error(ctx, obj, false, "expected a check object, got %s", json_type_name(obj));
@@ -646,11 +924,26 @@ static int parse_check(struct cfg_ctx *ctx, const cJSON *obj, const struct hd_de
 	c->timeout_ms = common.timeout_ms ? common.timeout_ms : defs->timeout_ms;
 	c->rise = common.rise ? common.rise : defs->rise;
 	c->fall = common.fall ? common.fall : defs->fall;
+	/* unset here and in defaults: as interval_ms, so that no key changes nothing */
+	c->fastinterval_ms = common.fastinterval_ms ? common.fastinterval_ms :
+			     defs->fastinterval_ms ? defs->fastinterval_ms : c->interval_ms;
+	c->downinterval_ms = common.downinterval_ms ? common.downinterval_ms :
+			     defs->downinterval_ms ? defs->downinterval_ms : c->interval_ms;
 	if (c->timeout_ms > c->interval_ms) {
 		cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(obj, common.timeout_ms ? "timeout_ms" : "interval_ms") ?: obj,
 			  false, "timeout_ms (%d) must not exceed interval_ms (%d): one attempt must end before the next",
 			  c->timeout_ms, c->interval_ms);
 		goto fail;
+	}
+	for (int k = 0; k < 2; k++) {
+		const char *key = k == 0 ? "fastinterval_ms" : "downinterval_ms";
+		int value = k == 0 ? c->fastinterval_ms : c->downinterval_ms;
+		if (c->timeout_ms > value) {
+			cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(obj, key) ?: cJSON_GetObjectItemCaseSensitive(obj,
+				  "timeout_ms") ?: obj, false, "timeout_ms (%d) must not exceed %s (%d): one attempt must end "
+				  "before the next", c->timeout_ms, key, value);
+			goto fail;
+		}
 	}
 	ctx->check_node = obj;
 	if (type->validate != NULL && type->validate(c, ctx) < 0)
@@ -658,12 +951,20 @@ static int parse_check(struct cfg_ctx *ctx, const cJSON *obj, const struct hd_de
 	if (c->target == NULL)
 		c->target = xstrdup("");
 	json = cJSON_PrintUnformatted(obj);
+	if (json == NULL)
+		hd_fatal("cJSON: out of memory");
 	/* validate() may have put in c->fingerprint what it read from elsewhere (a password file's digest):
-	 * a change there is a change of the check, so that a reload restarts it. */
+	 * a change there is a change of the check, so that a reload restarts it. Only a keyed digest of it all is
+	 * kept: the text holds inline passwords and header values, and is wiped before it is freed. */
 	extra = c->fingerprint;
-	c->fingerprint = xasprintf("%s|%d|%d|%d|%d|%s", json, c->interval_ms, c->timeout_ms, c->rise, c->fall,
-				   extra ? extra : "");
+	text = xasprintf("%s|%d|%d|%d|%d|%d|%d|%s", json, c->interval_ms, c->timeout_ms, c->rise, c->fall,
+			 c->fastinterval_ms, c->downinterval_ms, extra ? extra : "");
+	cfg_secret_digest(text, strlen(text), digest);
+	c->fingerprint = xasprintf("sip:%s", digest);
+	explicit_bzero(text, strlen(text));
+	free(text);
 	free(extra);
+	explicit_bzero(json, strlen(json));
 	cJSON_free(json);
 	cfg_free_table(check_keys, &common);
 	*out = c;
@@ -801,6 +1102,16 @@ static struct hd_config *parse_root(struct cfg_ctx *ctx, const cJSON *root)
 			  cfg->defaults.interval_ms);
 		goto fail;
 	}
+	if ((cfg->defaults.fastinterval_ms && cfg->defaults.timeout_ms > cfg->defaults.fastinterval_ms) ||
+	    (cfg->defaults.downinterval_ms && cfg->defaults.timeout_ms > cfg->defaults.downinterval_ms)) {
+		bool fast = cfg->defaults.fastinterval_ms && cfg->defaults.timeout_ms > cfg->defaults.fastinterval_ms;
+		cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(SECTION("defaults"), fast ? "fastinterval_ms" :
+				"downinterval_ms") ?: root, false,
+			  "timeout_ms (%d) must not exceed %s (%d): one attempt must end before the next",
+			  cfg->defaults.timeout_ms, fast ? "fastinterval_ms" : "downinterval_ms",
+			  fast ? cfg->defaults.fastinterval_ms : cfg->defaults.downinterval_ms);
+		goto fail;
+	}
 	if ((item = cJSON_GetObjectItemCaseSensitive(root, "checks")) == NULL) {
 		cfg_error(ctx, root, false, "missing required key \"checks\" (an array of checks)");
 		goto fail;
@@ -839,11 +1150,33 @@ static bool only_space_after(const char *p, const char *end)
 	return true;
 }
 
-/* cJSON tells only where it stopped: say where, show that line's text from there, and what is likely wrong. */
+/*
+ * What the parser stopped at, named without quoting the text: a password may sit right there, and the message goes
+ * to the log and to `healthd ctl reload`. The line and column are exact.
+ */
+static const char *token_at(const char *p)
+{
+	switch (*p) {
+	case '{': return "'{'";
+	case '}': return "'}'";
+	case '[': return "'['";
+	case ']': return "']'";
+	case ',': return "','";
+	case ':': return "':'";
+	case '"': return "a string";
+	default: break;
+	}
+	if (*p == '-' || (*p >= '0' && *p <= '9'))
+		return "a number";
+	if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))
+		return "a word without quotes";
+	return "an unexpected character";
+}
+
+/* cJSON tells only where it stopped: say where, what kind of token is there, and what is likely wrong. */
 static char *json_syntax_error(const char *file, const char *text, size_t len, const char *failed_at, const char *end)
 {
 	int line, col;
-	size_t excerpt = 0;
 
 	if (failed_at == NULL) { /* parsed, but more follows the top-level value */
 		const char *next = end;
@@ -857,11 +1190,8 @@ static char *json_syntax_error(const char *file, const char *text, size_t len, c
 		return xasprintf("%s:%d:%d: invalid JSON: the text ends too early (an unclosed { [ or \"?)", file, line, col);
 	}
 	line_col_at(text, failed_at, &line, &col);
-	while (failed_at + excerpt < text + len && excerpt < 24 && strchr("\r\n", failed_at[excerpt]) == NULL &&
-	       failed_at[excerpt] != '\0')
-		excerpt++;
-	return xasprintf("%s:%d:%d: invalid JSON: cannot continue at '%.*s' (a comma missing or one too many, or a missing colon or bracket, just before it?)",
-			 file, line, col, (int)excerpt, failed_at);
+	return xasprintf("%s:%d:%d: invalid JSON: cannot continue at %s (a comma missing or one too many, a missing "
+			 "colon, bracket or quote, just before it?)", file, line, col, token_at(failed_at));
 }
 
 /*
@@ -901,10 +1231,29 @@ static char *blank_comments(const char *text, size_t len)
 	return out;
 }
 
-struct hd_config *config_parse(const char *file, const char *raw_text, size_t len, char **error)
+/* Every string of the parsed tree is wiped before cJSON frees it: inline passwords and tokens are among them. */
+static void wipe_tree(cJSON *node)
 {
+	for (; node != NULL; node = node->next) {
+		if (node->valuestring != NULL)
+			explicit_bzero(node->valuestring, strlen(node->valuestring));
+		wipe_tree(node->child);
+	}
+}
+
+static void free_list(char **list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+}
+
+struct hd_config *config_parse_opts(const char *file, const char *raw_text, size_t len,
+				    const struct hd_config_opts *opts, char **error)
+{
+	static const struct hd_config_opts defaults;
 	char *text = blank_comments(raw_text, len);
-	struct cfg_ctx ctx = {.file = file, .text = text, .text_len = len};
+	struct cfg_ctx ctx = {.file = file, .text = text, .text_len = len, .opts = opts ? opts : &defaults};
 	const char *end = NULL;
 	struct hd_config *cfg = NULL;
 	cJSON *root;
@@ -913,7 +1262,9 @@ struct hd_config *config_parse(const char *file, const char *raw_text, size_t le
 	root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
 	if (root == NULL || !only_space_after(end, text + len)) {
 		*error = json_syntax_error(file, text, len, root == NULL ? (end ? end : text) : NULL, end);
+		wipe_tree(root);
 		cJSON_Delete(root);
+		explicit_bzero(text, len);
 		free(text);
 		return NULL;
 	}
@@ -924,40 +1275,78 @@ struct hd_config *config_parse(const char *file, const char *raw_text, size_t le
 	cfg = parse_root(&ctx, root);
 	if (cfg != NULL) {
 		cfg->path = xstrdup(file);
-		for (size_t i = 0; i < ctx.n_warnings; i++)
-			log_warn("%s", ctx.warnings[i]);
+		cfg->warnings = ctx.warnings;
+		cfg->n_warnings = ctx.n_warnings;
+		ctx.warnings = NULL;
+		ctx.n_warnings = 0;
+		cfg->unopened = ctx.unopened;
+		cfg->n_unopened = ctx.n_unopened;
+		ctx.unopened = NULL;
+		ctx.n_unopened = 0;
 	} else {
 		*error = ctx.error ? ctx.error : xasprintf("%s: invalid configuration", file);
 		ctx.error = NULL;
 	}
 	if (cfg != NULL && has_password_key(root)) {
 		struct stat st;
-		if (stat(file, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)))
-			log_warn("%s holds a password and is readable by others (mode %03o): chmod 600 it, or use password_file",
-				 file, (unsigned)(st.st_mode & 0777));
+		if (stat(file, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH))) {
+			cfg->warnings = xrealloc(cfg->warnings, (cfg->n_warnings + 1) * sizeof(char *));
+			cfg->warnings[cfg->n_warnings++] =
+				xasprintf("%s holds a password and is readable by others (mode %03o): chmod 600 it, or use "
+					  "password_file", file, (unsigned)(st.st_mode & 0777));
+		}
 	}
-	for (size_t i = 0; i < ctx.n_warnings; i++)
-		free(ctx.warnings[i]);
-	free(ctx.warnings);
+	if (cfg != NULL && !ctx.opts->keep_warnings)
+		config_log_warnings(cfg);
+	free_list(ctx.warnings, ctx.n_warnings);
+	free_list(ctx.unopened, ctx.n_unopened);
 	free(ctx.error);
 	free(ctx.pos);
+	wipe_tree(root);
 	cJSON_Delete(root);
+	explicit_bzero(text, len);
+	free(text);
+	return cfg;
+}
+
+struct hd_config *config_parse(const char *file, const char *text, size_t len, char **error)
+{
+	return config_parse_opts(file, text, len, NULL, error);
+}
+
+void config_log_warnings(struct hd_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_warnings; i++)
+		log_warn("%s", cfg->warnings[i]);
+	free_list(cfg->warnings, cfg->n_warnings);
+	cfg->warnings = NULL;
+	cfg->n_warnings = 0;
+}
+
+struct hd_config *config_load_opts(const char *path, const struct hd_config_opts *opts, char **error)
+{
+	const char *why = NULL;
+	struct hd_config *cfg;
+	size_t len = 0;
+	char *text;
+
+	if (opts != NULL && opts->on_open != NULL)
+		opts->on_open(path, opts->on_open_arg);
+	text = read_regular_file(path, CONFIG_FILE_MAX, &len, NULL, &why);
+	if (text == NULL) {
+		*error = xasprintf("%s:0:0: cannot read the configuration: %s", path,
+				   strcmp(why, "too large") == 0 ? "larger than 4 MiB" : why);
+		return NULL;
+	}
+	cfg = config_parse_opts(path, text, strlen(text), opts, error);
+	explicit_bzero(text, len);
 	free(text);
 	return cfg;
 }
 
 struct hd_config *config_load(const char *path, char **error)
 {
-	char *text = hd_read_small_file(path, 4 * 1024 * 1024);
-	struct hd_config *cfg;
-
-	if (text == NULL) {
-		*error = xasprintf("%s:0:0: cannot read the configuration: %s", path, strerror(errno));
-		return NULL;
-	}
-	cfg = config_parse(path, text, strlen(text), error);
-	free(text);
-	return cfg;
+	return config_load_opts(path, NULL, error);
 }
 
 void config_free(struct hd_config *cfg)
@@ -969,7 +1358,11 @@ void config_free(struct hd_config *cfg)
 	free(cfg->checks);
 	cfg_free_table(listen_keys, cfg);
 	cfg_free_table(root_keys, cfg);
+	cfg_free_table(agent_keys, cfg);
+	cfg_free_table(http_keys, cfg);
 	alerts_free_config(cfg->alerts);
+	free_list(cfg->warnings, cfg->n_warnings);
+	free_list(cfg->unopened, cfg->n_unopened);
 	free(cfg->node_name);
 	free(cfg->path);
 	free(cfg);

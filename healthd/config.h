@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "check.h"
+#include "connlimit.h"
 
 struct cJSON;
 struct hd_alerts_conf;
@@ -50,6 +51,21 @@ struct cfg_ctx {
 	char **warnings;    /* kept for the caller to log */
 	size_t n_warnings;
 	const struct cJSON *check_node; /* the check object a type's validate() is looking at */
+	const struct hd_config_opts *opts; /* never NULL while parsing */
+	char **unopened;    /* with opts->no_files: the files the configuration names, not opened */
+	size_t n_unopened;
+};
+
+/* How a configuration is loaded; all zero is what the daemon does. */
+struct hd_config_opts {
+	/* `--check-config --no-secrets`: open none of the files the configuration names (password files, header
+	 * files, CA files), so that it can be linted before they are deployed; everything else is checked. */
+	bool no_files;
+	/* Hand warnings to the caller in cfg->warnings instead of logging them (a worker thread loads). */
+	bool keep_warnings;
+	/* Told before each file is opened, on the loading thread: a reload blocked on a hung mount names its file. */
+	void (*on_open)(const char *path, void *arg);
+	void *on_open_arg;
 };
 
 /* Records an error at node's value (or its key when at_key) with the JSON path; returns -1. */
@@ -60,11 +76,23 @@ const char *cfg_path(struct cfg_ctx *ctx, const struct cJSON *node, char *buf, s
 
 /*
  * Reads the file a check's "password_file" key names, while the configuration loads (never later, on the loop):
- * one trailing newline (and CR) dropped; unreadable, empty or larger than 4 KiB is an error at the key's value,
- * readable by everyone a warning. Puts a digest of the password in conf->fingerprint, so that a reload after
- * the file changed restarts the check. Returns the password (explicit_bzero, then free), or NULL with the error set.
+ * one trailing newline (and CR) dropped; unreadable, not a regular file, empty or larger than 4 KiB is an error at
+ * the key's value, readable by everyone a warning. Puts a keyed digest of the password in conf->fingerprint, so that
+ * a reload after the file changed restarts the check. Returns the password (explicit_bzero, then free), or NULL with
+ * the error set. With opts->no_files it opens nothing and returns a placeholder.
  */
 char *cfg_read_password_file(struct cfg_ctx *ctx, struct hd_check_conf *conf, const char *path);
+/*
+ * Reads another file the configuration names (a header's value): a regular file (a named pipe, device or directory
+ * is refused: reading it could block or never end) of at most max bytes, one trailing newline (and CR) dropped.
+ * Errors name WHAT and the path at node's value. With opts->no_files: opens nothing, returns a placeholder.
+ */
+char *cfg_read_named_file(struct cfg_ctx *ctx, const struct cJSON *node, const char *what, const char *path,
+			  size_t max);
+/* Checks that a file used later (a CA file) is a readable regular file; nothing with opts->no_files. 0 or -1. */
+int cfg_check_named_file(struct cfg_ctx *ctx, const struct cJSON *node, const char *what, const char *path);
+/* A keyed digest (SipHash-2-4, a per-process random key) of a secret, as 32 hex digits in out (33 bytes). */
+void cfg_secret_digest(const void *data, size_t len, char out[33]);
 
 /* Reads an object against one or more key tables: unknown, missing or mistyped keys are errors. */
 struct cfg_table_ref {
@@ -82,6 +110,8 @@ struct hd_defaults {
 	int timeout_ms;
 	int rise;
 	int fall;
+	int fastinterval_ms; /* 0: as interval_ms */
+	int downinterval_ms; /* 0: as interval_ms */
 };
 
 struct hd_config {
@@ -97,14 +127,19 @@ struct hd_config {
 	struct hd_defaults defaults;
 	struct {
 		int degraded_weight_pct;
-		int ready_window_ms;      /* after leaving drain/maint, each polling peer gets "ready" once within this */
+		int ready_window_ms;      /* after leaving drain/maint, every poll within this gets "ready" */
 		int max_connections;
+		int max_connections_per_source;
 		int timeout_ms;
+		struct hd_cidr_list allow_from; /* unset: everyone */
 	} agent;
 	struct {
 		int max_connections;
-		int timeout_ms;
+		int max_connections_per_source;
+		int timeout_ms;           /* deadline for a complete request head, and for taking the answer */
 		int max_header_bytes;
+		struct hd_cidr_list allow_from;   /* unset: everyone */
+		struct hd_cidr_list details_from; /* unset: loopback only */
 	} http;
 	struct {
 		bool syslog;
@@ -113,12 +148,22 @@ struct hd_config {
 	struct hd_check_conf **checks;
 	size_t n_checks;
 	struct hd_alerts_conf *alerts; /* NULL when no "alerts" section */
+	char **warnings;            /* with opts.keep_warnings: for config_log_warnings() */
+	size_t n_warnings;
+	char **unopened;            /* with opts.no_files: the files named but not opened */
+	size_t n_unopened;
 };
 
 /* Loads and validates a file. NULL on any error, with *error = "FILE:LINE:COL: message" (caller frees). */
 struct hd_config *config_load(const char *path, char **error);
 /* Same, from text in memory (tests). */
 struct hd_config *config_parse(const char *file, const char *text, size_t len, char **error);
+/* Both with options (opts may be NULL). */
+struct hd_config *config_load_opts(const char *path, const struct hd_config_opts *opts, char **error);
+struct hd_config *config_parse_opts(const char *file, const char *text, size_t len, const struct hd_config_opts *opts,
+				    char **error);
+/* Logs (as warnings) and drops what opts.keep_warnings kept. */
+void config_log_warnings(struct hd_config *cfg);
 void config_free(struct hd_config *cfg);
 const struct hd_check_conf *config_find_check(const struct hd_config *cfg, const char *name);
 /* Prints the configuration reference (Markdown), generated from the key tables. */

@@ -19,8 +19,10 @@
 #include "agent.h"
 #include "check_push.h"
 #include "config.h"
+#include "connlimit.h"
 #include "engine.h"
 #include "notify.h"
+#include "reload.h"
 #include "statefile.h"
 #include "status.h"
 
@@ -35,9 +37,11 @@ struct ctl_conn {
 	uint64_t wait_generation; /* nonzero while the reply waits for the state file */
 	uint64_t push_generation; /* nonzero while a push reply waits for its report file */
 	cJSON *held_reply;
+	struct hd_reload_wait *reload_wait; /* while a reload this connection asked for is reading */
 	bool got_request;
 	bool replied;
 	char who[48];             /* "uid 0 pid 1234", for the log */
+	struct hd_conn_slot slot;
 	struct ctl_conn *prev, *next;
 };
 
@@ -49,9 +53,8 @@ struct hd_control {
 	ino_t ino;
 	struct hd_control_deps deps;
 	struct hd_statefile *statefile;
+	struct hd_connlimit *limit;
 	struct ctl_conn *conns;
-	int n_conns;
-	bool paused;
 };
 
 static const char *const cmd_names[] = {
@@ -122,21 +125,28 @@ static void conn_free(struct ctl_conn *cc)
 		cc->next->prev = cc->prev;
 	if (cc->save_timer)
 		event_free(cc->save_timer);
+	reloader_cancel(cc->reload_wait);
 	cJSON_Delete(cc->held_reply);
 	bufferevent_free(cc->bev);
+	connlimit_remove(&cc->slot);
 	free(cc);
-	if (--c->n_conns < CONTROL_MAX_CONNECTIONS && c->paused) {
-		evconnlistener_enable(c->listener);
-		c->paused = false;
-	}
+}
+
+/* Admin connections are never evicted (they are all BUSY): at the cap the listener pauses instead. */
+static void never_evicted(struct hd_conn_slot *slot)
+{
+	(void)slot;
+	hd_fatal("control: an admin connection was chosen for eviction");
 }
 
 static void send_reply(struct ctl_conn *cc, cJSON *reply)
 {
+	static const char no_memory[] = "{\"ok\":false,\"error\":\"out of memory\"}";
 	char *text = cJSON_PrintUnformatted(reply);
 
-	bufferevent_write(cc->bev, text, strlen(text));
-	bufferevent_write(cc->bev, "\n", 1);
+	if (bufferevent_write(cc->bev, text ? text : no_memory, text ? strlen(text) : sizeof(no_memory) - 1) < 0 ||
+	    bufferevent_write(cc->bev, "\n", 1) < 0)
+		log_warn("control: out of memory for a reply to %s", cc->who);
 	cJSON_free(text);
 	cJSON_Delete(reply);
 	cc->replied = true;
@@ -189,22 +199,27 @@ static cJSON *status_reply(struct hd_control *c)
 	return r;
 }
 
-static void do_reload(struct ctl_conn *cc)
+static void on_reload_done(bool ok, const char *text, void *arg)
 {
-	struct hd_control *c = cc->ctl;
-	char *summary = NULL, *error = NULL;
+	struct ctl_conn *cc = arg;
 	cJSON *r;
 
-	log_info("reload requested by %s with healthd ctl", cc->who);
-	if (c->deps.hooks.reload(c->deps.hooks.arg, &summary, &error) < 0) {
-		send_error(cc, "reload", error ? error : "reload failed");
-	} else {
-		r = new_reply(true, "reload");
-		cJSON_AddStringToObject(r, "summary", summary ? summary : "");
-		send_reply(cc, r);
+	cc->reload_wait = NULL;
+	if (!ok) {
+		send_error(cc, "reload", text ? text : "reload failed");
+		return;
 	}
-	free(summary);
-	free(error);
+	r = new_reply(true, "reload");
+	cJSON_AddStringToObject(r, "summary", text ? text : "");
+	send_reply(cc, r);
+}
+
+/* The file is read on a worker thread: the reply goes out when that read ends, or times out. */
+static void do_reload(struct ctl_conn *cc)
+{
+	log_info("reload requested by %s with healthd ctl", cc->who);
+	bufferevent_disable(cc->bev, EV_READ);
+	cc->reload_wait = reloader_request(cc->ctl->deps.reloader, cc->who, on_reload_done, cc);
 }
 
 static void on_save_timeout(evutil_socket_t fd, short what, void *arg)
@@ -238,7 +253,7 @@ static void do_admin(struct ctl_conn *cc, enum hd_control_cmd cmd, const char *r
 	changed = status_set_admin(c->deps.status, mode, reason, hd_now_wall_ms());
 	/* "ready" (re)announces to every polling load balancer, also when healthd was already ready: the way to
 	 * clear a drain or maint that a load balancer kept. */
-	if (mode == HD_ADMIN_READY)
+	if (mode == HD_ADMIN_READY && !changed) /* when it changed, leaving drain/maint has started it */
 		status_begin_ready_announcement(c->deps.status);
 	log_info("admin: %s%s%s%s (by %s with healthd ctl)", hd_admin_name(mode), reason[0] ? " (" : "", reason,
 		 reason[0] ? ")" : "", cc->who);
@@ -255,6 +270,8 @@ static void do_admin(struct ctl_conn *cc, enum hd_control_cmd cmd, const char *r
 	cc->held_reply = r;
 	cc->wait_generation = statefile_save(c->statefile, status_admin(c->deps.status), status_stopping(c->deps.status));
 	cc->save_timer = evtimer_new(c->base, on_save_timeout, cc);
+	if (cc->save_timer == NULL)
+		hd_fatal("control: out of memory");
 	evtimer_add(cc->save_timer, &tv);
 	bufferevent_disable(cc->bev, EV_READ);
 }
@@ -430,32 +447,42 @@ static void describe_peer(int fd, char *who, size_t len)
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
 	struct hd_control *c = arg;
-	struct ctl_conn *cc = xcalloc(1, sizeof(*cc));
+	static const struct hd_conn_policy policy = {.max_total = CONTROL_MAX_CONNECTIONS,
+						     .max_total_key = "the admin socket's limit"};
+	struct ctl_conn *cc = calloc(1, sizeof(*cc));
 	struct timeval tv = {CONTROL_IO_TIMEOUT_MS / 1000, (CONTROL_IO_TIMEOUT_MS % 1000) * 1000};
 
 	(void)l;
 	(void)sa;
 	(void)salen;
+	if (cc == NULL) {
+		evutil_closesocket(fd);
+		return;
+	}
 	cc->ctl = c;
 	describe_peer(fd, cc->who, sizeof(cc->who));
 	cc->bev = bufferevent_socket_new(c->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (cc->bev == NULL) {
+		log_warn("control: out of memory for a new connection; closing it");
 		evutil_closesocket(fd);
 		free(cc);
 		return;
 	}
+	if (!connlimit_admit(c->limit, &policy, NULL, &cc->slot, never_evicted)) {
+		bufferevent_free(cc->bev);
+		free(cc);
+		return;
+	}
+	connlimit_set_level(&cc->slot, HD_SLOT_BUSY);
 	cc->next = c->conns;
 	if (c->conns)
 		c->conns->prev = cc;
 	c->conns = cc;
-	if (++c->n_conns >= CONTROL_MAX_CONNECTIONS && !c->paused) {
-		evconnlistener_disable(c->listener);
-		c->paused = true;
-	}
 	bufferevent_setcb(cc->bev, on_read, on_write, on_event, cc);
 	bufferevent_set_timeouts(cc->bev, &tv, &tv);
 	bufferevent_setwatermark(cc->bev, EV_READ, 0, HD_CONTROL_MAX_LINE + 2);
-	bufferevent_enable(cc->bev, EV_READ);
+	if (bufferevent_enable(cc->bev, EV_READ) < 0)
+		conn_free(cc);
 }
 
 /* ---- the socket file ---- */
@@ -504,7 +531,6 @@ static int bind_socket(struct hd_control *c, const char *path)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	struct stat st;
-	mode_t old_umask;
 	int fd, rc;
 
 	if (strlen(path) >= sizeof(sun.sun_path)) {
@@ -519,9 +545,14 @@ static int bind_socket(struct hd_control *c, const char *path)
 		log_err("admin socket: socket(): %s", strerror(errno));
 		return -1;
 	}
-	old_umask = umask(0177); /* born 0600: no window in which others could connect */
-	rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
-	umask(old_umask);
+	/*
+	 * Born 0600, with no window in which others could connect, and without umask(): that is process-wide, and the
+	 * spool's thread creates directories meanwhile. Linux gives the socket file the mode of the socket's inode
+	 * (minus the umask), which fchmod() sets before bind(); the chmod() after it is for other kernels.
+	 */
+	rc = fchmod(fd, 0600);
+	if (rc == 0)
+		rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
 	if (rc < 0 || chmod(path, 0600) < 0 || stat(path, &st) < 0) {
 		log_err("admin socket %s: cannot create it: %s%s", path, strerror(errno),
 			errno == ENOENT ? " (the directory does not exist: create it, or set listen.admin_socket)" : "");
@@ -537,6 +568,8 @@ static int bind_socket(struct hd_control *c, const char *path)
 		unlink(path);
 		return -1;
 	}
+	c->limit = connlimit_new(c->base, "admin");
+	connlimit_attach(c->limit, c->listener, on_accept, c);
 	return 0;
 }
 
@@ -613,6 +646,7 @@ void control_free(struct hd_control *c)
 	while (c->conns)
 		conn_free(c->conns);
 	evconnlistener_free(c->listener);
+	connlimit_free(c->limit);
 	/* Remove the file only if it is still ours (not one a newer instance bound meanwhile). */
 	if (stat(c->path, &st) == 0 && st.st_dev == c->dev && st.st_ino == c->ino)
 		unlink(c->path);

@@ -12,24 +12,18 @@ struct hd_config;
 struct hd_engine;
 struct hd_status;
 struct hd_control;
+struct hd_reloader;
 
 /* One request per connection: "COMMAND[ REASON]\n", at most this many bytes; one JSON object in reply. */
 #define HD_CONTROL_MAX_LINE 1024
 
 enum hd_control_cmd { HD_CTL_DRAIN, HD_CTL_MAINT, HD_CTL_READY, HD_CTL_STATUS, HD_CTL_RELOAD, HD_CTL_PUSH };
 
-/* What the daemon does for the control socket that the socket cannot do itself. */
-struct hd_control_hooks {
-	/* Re-reads the configuration: 0 with a one-line summary, or -1 with the error (both malloc'd). */
-	int (*reload)(void *arg, char **summary, char **error);
-	void *arg;
-};
-
 struct hd_control_deps {
 	struct hd_status *status;
 	struct hd_engine *engine;
 	struct hd_agent *agent;
-	struct hd_control_hooks hooks;
+	struct hd_reloader *reloader; /* `reload` asks it; the reply waits for the read (HD_RELOAD_TIMEOUT_MS at most) */
 };
 
 /*

@@ -36,6 +36,7 @@ struct hd_engine {
 };
 
 static void start_attempt(struct hd_check *c);
+static void reschedule(struct hd_check *c);
 
 const char *hd_state_name(enum hd_state s)
 {
@@ -71,12 +72,22 @@ enum hd_state hd_hysteresis(enum hd_state cur, bool ok, int *consecutive_ok, int
 
 /* ---- the one place every attempt ends ---- */
 
-static void free_run(struct hd_check *c)
+/* The attempt is over; its struct stays until the next one ends, so that a second hd_check_done() is caught. */
+static void free_run(struct hd_check *c, int how)
 {
 	if (c->deadline)
 		event_del(c->deadline);
-	free(c->run);
+	if (c->run->ended == HD_RUN_RUNNING)
+		c->run->ended = how;
+	free(c->ended_run);
+	c->ended_run = c->run;
 	c->run = NULL;
+}
+
+static void cancel_run(struct hd_check *c)
+{
+	c->run->ended = HD_RUN_CANCELLED; /* a hd_check_done() from inside cancel() is a broken contract too */
+	c->conf->type->cancel(c->run);
 }
 
 static void notify_transition(struct hd_engine *e, const struct hd_transition *t)
@@ -119,6 +130,8 @@ static void record_result(struct hd_check *c, const struct hd_result *r)
 	} else if (after == HD_STATE_DOWN && !ok && c->down_kind != previous_kind) {
 		e->state_version++; /* the reason changed (DROP became REJECT): the agent line must follow */
 	}
+	if (!e->oneshot)
+		reschedule(c);
 	for (size_t i = 0; i < e->n_subs; i++)
 		if (e->subs[i].on_result)
 			e->subs[i].on_result(c, e->subs[i].arg);
@@ -142,7 +155,7 @@ static void finish(struct hd_check_run *run, enum hd_kind kind, const char *fmt,
 	hd_strlcpy(r.source_addr, run->source_addr, sizeof(r.source_addr));
 	r.warn = kind == HD_KIND_OK && run->warn;
 	c->persist = run->persist;
-	free_run(c);
+	free_run(c, HD_RUN_DONE);
 	record_result(c, &r);
 }
 
@@ -150,6 +163,10 @@ void hd_check_done(struct hd_check_run *run, enum hd_kind kind, const char *fmt,
 {
 	va_list ap;
 
+	if (run->ended != HD_RUN_RUNNING || run->check->run != run)
+		hd_fatal("check %s: hd_check_done(%s) for an attempt that %s: a check type must end each attempt exactly "
+			 "once, and never after cancel()", run->conf->name, hd_kind_name(kind),
+			 run->ended == HD_RUN_CANCELLED ? "was cancelled" : "had already ended");
 	va_start(ap, fmt);
 	finish(run, kind, fmt, ap);
 	va_end(ap);
@@ -160,8 +177,10 @@ void hd_check_skip(struct hd_check_run *run)
 	struct hd_check *c = run->check;
 	struct hd_engine *e = c->engine;
 
+	if (run->ended != HD_RUN_RUNNING || c->run != run)
+		hd_fatal("check %s: hd_check_skip() for an attempt that had already ended", run->conf->name);
 	c->persist = run->persist;
-	free_run(c);
+	free_run(c, HD_RUN_DONE); /* the next tick is armed already (on_tick), at the same interval */
 	if (e->oneshot && e->oneshot_pending > 0 && --e->oneshot_pending == 0 && e->oneshot_done)
 		e->oneshot_done(e, e->oneshot_arg);
 }
@@ -229,7 +248,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	c->conf->type->cancel(run);
+	cancel_run(c);
 	finish_fmt(run, HD_KIND_TIMEOUT, "%s %s: no answer within %d ms", run->phase ? run->phase : "check", where,
 		   c->conf->timeout_ms);
 }
@@ -270,20 +289,58 @@ static void arm_tick(struct hd_check *c, int64_t delay_ms)
 	evtimer_add(c->tick, &tv);
 }
 
+int hd_schedule_interval_ms(const struct hd_check_conf *conf, enum hd_state state, int consecutive_ok,
+			    int consecutive_fail)
+{
+	int ms = conf->interval_ms;
+
+	if (state == HD_STATE_UP && consecutive_fail > 0)
+		ms = conf->fastinterval_ms; /* begun failing: let fall decide sooner */
+	else if (state == HD_STATE_DOWN)
+		ms = consecutive_ok > 0 ? conf->fastinterval_ms : conf->downinterval_ms;
+	return ms > 0 ? ms : conf->interval_ms; /* unset (a conf built by hand): as interval_ms */
+}
+
+static int current_interval_ms(const struct hd_check *c)
+{
+	return hd_schedule_interval_ms(c->conf, c->state, c->consecutive_successes, c->consecutive_failures);
+}
+
+/* The next start for an attempt that started (was due) at slot_ms: fixed rate, no drift; after a stall the
+ * missed slots are skipped rather than fired in a burst. */
+static int64_t next_slot_ms(int64_t slot_ms, int interval_ms, int64_t now)
+{
+	int64_t next = slot_ms + interval_ms;
+
+	while (next <= now)
+		next += interval_ms;
+	return next;
+}
+
+/* After a result: the interval may have changed (fastinterval_ms while changing state, downinterval_ms while
+ * down); the next start counts from this attempt's own slot. */
+static void reschedule(struct hd_check *c)
+{
+	int64_t now = hd_now_mono_ms();
+	int64_t next = c->slot_ms + current_interval_ms(c);
+
+	if (c->removed || c->slot_ms == 0 || next == c->next_start_ms)
+		return;
+	if (next < now)
+		next = now;
+	arm_tick(c, next - now);
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct hd_check *c = arg;
 	int64_t now = hd_now_mono_ms();
-	int64_t next = c->next_start_ms + c->conf->interval_ms;
 
 	(void)fd;
 	(void)what;
-	if (!c->engine->oneshot) {
-		/* Fixed rate, no drift; after a stall, skip the missed slots rather than firing a burst. */
-		while (next <= now)
-			next += c->conf->interval_ms;
-		arm_tick(c, next - now);
-	}
+	c->slot_ms = c->next_start_ms;
+	if (!c->engine->oneshot)
+		arm_tick(c, next_slot_ms(c->slot_ms, current_interval_ms(c), now) - now);
 	start_attempt(c);
 }
 
@@ -302,9 +359,9 @@ static struct hd_check *check_new(struct hd_engine *e, struct hd_check_conf *con
 static void check_stop(struct hd_check *c)
 {
 	if (c->run != NULL) {
-		c->conf->type->cancel(c->run);
+		cancel_run(c);
 		c->persist = c->run->persist;
-		free_run(c);
+		free_run(c, HD_RUN_CANCELLED);
 	}
 	if (c->tick)
 		event_del(c->tick);
@@ -319,6 +376,7 @@ static void check_free(struct hd_check *c)
 		event_free(c->tick);
 	if (c->deadline)
 		event_free(c->deadline);
+	free(c->ended_run);
 	free(c->json_cache);
 	free(c);
 }

@@ -48,8 +48,10 @@ struct hd_check {
 	struct event *tick;
 	struct event *deadline;
 	struct hd_check_run *run;
+	struct hd_check_run *ended_run; /* the last attempt that ended, kept so that a late second end is caught */
 	struct hd_persist *persist;
 	int64_t next_start_ms;
+	int64_t slot_ms;               /* when the latest attempt was due (the schedule counts from it) */
 	bool removed;
 };
 
@@ -96,5 +98,13 @@ struct event_base *engine_base(const struct hd_engine *e);
  * the new state. The first result of a pending check decides at once.
  */
 enum hd_state hd_hysteresis(enum hd_state cur, bool ok, int *consecutive_ok, int *consecutive_fail, int rise, int fall);
+
+/*
+ * The time between two attempts for a check in this state: fastinterval_ms while it changes state (up with
+ * failures that fall has not decided yet, or down with successes that rise has not), downinterval_ms while down,
+ * interval_ms otherwise (and while pending). As HAProxy's inter, fastinter and downinter.
+ */
+int hd_schedule_interval_ms(const struct hd_check_conf *conf, enum hd_state state, int consecutive_ok,
+			    int consecutive_fail);
 
 #endif

@@ -2,12 +2,16 @@
 #ifndef HEALTHD_HTTP_API_H
 #define HEALTHD_HTTP_API_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "http_parse.h"
+
 struct event_base;
-struct evhttp_request;
+struct evbuffer;
 struct hd_config;
+struct hd_connlimit;
 struct hd_status;
 struct hd_engine;
 struct hd_http;
@@ -17,9 +21,20 @@ struct hd_http *http_api_start(struct event_base *base, const struct hd_config *
 void http_api_free(struct hd_http *h);
 uint64_t http_api_requests(const struct hd_http *h);
 size_t http_api_open_connections(const struct hd_http *h);
+/* The listener's admission counters, for /metrics. */
+struct hd_connlimit *http_api_connlimit(const struct hd_http *h);
 
-/* An extra endpoint served by another module (e.g. /metrics). */
-typedef void (*hd_http_handler)(struct evhttp_request *req, void *arg);
+/* A request as a route sees it. full_details: the client is in http.details_from. */
+struct hd_http_request {
+	enum hd_http_method method;
+	const char *path;
+	const char *accept;
+	bool full_details;
+};
+
+/* An extra endpoint served by another module (e.g. /metrics): fills body, may set *content_type, returns the status. */
+typedef int (*hd_http_handler)(const struct hd_http_request *req, struct evbuffer *body, const char **content_type,
+			       void *arg);
 void http_api_add_route(struct hd_http *h, const char *path, hd_http_handler fn, void *arg);
 
 #endif

@@ -20,6 +20,8 @@
 #include "metrics.h"
 #include "notify.h"
 #include "oneshot.h"
+#include "reload.h"
+#include "statefile.h"
 #include "status.h"
 #include "util.h"
 
@@ -38,6 +40,7 @@ struct daemon {
 	struct hd_control *control;
 	struct hd_notify *notify;
 	struct event *grace_timer;
+	struct hd_reloader *reloader;
 };
 
 /* ---- subcommands: `healthd NAME ...` runs NAME's main with argv[0] = NAME ---- */
@@ -50,7 +53,7 @@ struct subcommand {
 
 static const struct subcommand subcommands[] = {
 	{"ctl", ctl_main, "talk to the running daemon: drain, maint, ready, status, reload"},
-	{"check", oneshot_check_main, "run every check once and print the outcome; exit 1 if a critical one is down"},
+	{"check", oneshot_check_main, "run every check once and print the outcome; exits as a Nagios plugin (0-3)"},
 	{"diff", oneshot_diff_main, "compare two `check --json` runs: regressions (exit 1) and recoveries"},
 };
 
@@ -71,9 +74,9 @@ static const struct subcommand *find_subcommand(const char *name)
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: healthd --config FILE [--check-config] [--syslog] [--debug]\n"
+		"usage: healthd --config FILE [--check-config [--no-secrets]] [--syslog] [--debug]\n"
 		"       healthd ctl [--socket PATH | --config FILE] drain|maint|ready|status|reload [--reason TEXT]\n"
-		"       healthd check --config FILE [--json]\n"
+		"       healthd check --config FILE [--json | --format table|json|nagios]\n"
 		"       healthd diff BEFORE.json AFTER.json\n"
 		"       healthd --config-reference\n"
 		"       healthd --help | --version\n"
@@ -83,6 +86,8 @@ static void usage(FILE *out)
 		"\n"
 		"  -c, --config FILE     the JSON configuration (runs in the foreground, logs to stderr)\n"
 		"  -t, --check-config    validate the configuration and exit (0 valid, 2 invalid)\n"
+		"      --no-secrets      with --check-config: open none of the files it names (password files, header\n"
+		"                        files, CA files), so that it can be checked before they are deployed\n"
 		"      --syslog          log to syslog instead of stderr\n"
 		"      --debug           log debug messages\n"
 		"      --config-reference  print every configuration key, its default and meaning (Markdown)\n"
@@ -141,43 +146,35 @@ static void warn_restart_only(const struct hd_config *old, const struct hd_confi
 		log_warn("reload: log.level and log.syslog change only on restart");
 }
 
-/* Validates the file first: on any error the running configuration stays, untouched. */
-static int reload_config(struct daemon *d, char **summary, char **error)
+/* Runs on the loop once the reload's worker has read and validated the file (a bad file never gets here). */
+static char *apply_reload(struct hd_config *cfg, void *arg)
 {
-	struct hd_config *cfg;
+	struct daemon *d = arg;
 	const struct hd_config *old = engine_config(d->engine);
+	char *summary;
 
-	notify_reloading();
-	cfg = config_load(d->config_path, error);
-	if (cfg == NULL) {
-		log_err("reload refused, the running configuration stays: %s", *error);
-		notify_ready("reload refused (see the log); running the previous configuration");
-		return -1;
-	}
 	warn_restart_only(old, cfg);
-	*summary = describe_reload(old, cfg);
+	summary = describe_reload(old, cfg);
 	engine_apply_config(d->engine, cfg);
 	alerts_reload(d->alerts);
-	log_info("reload: %s applied: %s", d->config_path, *summary);
+	log_info("reload: %s applied: %s", d->config_path, summary);
 	notify_ready("reloaded: %zu checks", engine_n_checks(d->engine));
-	return 0;
+	return summary;
 }
 
-static int reload_hook(void *arg, char **summary, char **error)
+static void on_reload_outcome(bool ok, void *arg)
 {
-	return reload_config(arg, summary, error);
+	status_note_reload(arg, ok, hd_now_wall_ms());
 }
 
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
-	char *summary = NULL, *error = NULL;
+	struct daemon *d = arg;
 
 	(void)sig;
 	(void)what;
 	log_info("SIGHUP received: reloading");
-	reload_config(arg, &summary, &error);
-	free(summary);
-	free(error);
+	reloader_request(d->reloader, "SIGHUP", NULL, NULL);
 }
 
 /* ---- graceful stop ---- */
@@ -228,7 +225,7 @@ static int start_operations(struct daemon *d)
 		.status = d->status,
 		.engine = d->engine,
 		.agent = d->agent,
-		.hooks = {.reload = reload_hook, .arg = d},
+		.reloader = d->reloader,
 	};
 
 	d->control = control_start(d->base, engine_config(d->engine), &deps);
@@ -275,6 +272,22 @@ static void log_from_evdns(int is_warning, const char *msg)
 	hd_log(is_warning ? HD_LOG_WARN : HD_LOG_DEBUG, "dns: %s", msg);
 }
 
+/* Before any thread writes under it (the spool may live there). A failure is logged, and healthd runs on: it still
+ * checks and answers; only the admin state then does not survive a restart. */
+static void prepare_state_dir(const char *dir)
+{
+	char *error = NULL;
+	int rc = statefile_prepare_dir(dir, &error);
+
+	if (rc < 0) {
+		log_err("%s: drain and maint set with healthd ctl will not survive a restart (create it, or set state_dir)",
+			error);
+		free(error);
+	} else if (rc > 0) {
+		log_info("state_dir %s created (mode 0750)", dir);
+	}
+}
+
 static int run_daemon(const char *config_path, bool use_syslog, bool debug)
 {
 	struct daemon d = {.config_path = xstrdup(config_path)};
@@ -302,14 +315,19 @@ static int run_daemon(const char *config_path, bool use_syslog, bool debug)
 	evdns_base_set_option(d.dns, "attempts:", "2");
 	d.engine = engine_new(d.base, d.dns);
 	d.status = status_new(d.engine);
+	prepare_state_dir(cfg->state_dir);
 	engine_apply_config(d.engine, cfg);
+	status_note_reload(d.status, true, hd_now_wall_ms());
 	cfg = NULL;
+	d.reloader = reloader_new(d.base, config_path, apply_reload, &d);
+	reloader_on_outcome(d.reloader, on_reload_outcome, d.status);
 	d.alerts = alerts_start(d.base, d.engine);
 	d.http = http_api_start(d.base, engine_config(d.engine), d.engine, d.status);
 	d.agent = agent_start(d.base, engine_config(d.engine), d.status);
 	if (d.http == NULL || d.agent == NULL || start_operations(&d) < 0)
 		goto out;
 	d.metrics = metrics_new(d.engine, d.http, d.agent, d.alerts);
+	metrics_set_status(d.metrics, d.status);
 	d.sig_term = evsignal_new(d.base, SIGTERM, on_stop_signal, &d);
 	d.sig_int = evsignal_new(d.base, SIGINT, on_stop_signal, &d);
 	d.sig_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
@@ -325,6 +343,7 @@ out:
 	if (d.sig_hup) /* no reload once stopping: the loop still turns while lookups settle */
 		event_del(d.sig_hup);
 	stop_operations(&d);
+	reloader_free(d.reloader); /* after the admin socket: no connection waits for it any more */
 	engine_stop(d.engine);
 	alerts_free(d.alerts);
 	http_api_free(d.http);
@@ -344,11 +363,35 @@ out:
 	return rc;
 }
 
+/* --check-config [--no-secrets]: 0 valid, 2 invalid; says which named files were left unopened. */
+static int check_config(const char *config_path, bool no_secrets)
+{
+	struct hd_config_opts opts = {.no_files = no_secrets};
+	char *error = NULL;
+	struct hd_config *cfg = config_load_opts(config_path, &opts, &error);
+
+	if (cfg == NULL) {
+		fprintf(stderr, "%s\n", error);
+		free(error);
+		return 2;
+	}
+	printf("%s: valid, %zu checks\n", config_path, cfg->n_checks);
+	if (no_secrets) {
+		printf("%zu file%s it names not opened (--no-secrets)%s", cfg->n_unopened, cfg->n_unopened == 1 ? "" : "s",
+		       cfg->n_unopened ? ":" : "\n");
+		for (size_t i = 0; i < cfg->n_unopened; i++)
+			printf(" %s%s", cfg->unopened[i], i + 1 == cfg->n_unopened ? "\n" : "");
+	}
+	config_free(cfg);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"check-config", no_argument, NULL, 't'},
+		{"no-secrets", no_argument, NULL, 'n'},
 		{"syslog", no_argument, NULL, 's'},
 		{"debug", no_argument, NULL, 'd'},
 		{"config-reference", no_argument, NULL, 'r'},
@@ -357,7 +400,7 @@ int main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	const char *config_path = NULL;
-	bool check_only = false, use_syslog = false, debug = false;
+	bool check_only = false, no_secrets = false, use_syslog = false, debug = false;
 	const struct subcommand *sub = argc > 1 ? find_subcommand(argv[1]) : NULL;
 	int opt;
 
@@ -371,6 +414,9 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			check_only = true;
+			break;
+		case 'n':
+			no_secrets = true;
 			break;
 		case 's':
 			use_syslog = true;
@@ -396,17 +442,11 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (check_only) {
-		char *error = NULL;
-		struct hd_config *cfg = config_load(config_path, &error);
-		if (cfg == NULL) {
-			fprintf(stderr, "%s\n", error);
-			free(error);
-			return 2;
-		}
-		printf("%s: valid, %zu checks\n", config_path, cfg->n_checks);
-		config_free(cfg);
-		return 0;
+	if (no_secrets && !check_only) {
+		fprintf(stderr, "healthd: --no-secrets goes with --check-config only (the daemon needs its secrets)\n");
+		return 2;
 	}
+	if (check_only)
+		return check_config(config_path, no_secrets);
 	return run_daemon(config_path, use_syslog, debug);
 }

@@ -1,25 +1,31 @@
 /* metrics.c: /metrics in the Prometheus text format; the per-check block is cached until the next result. */
 #include "metrics.h"
 
+#include <dirent.h>
 #include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "agent.h"
 #include "alerts.h"
+#include "connlimit.h"
 #include "engine.h"
 #include "http_api.h"
 #include "nagios.h"
+#include "status.h"
 
 struct hd_metrics {
 	struct hd_engine *engine;
 	struct hd_http *http;
 	struct hd_agent *agent;
 	struct hd_alerts *alerts;
+	struct hd_status *status;
 	char *checks_block; /* every per-check family, as rendered at checks_version */
 	size_t checks_len;
 	unsigned checks_version;
@@ -210,26 +216,150 @@ static void render_process(const struct hd_metrics *m, struct evbuffer *out)
 	evbuffer_add_printf(out, "healthd_build_info{version=\"%s\"} 1\n", HD_VERSION);
 }
 
-static void serve_metrics(struct evhttp_request *req, void *arg)
+/* The admin state, the overall state and the last configuration load. */
+static void render_state(const struct hd_metrics *m, struct evbuffer *out)
+{
+	static const enum hd_admin_mode modes[] = {HD_ADMIN_READY, HD_ADMIN_DRAIN, HD_ADMIN_MAINT};
+	static const enum hd_overall overalls[] = {HD_OVERALL_UP, HD_OVERALL_DEGRADED, HD_OVERALL_DOWN};
+	const struct hd_check *first;
+	enum hd_overall overall;
+	enum hd_admin_mode mode;
+	int64_t success_ms;
+	bool ok;
+
+	if (m->status == NULL)
+		return;
+	mode = status_admin(m->status)->mode;
+	overall = status_overall(m->status, &first);
+	ok = status_last_reload(m->status, &success_ms);
+	add_family(out, "healthd_admin_state", "gauge",
+		   "The operator's admin state set with healthd ctl (one-hot): ready, drain or maint.");
+	for (size_t i = 0; i < HD_ARRAY_LEN(modes); i++)
+		evbuffer_add_printf(out, "healthd_admin_state{state=\"%s\"} %d\n", hd_admin_name(modes[i]),
+				    modes[i] == mode);
+	add_family(out, "healthd_stopping", "gauge", "1 during the graceful stop (SIGTERM: answering drain).");
+	evbuffer_add_printf(out, "healthd_stopping %d\n", status_stopping(m->status));
+	add_family(out, "healthd_overall_state", "gauge",
+		   "The backend's state from its checks (one-hot): up, degraded (only non-critical down) or down.");
+	for (size_t i = 0; i < HD_ARRAY_LEN(overalls); i++)
+		evbuffer_add_printf(out, "healthd_overall_state{state=\"%s\"} %d\n", hd_overall_name(overalls[i]),
+				    overalls[i] == overall);
+	add_family(out, "healthd_overall_up", "gauge",
+		   "1 when no critical check is down (/ready/deps answers 200), whatever the admin state.");
+	evbuffer_add_printf(out, "healthd_overall_up %d\n", overall != HD_OVERALL_DOWN);
+	add_family(out, "healthd_config_last_reload_successful", "gauge",
+		   "1 when the last configuration load (start, SIGHUP or healthd ctl reload) succeeded, 0 when refused.");
+	evbuffer_add_printf(out, "healthd_config_last_reload_successful %d\n", ok);
+	add_family(out, "healthd_config_last_reload_success_timestamp_seconds", "gauge",
+		   "Unix time of the last configuration load that succeeded.");
+	evbuffer_add_printf(out, "healthd_config_last_reload_success_timestamp_seconds %.3f\n", (double)success_ms / 1000.0);
+}
+
+static void render_webhooks(const struct hd_metrics *m, struct evbuffer *out)
+{
+	static const struct {
+		const char *name, *help;
+		size_t offset;
+	} families[] = {
+		{"healthd_alert_webhook_deliveries_total", "Alert deliveries this webhook accepted (2xx).",
+		 offsetof(struct hd_alerts_counters, delivered)},
+		{"healthd_alert_webhook_failures_total", "Delivery attempts to this webhook that failed and will be retried.",
+		 offsetof(struct hd_alerts_counters, failed_attempts)},
+		{"healthd_alert_webhook_dropped_total", "Deliveries to this webhook given up (4xx, spool bounds).",
+		 offsetof(struct hd_alerts_counters, dropped)},
+		{"healthd_alert_webhook_queue_depth", "Deliveries to this webhook not done yet.",
+		 offsetof(struct hd_alerts_counters, queue_depth)},
+	};
+	size_t n = alerts_n_webhooks(m->alerts);
+
+	for (size_t f = 0; f < HD_ARRAY_LEN(families); f++) {
+		bool gauge = families[f].offset == offsetof(struct hd_alerts_counters, queue_depth);
+		add_family(out, families[f].name, gauge ? "gauge" : "counter", families[f].help);
+		for (size_t i = 0; i < n; i++) {
+			struct hd_alerts_counters c;
+			const char *label = alerts_webhook_counters(m->alerts, i, &c);
+			evbuffer_add_printf(out, "%s{webhook=\"", families[f].name);
+			hd_prom_add_label_value(out, label);
+			evbuffer_add_printf(out, "\"} %" PRIu64 "\n", *(const uint64_t *)(const void *)((const char *)&c +
+								 families[f].offset));
+		}
+	}
+}
+
+/* The standard process_* metrics, read from /proc/self at scrape time (as Prometheus' client libraries do). */
+static void render_process_std(struct evbuffer *out)
+{
+	char buf[1024], *p;
+	unsigned long long utime = 0, stime = 0, starttime = 0, vsize = 0;
+	long long rss = 0, btime = 0;
+	long ticks = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+	size_t fds = 0;
+	struct rlimit rl;
+	FILE *f = fopen("/proc/self/stat", "re");
+	DIR *dir;
+
+	if (f != NULL) {
+		size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+		buf[len] = '\0';
+		fclose(f);
+		/* after the command name in parentheses: field 3 (state) on; utime is 14, stime 15, starttime 22,
+		 * vsize 23, rss 24 */
+		if ((p = strrchr(buf, ')')) != NULL &&
+		    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d %llu %llu %lld",
+			   &utime, &stime, &starttime, &vsize, &rss) != 5)
+			utime = stime = starttime = vsize = 0, rss = 0;
+	}
+	if ((f = fopen("/proc/stat", "re")) != NULL) {
+		while (fgets(buf, sizeof(buf), f) != NULL)
+			if (sscanf(buf, "btime %lld", &btime) == 1)
+				break;
+		fclose(f);
+	}
+	if ((dir = opendir("/proc/self/fd")) != NULL) {
+		for (struct dirent *de; (de = readdir(dir)) != NULL;)
+			fds += de->d_name[0] != '.';
+		closedir(dir);
+		fds--; /* the directory's own descriptor */
+	}
+	if (ticks <= 0)
+		ticks = 100;
+	add_family(out, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");
+	evbuffer_add_printf(out, "process_cpu_seconds_total %.2f\n", (double)(utime + stime) / (double)ticks);
+	add_family(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+	evbuffer_add_printf(out, "process_resident_memory_bytes %lld\n", rss * page);
+	add_family(out, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+	evbuffer_add_printf(out, "process_virtual_memory_bytes %llu\n", vsize);
+	add_family(out, "process_open_fds", "gauge", "Number of open file descriptors.");
+	evbuffer_add_printf(out, "process_open_fds %zu\n", fds);
+	add_family(out, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		evbuffer_add_printf(out, "process_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
+	else
+		evbuffer_add_printf(out, "process_max_fds -1\n");
+	add_family(out, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.");
+	evbuffer_add_printf(out, "process_start_time_seconds %.2f\n", (double)btime + (double)starttime / (double)ticks);
+}
+
+static int serve_metrics(const struct hd_http_request *req, struct evbuffer *body, const char **content_type, void *arg)
 {
 	struct hd_metrics *m = arg;
-	struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
-	struct evbuffer *body = evbuffer_new();
+	struct hd_connlimit *limits[2];
+	size_t n_limits = 0;
 
-	if (body == NULL) {
-		evhttp_send_error(req, 500, "out of memory");
-		return;
-	}
+	(void)req;
 	refresh_checks_block(m);
 	/* A copy, not a reference: the cache may be rebuilt before this reply has left. */
 	evbuffer_add(body, m->checks_block, m->checks_len);
 	render_process(m, body);
-	evhttp_add_header(headers, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-	evhttp_add_header(headers, "Cache-Control", "no-store");
-	if (evhttp_request_get_command(req) == EVHTTP_REQ_OPTIONS)
-		evhttp_add_header(headers, "Allow", "GET, HEAD, OPTIONS");
-	evhttp_send_reply(req, 200, "OK", body);
-	evbuffer_free(body);
+	render_state(m, body);
+	render_webhooks(m, body);
+	render_process_std(body);
+	limits[n_limits++] = http_api_connlimit(m->http);
+	if (m->agent)
+		limits[n_limits++] = agent_connlimit(m->agent);
+	connlimit_render_metrics(body, limits, n_limits);
+	*content_type = "text/plain; version=0.0.4; charset=utf-8";
+	return 200;
 }
 
 struct hd_metrics *metrics_new(struct hd_engine *engine, struct hd_http *http, struct hd_agent *agent,
@@ -243,6 +373,11 @@ struct hd_metrics *metrics_new(struct hd_engine *engine, struct hd_http *http, s
 	m->alerts = alerts;
 	http_api_add_route(http, "/metrics", serve_metrics, m);
 	return m;
+}
+
+void metrics_set_status(struct hd_metrics *m, struct hd_status *status)
+{
+	m->status = status;
 }
 
 void metrics_free(struct hd_metrics *m)

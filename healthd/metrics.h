@@ -11,10 +11,13 @@ struct hd_check;
 struct hd_engine;
 struct hd_http;
 struct hd_metrics;
+struct hd_status;
 
 /* Serves /metrics on http's listener. agent and alerts may be NULL (their counters then read 0). */
 struct hd_metrics *metrics_new(struct hd_engine *engine, struct hd_http *http, struct hd_agent *agent,
 			       struct hd_alerts *alerts);
+/* Adds the admin, overall and reload state (healthd_admin_state, healthd_overall_up, ...) read from status. */
+void metrics_set_status(struct hd_metrics *m, struct hd_status *status);
 void metrics_free(struct hd_metrics *m);
 
 /* Pure parts, for tests: a label value in the text format's escaping (\\ \" \n), and the per-check families. */

@@ -24,6 +24,11 @@
 /* Beyond the longest check timeout, how long to wait before declaring the engine stuck (a bug). */
 #define GUARD_MARGIN_MS 2000
 
+/* `healthd check` exits as a Nagios / Monitoring Plugins check does (diff keeps the HD_EXIT_* codes). */
+enum { CHECK_EXIT_OK = 0, CHECK_EXIT_WARNING = 1, CHECK_EXIT_CRITICAL = 2, CHECK_EXIT_UNKNOWN = 3 };
+
+enum check_format { FORMAT_TABLE, FORMAT_JSON, FORMAT_NAGIOS };
+
 struct run_ctx {
 	struct event_base *base;
 	bool all_done;
@@ -42,11 +47,13 @@ struct outcome {
 static void check_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: healthd check --config FILE [--json]\n"
+		"usage: healthd check --config FILE [--json | --format table|json|nagios]\n"
 		"\n"
-		"Runs every configured check once, all at the same time, prints the outcome of each and exits:\n"
-		"0 when every critical check is up, 1 when a critical check is down, 2 on a usage or config error.\n"
-		"One attempt decides (rise and fall do not apply). With --json, prints a file for `healthd diff`.\n");
+		"Runs every configured check once, all at the same time, prints the outcome of each and exits as a\n"
+		"Nagios plugin: 0 every check up, 1 only non-critical checks down, 2 a critical check down, 3 on a\n"
+		"usage or configuration error. One attempt decides (rise and fall do not apply).\n"
+		"--json (--format json) prints a file for `healthd diff`; --format nagios the plugin's one line\n"
+		"with perfdata (each check's latency), for Nagios, Icinga, Consul script checks or Monit.\n");
 }
 
 static void diff_usage(FILE *out)
@@ -108,6 +115,11 @@ static size_t max_size(size_t a, size_t b)
 	return a > b ? a : b;
 }
 
+static double rounded_ms(double ms)
+{
+	return (double)(int64_t)(ms * 1000.0) / 1000.0;
+}
+
 static void print_names(FILE *out, const char *label, const struct outcome *rows, size_t n, bool critical)
 {
 	bool first = true;
@@ -151,14 +163,47 @@ static void print_table(FILE *out, const char *node, const struct outcome *rows,
 	fprintf(out, "\nnode %s: %zu of %zu checks up", node, n_up, n);
 	print_names(out, "; CRITICAL down: ", rows, n, true);
 	print_names(out, "; non-critical down: ", rows, n, false);
-	fprintf(out, "\n%s\n", n_critical_down ? "result: a critical check is down (exit 1)"
-					       : n_other_down ? "result: every critical check is up (exit 0)"
+	fprintf(out, "\n%s\n", n_critical_down ? "result: a critical check is down (exit 2)"
+					       : n_other_down ? "result: only non-critical checks are down (exit 1)"
 							      : "result: every check is up (exit 0)");
 }
 
-static double rounded_ms(double ms)
+/* Plugin output may not carry '|' (it starts the perfdata) nor a line end outside the first line. */
+static void print_plugin_text(FILE *out, const char *text)
 {
-	return (double)(int64_t)(ms * 1000.0) / 1000.0;
+	for (const char *p = text; *p; p++)
+		fputc(*p == '|' ? '/' : *p == '\n' || *p == '\r' ? ' ' : *p, out);
+}
+
+/* "HEALTHD CRITICAL - db timeout: connect ...: no answer within 1000 ms; 1 of 2 checks up | 'db'=1000.4ms;;;0" */
+static void print_nagios(FILE *out, const struct outcome *rows, size_t n, int rc)
+{
+	static const char *const states[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
+	size_t n_up = 0, shown = 0;
+
+	for (size_t i = 0; i < n; i++)
+		n_up += rows[i].up;
+	fprintf(out, "HEALTHD %s - ", states[rc]);
+	/* the critical failures first, then the others; the first one with its detail */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < n; i++) {
+			const struct outcome *r = &rows[i];
+			if (r->up || r->check->conf->critical != (pass == 0))
+				continue;
+			fprintf(out, "%s%s %s%s", shown ? ", " : "", r->check->conf->name, r->kind,
+				r->check->conf->critical ? "" : " (non-critical)");
+			if (shown++ == 0) {
+				fputs(": ", out);
+				print_plugin_text(out, r->detail);
+			}
+		}
+	fprintf(out, "%s%zu of %zu checks up |", shown ? "; " : "", n_up, n);
+	for (size_t i = 0; i < n; i++) {
+		if (!rows[i].has_result)
+			continue;
+		fprintf(out, " '%s'=%.3fms;;;0", rows[i].check->conf->name, rounded_ms(rows[i].latency_ms));
+	}
+	fputc('\n', out);
 }
 
 static void print_json(FILE *out, const struct hd_config *cfg, const char *config_path, const char *timestamp,
@@ -203,11 +248,12 @@ static void print_json(FILE *out, const struct hd_config *cfg, const char *confi
 }
 
 /* Returns 0 to run, 1 when --help was answered, -1 on a usage error (said on stderr). */
-static int parse_check_args(int argc, char **argv, const char **config_path, bool *json)
+static int parse_check_args(int argc, char **argv, const char **config_path, enum check_format *format)
 {
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"json", no_argument, NULL, 'j'},
+		{"format", required_argument, NULL, 'f'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -215,13 +261,25 @@ static int parse_check_args(int argc, char **argv, const char **config_path, boo
 
 	optind = 1;
 	opterr = 0; /* getopt would name the program "check" */
-	while ((opt = getopt_long(argc, argv, "c:jh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:jf:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			*config_path = optarg;
 			break;
 		case 'j':
-			*json = true;
+			*format = FORMAT_JSON;
+			break;
+		case 'f':
+			if (strcmp(optarg, "table") == 0) {
+				*format = FORMAT_TABLE;
+			} else if (strcmp(optarg, "json") == 0) {
+				*format = FORMAT_JSON;
+			} else if (strcmp(optarg, "nagios") == 0) {
+				*format = FORMAT_NAGIOS;
+			} else {
+				fprintf(stderr, "healthd check: unknown --format \"%s\" (table, json or nagios)\n", optarg);
+				return -1;
+			}
 			break;
 		case 'h':
 			check_usage(stdout);
@@ -248,7 +306,7 @@ static int parse_check_args(int argc, char **argv, const char **config_path, boo
 int oneshot_check_main(int argc, char **argv)
 {
 	const char *config_path = NULL;
-	bool json = false;
+	enum check_format format = FORMAT_TABLE;
 	char *error = NULL, timestamp[40], absolute[PATH_MAX];
 	struct hd_config *cfg;
 	struct run_ctx ctx = {0};
@@ -259,23 +317,28 @@ int oneshot_check_main(int argc, char **argv)
 	struct outcome *rows;
 	size_t n;
 	bool critical_down = false, any_down = false;
-	int guard_ms;
+	int guard_ms, rc;
 
-	switch (parse_check_args(argc, argv, &config_path, &json)) {
+	switch (parse_check_args(argc, argv, &config_path, &format)) {
 	case 0:
 		break;
 	case 1:
-		return HD_EXIT_OK;
+		return CHECK_EXIT_OK;
 	default:
-		return HD_EXIT_USAGE;
+		return CHECK_EXIT_UNKNOWN;
 	}
 	/* Warnings and errors go to stderr; state changes are the output's business, not the log's. */
 	hd_log_init(false, HD_LOG_WARN);
 	cfg = config_load(config_path, &error);
 	if (cfg == NULL) {
+		if (format == FORMAT_NAGIOS) {
+			fputs("HEALTHD UNKNOWN - ", stdout);
+			print_plugin_text(stdout, error);
+			fputc('\n', stdout);
+		}
 		fprintf(stderr, "%s\n", error);
 		free(error);
-		return HD_EXIT_USAGE;
+		return CHECK_EXIT_UNKNOWN;
 	}
 	if (realpath(config_path, absolute) == NULL)
 		hd_strlcpy(absolute, config_path, sizeof(absolute));
@@ -311,9 +374,12 @@ int oneshot_check_main(int argc, char **argv)
 		any_down |= !rows[i].up;
 		critical_down |= !rows[i].up && rows[i].check->conf->critical;
 	}
-	if (json)
+	rc = critical_down ? CHECK_EXIT_CRITICAL : any_down ? CHECK_EXIT_WARNING : CHECK_EXIT_OK;
+	if (format == FORMAT_JSON)
 		print_json(stdout, engine_config(engine), absolute, timestamp, rows, n,
 			   critical_down ? "down" : any_down ? "degraded" : "up");
+	else if (format == FORMAT_NAGIOS)
+		print_nagios(stdout, rows, n, rc);
 	else
 		print_table(stdout, engine_config(engine)->node_name, rows, n);
 	fflush(stdout);
@@ -324,7 +390,7 @@ int oneshot_check_main(int argc, char **argv)
 	event_free(guard);
 	evdns_base_free(dns, 0);
 	event_base_free(ctx.base);
-	return critical_down ? HD_EXIT_FAILED : HD_EXIT_OK;
+	return rc;
 }
 
 /* ---- healthd diff ---- */
@@ -345,7 +411,41 @@ struct snapshot {
 	const char *timestamp;
 	struct snap_check *checks;
 	size_t n;
+	/* open addressing by name, so that comparing 20,000 checks is linear, not quadratic */
+	struct snap_check **index;
+	size_t index_cap;
 };
+
+static uint64_t name_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+/* Adds c to the index; returns the check already there under that name, or NULL. */
+static struct snap_check *index_add(struct snapshot *s, struct snap_check *c)
+{
+	size_t i = (size_t)name_hash(c->name) & (s->index_cap - 1);
+
+	for (; s->index[i] != NULL; i = (i + 1) & (s->index_cap - 1))
+		if (strcmp(s->index[i]->name, c->name) == 0)
+			return s->index[i];
+	s->index[i] = c;
+	return NULL;
+}
+
+static const struct snap_check *find_snap_check(const struct snapshot *s, const char *name)
+{
+	if (s->index_cap == 0)
+		return NULL;
+	for (size_t i = (size_t)name_hash(name) & (s->index_cap - 1); s->index[i] != NULL; i = (i + 1) & (s->index_cap - 1))
+		if (strcmp(s->index[i]->name, name) == 0)
+			return s->index[i];
+	return NULL;
+}
 
 static int snap_error(FILE *err, const char *where, const char *fmt, ...) HD_PRINTF(3, 4);
 static int snap_error(FILE *err, const char *where, const char *fmt, ...)
@@ -375,35 +475,35 @@ static void line_col(const char *text, const char *at, int *line, int *col)
 		if (*p == '\n') {
 			(*line)++;
 			*col = 1;
-		} else {
+		} else if (((unsigned char)*p & 0xC0) != 0x80) {
 			(*col)++;
 		}
 	}
 }
 
-static int parse_json_file(const char *path, FILE *err, cJSON **root)
+/* The whole text must be one JSON value (then only white space): errors as PATH:LINE:COL. */
+static int parse_json_text(const char *path, const char *text, size_t len, FILE *err, cJSON **root)
 {
-	char *text = hd_read_small_file(path, SNAPSHOT_MAX_BYTES);
 	const char *end = NULL;
-	size_t len;
+	char where[PATH_MAX + 32];
 	int line, col;
 
-	if (text == NULL)
-		return snap_error(err, path, "cannot read: %s", strerror(errno));
-	len = strlen(text);
-	if (strspn(text, " \t\r\n") == len) {
-		free(text);
+	*root = NULL;
+	if (strspn(text, " \t\r\n") >= len)
 		return snap_error(err, path, "empty file: expected the output of `healthd check --config FILE --json`");
-	}
 	*root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
 	if (*root == NULL) {
 		line_col(text, end ? end : text, &line, &col);
-		snap_error(err, path, "not JSON (invalid near line %d, column %d): expected the output of "
-				      "`healthd check --config FILE --json`", line, col);
-		free(text);
-		return -1;
+		snprintf(where, sizeof(where), "%s:%d:%d", path, line, col);
+		return snap_error(err, where, "not JSON: expected the output of `healthd check --config FILE --json`");
 	}
-	free(text);
+	while (end < text + len && strchr(" \t\r\n", *end) != NULL && *end != '\0')
+		end++;
+	if (end < text + len) {
+		line_col(text, end, &line, &col);
+		snprintf(where, sizeof(where), "%s:%d:%d", path, line, col);
+		return snap_error(err, where, "more text after the end of the JSON object (two outputs in one file?)");
+	}
 	return 0;
 }
 
@@ -432,13 +532,13 @@ static int parse_snapshot_check(const char *path, size_t index, const cJSON *ite
 	return 0;
 }
 
-static int load_snapshot(const char *path, struct snapshot *s, FILE *err)
+static int load_snapshot(const char *path, const char *text, size_t len, struct snapshot *s, FILE *err)
 {
 	const cJSON *format, *version, *node, *checks, *item;
 	size_t i = 0;
 
 	s->path = path;
-	if (parse_json_file(path, err, &s->root) < 0)
+	if (parse_json_text(path, text, len, err, &s->root) < 0)
 		return -1;
 	format = cJSON_GetObjectItemCaseSensitive(s->root, "format");
 	if (!cJSON_IsObject(s->root) || !cJSON_IsString(format) || strcmp(format->valuestring, SNAPSHOT_FORMAT) != 0)
@@ -456,15 +556,18 @@ static int load_snapshot(const char *path, struct snapshot *s, FILE *err)
 	checks = cJSON_GetObjectItemCaseSensitive(s->root, "checks");
 	if (!cJSON_IsArray(checks))
 		return snap_error(err, path, "missing \"checks\" (an array)");
-	s->n = (size_t)cJSON_GetArraySize(checks);
+	cJSON_ArrayForEach(item, checks) s->n++; /* cJSON_GetArraySize is an int */
 	s->checks = xcalloc(s->n + 1, sizeof(*s->checks));
+	for (s->index_cap = 16; s->index_cap < 2 * s->n; s->index_cap *= 2)
+		;
+	s->index = xcalloc(s->index_cap, sizeof(*s->index));
 	cJSON_ArrayForEach(item, checks) {
+		const struct snap_check *twin;
 		if (parse_snapshot_check(path, i, item, &s->checks[i], err) < 0)
 			return -1;
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(s->checks[j].name, s->checks[i].name) == 0)
-				return snap_error(err, path, "check \"%s\" appears twice (checks[%zu] and checks[%zu])",
-						  s->checks[i].name, j, i);
+		if ((twin = index_add(s, &s->checks[i])) != NULL)
+			return snap_error(err, path, "check \"%s\" appears twice (checks[%zu] and checks[%zu])",
+					  s->checks[i].name, (size_t)(twin - s->checks), i);
 		i++;
 	}
 	return 0;
@@ -474,14 +577,7 @@ static void free_snapshot(struct snapshot *s)
 {
 	cJSON_Delete(s->root);
 	free(s->checks);
-}
-
-static const struct snap_check *find_snap_check(const struct snapshot *s, const char *name)
-{
-	for (size_t i = 0; i < s->n; i++)
-		if (strcmp(s->checks[i].name, name) == 0)
-			return &s->checks[i];
-	return NULL;
+	free(s->index);
 }
 
 /* Lists the checks of a that b lacks; returns how many. */
@@ -535,13 +631,15 @@ static void print_change(FILE *out, const char *label, int name_width, const str
 	fputc('\n', out);
 }
 
-int oneshot_diff(const char *before_path, const char *after_path, FILE *out, FILE *err)
+int oneshot_diff_texts(const char *before_path, const char *before_text, size_t before_len, const char *after_path,
+		       const char *after_text, size_t after_len, FILE *out, FILE *err)
 {
 	struct snapshot before = {0}, after = {0};
 	size_t regressions = 0, recoveries = 0, still_down = 0, unchanged_up = 0;
 	int name_width = 4, rc = HD_EXIT_USAGE;
 
-	if (load_snapshot(before_path, &before, err) < 0 || load_snapshot(after_path, &after, err) < 0 ||
+	if (load_snapshot(before_path, before_text, before_len, &before, err) < 0 ||
+	    load_snapshot(after_path, after_text, after_len, &after, err) < 0 ||
 	    check_comparable(&before, &after, err) < 0)
 		goto out;
 	for (size_t i = 0; i < after.n; i++)
@@ -573,6 +671,31 @@ int oneshot_diff(const char *before_path, const char *after_path, FILE *out, FIL
 out:
 	free_snapshot(&before);
 	free_snapshot(&after);
+	return rc;
+}
+
+static char *read_snapshot_file(const char *path, size_t *len, FILE *err)
+{
+	char *text = hd_read_small_file(path, SNAPSHOT_MAX_BYTES);
+
+	if (text == NULL) {
+		snap_error(err, path, "cannot read: %s", strerror(errno));
+		return NULL;
+	}
+	*len = strlen(text);
+	return text;
+}
+
+int oneshot_diff(const char *before_path, const char *after_path, FILE *out, FILE *err)
+{
+	size_t before_len = 0, after_len = 0;
+	char *before = read_snapshot_file(before_path, &before_len, err), *after = NULL;
+	int rc = HD_EXIT_USAGE;
+
+	if (before != NULL && (after = read_snapshot_file(after_path, &after_len, err)) != NULL)
+		rc = oneshot_diff_texts(before_path, before, before_len, after_path, after, after_len, out, err);
+	free(before);
+	free(after);
 	return rc;
 }
 

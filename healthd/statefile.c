@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -111,6 +112,46 @@ int statefile_decode(const char *text, struct hd_saved_admin *out, char **error)
 	rc = 0;
 done:
 	cJSON_Delete(root);
+	return rc;
+}
+
+int statefile_prepare_dir(const char *dir, char **error)
+{
+	char *copy = xstrdup(dir), *slash;
+	struct stat st;
+	int rc = -1;
+
+	if (stat(dir, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			rc = 0;
+		else
+			*error = xasprintf("state_dir %s exists and is not a directory", dir);
+		goto out;
+	}
+	if (errno != ENOENT) {
+		*error = xasprintf("cannot create state_dir %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	for (slash = strchr(copy + 1, '/'); slash != NULL; slash = strchr(slash + 1, '/')) {
+		*slash = '\0';
+		if (mkdir(copy, 0755) < 0 && errno != EEXIST) {
+			*error = xasprintf("cannot create state_dir %s: mkdir %s: %s", dir, copy, strerror(errno));
+			goto out;
+		}
+		*slash = '/';
+	}
+	/* chmod: the mode is 0750 whatever the umask */
+	if ((mkdir(dir, 0750) < 0 && errno != EEXIST) || chmod(dir, 0750) < 0) {
+		*error = xasprintf("cannot create state_dir %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	if ((slash = strrchr(copy, '/')) != NULL && slash != copy) {
+		*slash = '\0';
+		hd_fsync_dir(copy);
+	}
+	rc = 1;
+out:
+	free(copy);
 	return rc;
 }
 

@@ -18,6 +18,12 @@ struct hd_saved_admin {
 
 #define HD_STATEFILE_NAME "admin.json"
 
+/*
+ * Makes sure DIR exists as a directory (at start, before any thread writes under it): a missing one is created with
+ * mode 0750 (missing parents 0755) and its parent fsynced. 1 created, 0 there already, -1 with *error (why, and
+ * what then does not survive a restart).
+ */
+int statefile_prepare_dir(const char *dir, char **error) HD_MUST_CHECK;
 /* Reads DIR/admin.json (before the loop runs). 1 found, 0 absent, -1 unreadable or invalid (*error set). */
 int statefile_load(const char *dir, struct hd_saved_admin *out, char **error) HD_MUST_CHECK;
 /* Writes DIR/admin.json atomically and durably: temp file, fsync, rename, fsync of the directory. Blocks. */

@@ -10,31 +10,44 @@
 
 #include "config.h"
 
-/* Bounds the peers remembered during one announcement; beyond it, new peers get no "ready" (the safe side). */
-#define MAX_ANNOUNCE_PEERS 1024
-
 struct hd_status {
 	struct hd_engine *engine;
 	struct hd_admin admin;
 	struct hd_admin stop_admin; /* what clients see while stopping */
 	bool stopping;
 	unsigned admin_version;
-	/* the "ready" announcement: until when, and the peer addresses that already got it */
+	/* the "ready" announcement: until when, and how many polls got it */
 	int64_t announce_until_mono_ms;
-	char (*announced)[INET6_ADDRSTRLEN];
-	size_t n_announced;
-	bool announce_full_logged;
+	uint64_t n_announced;
+	/* the status-only /health body for clients outside http.details_from */
+	char health_summary[96];
+	size_t health_summary_len;
+	unsigned health_summary_state_version, health_summary_admin_version;
+	bool health_summary_valid;
+	char ready_summary[16];
+	char deps_summary[16];
 	/* caches and the versions they were built at */
 	char *health_json;
 	size_t health_len;
 	unsigned health_results_version, health_admin_version;
-	char ready_body[160];
+	char ready_body[320];
 	size_t ready_len;
-	unsigned ready_version;
+	unsigned ready_admin_version;
+	char deps_body[160];
+	size_t deps_len;
+	unsigned deps_version;
 	char agent_line[192];
 	size_t agent_len;
 	unsigned agent_state_version, agent_admin_version;
-	bool health_valid, ready_valid, agent_valid;
+	bool health_valid, ready_valid, deps_valid, agent_valid;
+	/* /health in the IETF draft health check format (application/health+json) */
+	char *ietf_json;
+	size_t ietf_len;
+	unsigned ietf_results_version, ietf_admin_version;
+	bool ietf_valid;
+	/* the last configuration load: at start, then every reload */
+	bool reload_ok;
+	int64_t reload_success_wall_ms;
 	/* the overall state, which only a state or configuration change moves */
 	enum hd_overall overall;
 	const struct hd_check *overall_first;
@@ -65,7 +78,7 @@ void status_free(struct hd_status *s)
 	if (s == NULL)
 		return;
 	free(s->health_json);
-	free(s->announced);
+	free(s->ietf_json);
 	free(s);
 }
 
@@ -260,6 +273,109 @@ const char *status_health_json(struct hd_status *s, size_t *len)
 	return s->health_json;
 }
 
+/* The draft's componentType: a datastore, the system itself, or any other component. */
+static const char *component_type(const struct hd_check_conf *conf)
+{
+	const char *t = conf->type->name;
+
+	if (strcmp(t, "mysql") == 0 || strcmp(t, "redis") == 0)
+		return "datastore";
+	return strcmp(t, "disk") == 0 ? "system" : "component";
+}
+
+/* pass, warn or fail: a non-critical check down (or a check still pending) warns; a critical one down fails. */
+static const char *ietf_check_status(const struct hd_check *c)
+{
+	if (c->state == HD_STATE_UP)
+		return "pass";
+	if (c->state == HD_STATE_PENDING && (c->added_on_reload || !c->conf->critical))
+		return "warn";
+	return c->conf->critical ? "fail" : "warn";
+}
+
+static cJSON *ietf_check_json(const struct hd_check *c)
+{
+	cJSON *o = cJSON_CreateObject();
+	const char *status = ietf_check_status(c);
+	char output[448];
+
+	cJSON_AddStringToObject(o, "componentId", c->conf->name);
+	cJSON_AddStringToObject(o, "componentType", component_type(c->conf));
+	if (c->attempts > 0) {
+		cJSON_AddNumberToObject(o, "observedValue", (double)(int64_t)(c->last.latency_ms * 1000.0) / 1000.0);
+		cJSON_AddStringToObject(o, "observedUnit", "ms");
+	}
+	cJSON_AddStringToObject(o, "status", status);
+	add_time(o, "time", c->last.wall_ms > 0 ? c->last.wall_ms : c->since_wall_ms);
+	if (strcmp(status, "pass") != 0) {
+		const struct hd_result *r = c->state == HD_STATE_DOWN && c->last.kind == HD_KIND_OK ? &c->last_failure :
+					   &c->last;
+		if (c->state == HD_STATE_PENDING)
+			hd_strlcpy(output, "pending: no result yet", sizeof(output));
+		else
+			snprintf(output, sizeof(output), "%s: %s", check_kind(c), r->detail);
+		cJSON_AddStringToObject(o, "output", output);
+	}
+	return o;
+}
+
+const char *status_health_ietf_json(struct hd_status *s, bool full_details, size_t *len)
+{
+	unsigned rv = engine_results_version(s->engine);
+	const struct hd_check *first;
+	enum hd_overall overall;
+	cJSON *root, *checks;
+	const struct hd_admin *admin;
+
+	if (!full_details) { /* status only, as the summary /health: nothing about the topology */
+		static const char *const brief[] = {"{\"status\":\"pass\"}\n", "{\"status\":\"warn\"}\n",
+						    "{\"status\":\"fail\"}\n"};
+		overall = status_overall(s, &first);
+		*len = strlen(brief[overall]);
+		return brief[overall];
+	}
+	if (s->ietf_valid && s->ietf_results_version == rv && s->ietf_admin_version == s->admin_version) {
+		*len = s->ietf_len;
+		return s->ietf_json;
+	}
+	overall = status_overall(s, &first);
+	root = cJSON_CreateObject();
+	cJSON_AddStringToObject(root, "status",
+				overall == HD_OVERALL_UP ? "pass" : overall == HD_OVERALL_DEGRADED ? "warn" : "fail");
+	cJSON_AddStringToObject(root, "version", HD_VERSION);
+	cJSON_AddStringToObject(root, "serviceId", engine_config(s->engine)->node_name);
+	cJSON_AddStringToObject(root, "description", "healthd: can this backend reach what it depends on");
+	if (first != NULL) {
+		char output[128];
+		snprintf(output, sizeof(output), "%s %s", first->conf->name, check_kind(first));
+		cJSON_AddStringToObject(root, "output", output);
+	}
+	admin = status_effective_admin(s);
+	if (admin->mode != HD_ADMIN_READY || s->stopping) {
+		char note[320];
+		snprintf(note, sizeof(note), "admin %s%s%s", status_admin_word(s), admin->reason[0] ? ": " : "",
+			 admin->reason);
+		cJSON_AddItemToObject(root, "notes", cJSON_CreateArray());
+		cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(root, "notes"), cJSON_CreateString(note));
+	}
+	checks = cJSON_AddObjectToObject(root, "checks");
+	for (size_t i = 0; i < engine_n_checks(s->engine); i++) {
+		const struct hd_check *c = engine_check(s->engine, i);
+		char key[96];
+		cJSON *list = cJSON_CreateArray();
+		snprintf(key, sizeof(key), "%s:responseTime", c->conf->name);
+		cJSON_AddItemToArray(list, ietf_check_json(c));
+		cJSON_AddItemToObject(checks, key, list);
+	}
+	free(s->ietf_json);
+	s->ietf_json = print_owned(root, &s->ietf_len);
+	s->ietf_results_version = rv;
+	s->ietf_admin_version = s->admin_version;
+	s->ietf_valid = true;
+	*len = s->ietf_len;
+	return s->ietf_json;
+}
+
 const char *status_check_json(struct hd_status *s, struct hd_check *c, size_t *len)
 {
 	if (c->json_cache == NULL || c->json_cache_version != c->version) {
@@ -274,24 +390,92 @@ const char *status_check_json(struct hd_status *s, struct hd_check *c, size_t *l
 	return c->json_cache;
 }
 
-const char *status_ready_body(struct hd_status *s, size_t *len)
+const char *status_deps_body(struct hd_status *s, size_t *len)
 {
 	unsigned sv = engine_state_version(s->engine);
 
-	if (!s->ready_valid || s->ready_version != sv) {
+	if (!s->deps_valid || s->deps_version != sv) {
 		const struct hd_check *first;
 		enum hd_overall o = status_overall(s, &first);
 		if (first != NULL)
-			snprintf(s->ready_body, sizeof(s->ready_body), "%s #%s %s\n", hd_overall_name(o), first->conf->name,
+			snprintf(s->deps_body, sizeof(s->deps_body), "%s #%s %s\n", hd_overall_name(o), first->conf->name,
 				 check_kind(first));
 		else
-			snprintf(s->ready_body, sizeof(s->ready_body), "%s\n", hd_overall_name(o));
+			snprintf(s->deps_body, sizeof(s->deps_body), "%s\n", hd_overall_name(o));
+		s->deps_len = strlen(s->deps_body);
+		s->deps_version = sv;
+		s->deps_valid = true;
+	}
+	*len = s->deps_len;
+	return s->deps_body;
+}
+
+const char *status_admin_word(const struct hd_status *s)
+{
+	if (s->admin.mode != HD_ADMIN_READY)
+		return hd_admin_name(s->admin.mode);
+	return s->stopping ? "stopping" : NULL;
+}
+
+int status_ready_code(struct hd_status *s)
+{
+	return status_admin_word(s) != NULL ? 503 : status_http_code(s);
+}
+
+const char *status_ready_body(struct hd_status *s, size_t *len)
+{
+	const char *word = status_admin_word(s);
+
+	if (word == NULL)
+		return status_deps_body(s, len);
+	if (!s->ready_valid || s->ready_admin_version != s->admin_version) {
+		const char *reason = status_effective_admin(s)->reason;
+		snprintf(s->ready_body, sizeof(s->ready_body), "%s%s%s\n", word, reason[0] ? " #" : "", reason);
 		s->ready_len = strlen(s->ready_body);
-		s->ready_version = sv;
+		s->ready_admin_version = s->admin_version;
 		s->ready_valid = true;
 	}
 	*len = s->ready_len;
 	return s->ready_body;
+}
+
+/* For clients outside http.details_from: the overall state and the admin state, nothing about the topology. */
+const char *status_health_summary_json(struct hd_status *s, size_t *len)
+{
+	unsigned sv = engine_state_version(s->engine);
+
+	if (!s->health_summary_valid || s->health_summary_state_version != sv ||
+	    s->health_summary_admin_version != s->admin_version) {
+		const struct hd_check *first;
+		snprintf(s->health_summary, sizeof(s->health_summary), "{\"status\":\"%s\",\"admin\":{\"state\":\"%s\"}}\n",
+			 hd_overall_name(status_overall(s, &first)), hd_admin_name(status_effective_admin(s)->mode));
+		s->health_summary_len = strlen(s->health_summary);
+		s->health_summary_state_version = sv;
+		s->health_summary_admin_version = s->admin_version;
+		s->health_summary_valid = true;
+	}
+	*len = s->health_summary_len;
+	return s->health_summary;
+}
+
+const char *status_deps_summary(struct hd_status *s, size_t *len)
+{
+	const struct hd_check *first;
+
+	snprintf(s->deps_summary, sizeof(s->deps_summary), "%s\n", hd_overall_name(status_overall(s, &first)));
+	*len = strlen(s->deps_summary);
+	return s->deps_summary;
+}
+
+const char *status_ready_summary(struct hd_status *s, size_t *len)
+{
+	const char *word = status_admin_word(s);
+
+	if (word == NULL)
+		return status_deps_summary(s, len);
+	snprintf(s->ready_summary, sizeof(s->ready_summary), "%s\n", word);
+	*len = strlen(s->ready_summary);
+	return s->ready_summary;
 }
 
 const struct hd_admin *status_admin(const struct hd_status *s)
@@ -306,15 +490,20 @@ const struct hd_admin *status_effective_admin(const struct hd_status *s)
 
 static void end_ready_announcement(struct hd_status *s)
 {
+	if (s->announce_until_mono_ms != 0)
+		log_info("agent: the \"ready\" window is over; %llu polls got \"ready\"", (unsigned long long)s->n_announced);
 	s->announce_until_mono_ms = 0;
 	s->n_announced = 0;
-	s->announce_full_logged = false;
 }
 
 void status_begin_ready_announcement(struct hd_status *s)
 {
+	int window_ms = engine_config(s->engine)->agent.ready_window_ms;
+
 	end_ready_announcement(s);
-	s->announce_until_mono_ms = hd_now_mono_ms() + engine_config(s->engine)->agent.ready_window_ms;
+	s->announce_until_mono_ms = hd_now_mono_ms() + window_ms;
+	log_info("agent: every poll for the next %d ms gets \"ready\" (leaving drain/maint), so that every load "
+		 "balancer leaves it", window_ms);
 }
 
 bool status_set_admin(struct hd_status *s, enum hd_admin_mode mode, const char *reason, int64_t since_wall_ms)
@@ -337,48 +526,21 @@ bool status_set_admin(struct hd_status *s, enum hd_admin_mode mode, const char *
 	return true;
 }
 
-static void peer_ip(const struct sockaddr *sa, char *ip, size_t len)
+bool status_take_ready_announcement(struct hd_status *s)
 {
-	if (sa->sa_family == AF_INET6) {
-		const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-		if (IN6_IS_ADDR_V4MAPPED(a6)) /* the same load balancer, whichever listener it reached */
-			inet_ntop(AF_INET, &a6->s6_addr[12], ip, (socklen_t)len);
-		else
-			inet_ntop(AF_INET6, a6, ip, (socklen_t)len);
-	} else if (sa->sa_family == AF_INET) {
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, (socklen_t)len);
-	} else {
-		hd_strlcpy(ip, "?", len);
-	}
-}
-
-bool status_take_ready_announcement(struct hd_status *s, const struct sockaddr *peer)
-{
-	char ip[INET6_ADDRSTRLEN];
-
 	if (s->announce_until_mono_ms == 0 || s->admin.mode != HD_ADMIN_READY || s->stopping)
 		return false;
 	if (hd_now_mono_ms() >= s->announce_until_mono_ms) {
-		log_debug("agent: ready announcement over, %zu peers got it", s->n_announced);
 		end_ready_announcement(s);
 		return false;
 	}
-	peer_ip(peer, ip, sizeof(ip));
-	for (size_t i = 0; i < s->n_announced; i++)
-		if (strcmp(s->announced[i], ip) == 0)
-			return false;
-	if (s->n_announced == MAX_ANNOUNCE_PEERS) {
-		if (!s->announce_full_logged)
-			log_warn("agent: more than %d polling addresses; %s and later ones get no \"ready\" "
-				 "(clear drain there with HAProxy's runtime API)", MAX_ANNOUNCE_PEERS, ip);
-		s->announce_full_logged = true;
-		return false;
-	}
-	if (s->announced == NULL)
-		s->announced = xcalloc(MAX_ANNOUNCE_PEERS, sizeof(*s->announced));
-	hd_strlcpy(s->announced[s->n_announced++], ip, sizeof(s->announced[0]));
-	log_info("agent: told %s \"ready\" (leaving drain/maint)", ip);
+	s->n_announced++;
 	return true;
+}
+
+const struct hd_config *status_config(const struct hd_status *s)
+{
+	return engine_config(s->engine);
 }
 
 void status_set_stopping(struct hd_status *s, const char *reason, int64_t since_wall_ms)
@@ -393,4 +555,17 @@ void status_set_stopping(struct hd_status *s, const char *reason, int64_t since_
 bool status_stopping(const struct hd_status *s)
 {
 	return s->stopping;
+}
+
+void status_note_reload(struct hd_status *s, bool ok, int64_t wall_ms)
+{
+	s->reload_ok = ok;
+	if (ok)
+		s->reload_success_wall_ms = wall_ms;
+}
+
+bool status_last_reload(const struct hd_status *s, int64_t *success_wall_ms)
+{
+	*success_wall_ms = s->reload_success_wall_ms;
+	return s->reload_ok;
 }

@@ -8,8 +8,6 @@
 
 #include "engine.h"
 
-struct sockaddr;
-
 enum hd_overall { HD_OVERALL_UP, HD_OVERALL_DEGRADED, HD_OVERALL_DOWN };
 enum hd_admin_mode { HD_ADMIN_READY, HD_ADMIN_DRAIN, HD_ADMIN_MAINT };
 
@@ -29,12 +27,28 @@ void status_free(struct hd_status *s);
 
 /* Overall state; *first_down is the first critical check that is down (or pending), if any. */
 enum hd_overall status_overall(struct hd_status *s, const struct hd_check **first_down);
-/* HTTP status code for /health and /ready: 200 up or degraded, 503 down. */
+/* HTTP status code for /health and /ready/deps (the dependencies only): 200 up or degraded, 503 down. */
 int status_http_code(struct hd_status *s);
-/* Cached bodies; valid until the next result. */
+/* /ready: 503 also in drain, in maint and while stopping (for load balancers that have no agent). */
+int status_ready_code(struct hd_status *s);
+/* "drain", "maint" or "stopping" when the admin state keeps new traffic away; NULL when ready. */
+const char *status_admin_word(const struct hd_status *s);
+/* Cached bodies; valid until the next result. /ready's body is the admin word and reason when not ready
+ * ("drain #deploy 42"), else the dependencies' line, which is always /ready/deps's body ("down #db timeout"). */
 const char *status_health_json(struct hd_status *s, size_t *len);
 const char *status_ready_body(struct hd_status *s, size_t *len);
+const char *status_deps_body(struct hd_status *s, size_t *len);
 const char *status_check_json(struct hd_status *s, struct hd_check *c, size_t *len);
+/* The same for clients outside http.details_from: the status (and admin state) only. */
+const char *status_health_summary_json(struct hd_status *s, size_t *len);
+const char *status_ready_summary(struct hd_status *s, size_t *len);
+const char *status_deps_summary(struct hd_status *s, size_t *len);
+/*
+ * /health in the IETF draft health check format (application/health+json): status pass/warn/fail and, with
+ * full_details, "NAME:responseTime" checks (componentType, observedValue in ms, status, time, output). Rendered
+ * once per result or admin change.
+ */
+const char *status_health_ietf_json(struct hd_status *s, bool full_details, size_t *len);
 /* The agent reply line (with its "\n"), rebuilt only on a state or admin change. */
 const char *status_agent_line(struct hd_status *s, size_t *len);
 
@@ -46,18 +60,26 @@ const struct hd_admin *status_admin(const struct hd_status *s);
  */
 bool status_set_admin(struct hd_status *s, enum hd_admin_mode mode, const char *reason, int64_t since_wall_ms);
 /*
- * The "ready" announcement: for agent.ready_window_ms from now, each polling peer address gets "ready" in one
- * reply, once. Once per peer (not once in total) so that every load balancer leaves drain; never on every poll,
- * so that a maint set through HAProxy's runtime API is not undone by the next poll.
+ * The "ready" announcement: for agent.ready_window_ms from now, every agent poll gets "ready". Every poll, not
+ * once per peer address: no table a stranger could fill, and several load balancers behind one address (two
+ * HAProxy processes, NAT) all leave drain. Only within the window, so that a maint set later through HAProxy's
+ * runtime API is never undone.
  */
 void status_begin_ready_announcement(struct hd_status *s);
-/* True when this agent peer is due the "ready" word now; records that it got it. */
-bool status_take_ready_announcement(struct hd_status *s, const struct sockaddr *peer);
+/* True when an agent poll now is due the "ready" word. */
+bool status_take_ready_announcement(struct hd_status *s);
+/* The running configuration (it changes on reload). */
+const struct hd_config *status_config(const struct hd_status *s);
 /* Graceful stop: the agent answers drain (maint stays maint) and /health says why; not persisted. */
 void status_set_stopping(struct hd_status *s, const char *reason, int64_t since_wall_ms);
 bool status_stopping(const struct hd_status *s);
 /* The admin state clients see: the operator's, or drain while stopping. */
 const struct hd_admin *status_effective_admin(const struct hd_status *s);
+
+/* The outcome of the last configuration load (the start counts as one) and when one last succeeded, for
+ * healthd_config_last_reload_successful and _success_timestamp_seconds. */
+void status_note_reload(struct hd_status *s, bool ok, int64_t wall_ms);
+bool status_last_reload(const struct hd_status *s, int64_t *success_wall_ms);
 
 /* Pure parts, for tests: the agent line for a given state. buf gets at most len bytes. */
 void hd_agent_line(char *buf, size_t len, enum hd_overall overall, const char *failing_name, const char *failing_kind,

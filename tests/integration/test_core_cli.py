@@ -146,3 +146,35 @@ def test_sighup_with_a_bad_file_keeps_the_running_checks(start_healthd, start_tc
     assert list(health["checks"]) == ["app", "extra"]
     assert health["checks"]["app"]["since"] == before["since"]
     assert hd.running and hd.stop() == 0
+
+
+def test_check_config_no_secrets_opens_none_of_the_files_it_names(workdirs):
+    """--no-secrets: valid while the password, header and CA files do not exist yet (as in CI or Ansible's
+    validate: before the secrets are deployed), and every other error still counts."""
+    d = workdirs.new("nosecrets")
+    cfg = {"checks": [
+        {"name": "db", "type": "mysql", "host": "127.0.0.1", "user": "healthd",
+         "password_file": os.path.join(d, "absent", "db.pw"), "tls": "required", "ca": os.path.join(d, "absent", "ca.pem")},
+    ], "alerts": {"webhooks": [{"url": "http://127.0.0.1:9/hook",
+                                "headers": {"Authorization": {"file": os.path.join(d, "absent", "token")}}}]}}
+    path = os.path.join(d, "healthd.json")
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    rc, out, err = run_healthd(["--config", path, "--check-config"])
+    assert rc == 2 and "cannot read the password file %s/absent/db.pw" % d in err, (rc, err)
+    rc, out, err = run_healthd(["--config", path, "--check-config", "--no-secrets"])
+    print(out)
+    assert rc == 0, (rc, out, err)
+    assert out.splitlines()[0] == "%s: valid, 1 checks" % path
+    assert "3 files it names not opened (--no-secrets):" in out
+    for name in ("db.pw", "ca.pem", "token"):
+        assert os.path.join(d, "absent", name) in out
+    cfg["checks"][0]["port"] = 70000
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    rc, out, err = run_healthd(["--config", path, "--check-config", "--no-secrets"])
+    assert rc == 2 and "expected an integer from 1 to 65535" in err
+    rc, out, err = run_healthd(["--config", path, "--no-secrets"])
+    assert rc == 2 and "--no-secrets goes with --check-config only" in err
+    rc, out, _ = run_healthd(["--help"])
+    assert "--no-secrets" in out

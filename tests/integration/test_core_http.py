@@ -1,12 +1,13 @@
 """The HTTP API's edges: methods on every URL, the header-size limit, the connection cap, idle
 timeouts; after each abuse the daemon must keep answering."""
 
+import re
 import socket
 import time
 
 from harness import free_port, wait_until
 from core_common import sanitizer_reports  # noqa: F401 (autouse)
-from core_common import config, listener_queue, tcp_check, wait_check
+from core_common import config, tcp_check, wait_check
 
 URLS = {  # path -> expected status with one critical check up and one non-critical down
     "/health": 200,
@@ -15,6 +16,7 @@ URLS = {  # path -> expected status with one critical check up and one non-criti
     "/health/nosuch": 404,
     "/ready": 200,
     "/live": 200,
+    "/metrics": 200,  # one reply helper for every route: HEAD /metrics has its Content-Length too
     "/": 404,
     "/nothing/here": 404,
 }
@@ -93,18 +95,31 @@ def test_get_head_options_on_every_url(start_healthd, start_tcp_listener):
     assert response.endswith(b"\r\n\r\ndegraded #cache refused\n")
 
 
-def test_other_methods_are_refused(start_healthd, start_tcp_listener):
+def test_other_methods_are_refused_with_405_and_allow(start_healthd, start_tcp_listener):
     hd = healthd_with_two_checks(start_healthd, start_tcp_listener)
-    for method in ("POST", "PUT", "DELETE", "PATCH", "TRACE", "CONNECT"):
-        for path in ("/health", "/ready", "/live"):
-            body = b"x" if method in ("POST", "PUT", "PATCH") else b""
+    for method in ("POST", "PUT", "DELETE", "PATCH", "TRACE", "CONNECT", "BREW"):
+        for path in ("/health", "/ready", "/live", "/metrics"):
+            body = b"x" * 100 if method in ("POST", "PUT", "PATCH") else b""
             head = "%s %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (method, path, len(body))
-            # libevent answers 501 "Not Implemented" and closes (for CONNECT it leaves the
-            # connection to the idle timeout: the status line is what matters here).
-            assert status_of(first_line(hd, head.encode() + body)) == 501, (method, path)
-    response, err = raw_request(hd, b"BREW /health HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert err is None and status_of(response) >= 400
+            response, err = raw_request(hd, head.encode() + body)
+            assert err is None, (method, path, err)  # the unread body does not reset the answer away
+            head_part, _, payload = response.partition(b"\r\n\r\n")
+            assert status_of(response) == 405, (method, path, response[:200])
+            assert b"\r\nAllow: GET, HEAD, OPTIONS\r\n" in head_part and b"Connection: close" in head_part
+            assert payload.startswith(b'{"error":"method not allowed') and payload.endswith(b"}\n"), payload
+            assert int(re.search(rb"Content-Length: (\d+)", head_part).group(1)) == len(payload)
     assert hd.get("/live")[0] == 200
+
+
+def test_a_get_with_a_body_is_refused(start_healthd, start_tcp_listener):
+    hd = healthd_with_two_checks(start_healthd, start_tcp_listener)
+    for extra in (b"Content-Length: 5\r\n\r\nhello", b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"):
+        response, err = raw_request(hd, b"GET /health HTTP/1.1\r\nHost: x\r\n" + extra)
+        assert err is None and status_of(response) == 400, response[:200]
+        print("GET with a body:", response.split(b"\r\n", 1)[0], response.rsplit(b"\r\n", 1)[-1])
+        assert response.endswith(b'{"error":"a GET, HEAD or OPTIONS request carries no body"}\n'), response
+    response, err = raw_request(hd, b"GET /live HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    assert err is None and status_of(response) == 200
 
 
 def test_header_size_limit(start_healthd, start_tcp_listener):
@@ -116,54 +131,60 @@ def test_header_size_limit(start_healthd, start_tcp_listener):
     too_big = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 4000 + b"\r\n\r\n"
     response, err = raw_request(hd, too_big)
     assert err is None, err
-    assert status_of(response) == 400 and b"Connection: close" in response
+    assert status_of(response) == 431 and b"Connection: close" in response
     assert hd.get("/live")[0] == 200
 
     # Many header lines, each small: the limit is on the whole head.
     many = b"GET /health HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(300)) + b"\r\n"
     response, err = raw_request(hd, many)
-    assert err is None and status_of(response) == 400
+    assert err is None and status_of(response) == 431
 
     # A megabyte of header: refused while it is still arriving (the client may see a reset).
     response, err = raw_request(hd, b"GET /health HTTP/1.1\r\nX-Huge: " + b"b" * (1 << 20) + b"\r\n\r\n")
     assert (err is not None and isinstance(err, (ConnectionResetError, BrokenPipeError))) \
-        or status_of(response) == 400
+        or status_of(response) == 431
     status, health = hd.json("/health")
     assert status == 200 and health["status"] == "degraded"
 
 
-def test_connection_cap_pauses_accepting(start_healthd, start_tcp_listener):
+def test_at_the_cap_idle_connections_give_way(start_healthd, start_tcp_listener):
+    """At http.max_connections a newcomer is accepted and the idlest connection closed for it
+    (idle keep-alive ones first), instead of leaving newcomers in the kernel's backlog."""
     cap = 3
     hd = healthd_with_two_checks(start_healthd, start_tcp_listener,
                                  http={"max_connections": cap, "timeout_ms": 5000})
-    port = hd.http_port
-    idle = [hd.connect("http") for _ in range(cap)]
-    extra = []
+    keepalive = hd.connect("http")  # served once, then idle: the first to go
+    keepalive.sendall(b"GET /live HTTP/1.1\r\nHost: x\r\n\r\n")
+    keepalive.settimeout(3)
+    assert keepalive.recv(1000).endswith(b"live\n")
+    silent = [hd.connect("http") for _ in range(cap - 1)]
+    time.sleep(0.2)
+    newcomer = hd.connect("http")
+    newcomer.sendall(b"GET /live HTTP/1.1\r\nHost: x\r\n\r\n")
+    newcomer.settimeout(3)
+    assert newcomer.recv(1000).startswith(b"HTTP/1.1 200 OK")
+    assert keepalive.recv(100) == b"", "the idle keep-alive connection was not the one evicted"
+    silent[0].settimeout(0.3)
     try:
-        wait_until(lambda: listener_queue(port) == 0, 2, what="the first %d accepted" % cap)
-        extra = [hd.connect("http") for _ in range(2)]  # the kernel completes these handshakes
-        time.sleep(0.3)  # give the daemon every chance to accept more than it should
-        assert listener_queue(port) == 2, "healthd accepted more than http.max_connections"
-        waiting = extra[0]
-        waiting.sendall(b"GET /live HTTP/1.1\r\nHost: x\r\n\r\n")
-        waiting.settimeout(0.3)
-        try:
-            got = waiting.recv(100)
-        except socket.timeout:
-            got = None
-        assert got is None, "a connection beyond the cap was served: %r" % got
-
-        for s in idle:  # free the slots: the waiting ones are accepted and served
-            s.close()
-        idle = []
-        waiting.settimeout(3)
-        assert waiting.recv(100).startswith(b"HTTP/1.1 200 OK")
-        wait_until(lambda: listener_queue(port) == 0, 2, what="the queued connections accepted")
-    finally:
-        for s in idle + extra:
-            s.close()
+        got = silent[0].recv(100)
+    except socket.timeout:
+        got = None
+    assert got is None, "a connection was evicted while an idle keep-alive one could go"
+    second = hd.connect("http")  # next: the oldest connection that never sent a request
+    second.sendall(b"GET /live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    second.settimeout(3)
+    assert second.recv(1000).startswith(b"HTTP/1.1 200 OK")
+    silent[0].settimeout(3)
+    assert silent[0].recv(100) == b""
+    for s in [keepalive, newcomer, second] + silent:
+        s.close()
     for _ in range(2 * cap):  # and it keeps serving, one connection after another
         assert hd.get("/live")[0] == 200
+    metrics = hd.get("/metrics")[2].decode()
+    evicted = int(re.search(r'^healthd_connections_evicted_total\{listener="http"\} (\d+)$', metrics, re.M).group(1))
+    print("evicted at a cap of %d: %d" % (cap, evicted))
+    assert evicted >= 2, metrics
+    assert hd.log().count("the cap (http.max_connections 3)") == 1
 
 
 def test_idle_connections_time_out(start_healthd, start_tcp_listener):

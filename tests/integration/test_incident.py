@@ -126,6 +126,9 @@ def assert_cut(sb, m, backend, service):
     assert m["kind2"] in ("refused", "unreachable")
     assert m["last_agt2"] == "via agent : down (%s %s)" % (service, m["kind2"])
     assert {name for name, _ in m["haproxy_changes"]} == {backend}, m["haproxy_changes"]
+    # healthd's own time of the change (ms precision) against the schedule's prediction, fastinterval included
+    lo, hi = m["predicted_healthd"]
+    assert lo - 0.1 <= m["healthd_down_s"] <= hi + 0.4, (m["healthd_down_s"], (lo, hi))
     assert m["haproxy_down_s"] <= 2 * m["predicted_haproxy"][1] + 5
     assert m["haproxy_up_s"] <= 2 * m["predicted_up"][1] + 5
     # Users saw errors only until HAProxy took the backend out; the others served everything after.
@@ -175,7 +178,7 @@ def test_healthd_killed_fails_closed(all_up, capsys):
         % (m["status"], m["check_status"], m["agent_status"], m["failed"], m["requests"],
            m["failed_in_flight_at_down"]),
     ])
-    # The agent cannot be reached (HAProxy ignores that); the httpchk on /ready is what takes it out.
+    # The agent cannot be reached (HAProxy ignores that); the httpchk on /ready/deps is what takes it out.
     assert m["status"] == "DOWN" and m["check_status"] == "L4CON"
     assert m["haproxy_down_s"] <= 2 * m["predicted_haproxy"][1] + 5
     assert {name for name, _ in m["haproxy_changes"]} == {"be3"}, m["haproxy_changes"]

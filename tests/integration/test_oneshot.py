@@ -2,9 +2,12 @@
 
 import json
 import os
+import re
+import subprocess
 import time
 
 from harness import free_port, run_healthd
+from harness.healthd import healthd_bin
 
 CHECK_KEYS = {"name", "type", "target", "status", "kind", "detail", "latency_ms", "critical",
               "address", "source_addr"}
@@ -64,34 +67,75 @@ def test_check_exit_codes_and_table(workdirs, start_tcp_listener):
     critical_down = write_config(workdirs, "down.json",
                                  dict(base, checks=[tcp("app", app.port), tcp("db", closed)]))
     rc, out, err = run_check(critical_down)
-    assert rc == 1, (out, err)
+    assert rc == 2, (out, err)  # Nagios CRITICAL
     rows = table_rows(out)
     assert rows["app"][2] == "up"
     assert rows["db"][2:4] == ["down", "refused"], rows["db"]
     assert "connect 127.0.0.1:%d" % closed in rows["db"][6]
-    assert "CRITICAL down: db" in out and "exit 1" in out
+    assert "CRITICAL down: db" in out and "exit 2" in out
 
     noncritical_down = write_config(workdirs, "degraded.json",
                                     dict(base, checks=[tcp("app", app.port), tcp("db", closed, critical=False)]))
     rc, out, err = run_check(noncritical_down)
-    assert rc == 0, (out, err)
-    assert "non-critical down: db" in out and "CRITICAL" not in out
+    assert rc == 1, (out, err)  # Nagios WARNING: only non-critical checks down
+    assert "non-critical down: db" in out and "CRITICAL" not in out and "exit 1" in out
 
-    # usage and configuration errors: exit 2, said on stderr
+    # usage and configuration errors: exit 3 (Nagios UNKNOWN), said on stderr
     rc, out, err = run_healthd(["check"])
-    assert rc == 2 and "--config FILE is required" in err and out == ""
+    assert rc == 3 and "--config FILE is required" in err and out == ""
     rc, out, err = run_healthd(["check", "--config", only_up, "extra"])
-    assert rc == 2 and "unexpected argument" in err
+    assert rc == 3 and "unexpected argument" in err
     rc, out, err = run_healthd(["check", "--config", only_up, "--yaml"])
-    assert rc == 2 and "healthd check: unknown option, or one missing its value: --yaml" in err
+    assert rc == 3 and "healthd check: unknown option, or one missing its value: --yaml" in err
+    rc, out, err = run_healthd(["check", "--config", only_up, "--format", "xml"])
+    assert rc == 3 and 'unknown --format "xml"' in err
     rc, out, err = run_healthd(["check", "--help"])
-    assert rc == 0 and out.startswith("usage: healthd check --config FILE [--json]")
+    assert rc == 0 and out.startswith("usage: healthd check --config FILE [--json | --format table|json|nagios]")
     broken = write_config(workdirs, "broken.json", {"checks": [{"name": "x", "type": "tcp", "host": "h"}]})
     rc, out, err = run_check(broken)
-    assert rc == 2 and out == ""
+    assert rc == 3 and out == ""
     assert broken + ":" in err and "port" in err, err
     rc, out, err = run_check("/nonexistent/healthd.json")
-    assert rc == 2 and "cannot read the configuration" in err
+    assert rc == 3 and "cannot read the configuration" in err
+
+
+NAGIOS_LINE = re.compile(r"^HEALTHD (OK|WARNING|CRITICAL|UNKNOWN) - [^|\n]+ \|( '[\w.-]+'=\d+(\.\d+)?ms;;;0)*$")
+
+
+def test_check_as_a_nagios_plugin(workdirs, start_tcp_listener):
+    """--format nagios: one line `HEALTHD STATE - text | perfdata`, the state matching the exit code, as
+    Nagios, Icinga, Consul script checks and Monit read it; run through the Monitoring Plugins' own `negate`
+    (which maps a plugin's exit codes) to show a real consumer reads the same state."""
+    app = start_tcp_listener()
+    closed = free_port()
+    base = {"node_name": "web-1", "defaults": {"timeout_ms": 500}}
+    cases = {
+        "ok": (0, "OK", [tcp("app", app.port)]),
+        "warning": (1, "WARNING", [tcp("app", app.port), tcp("cache", closed, critical=False)]),
+        "critical": (2, "CRITICAL", [tcp("app", app.port), tcp("mysql-main", closed),
+                                     tcp("cache", closed, critical=False)]),
+    }
+    for name, (code, state, checks) in cases.items():
+        path = write_config(workdirs, name + ".json", dict(base, checks=checks))
+        rc, out, err = run_healthd(["check", "--config", path, "--format", "nagios"])
+        print("exit %d: %s" % (rc, out.strip()))
+        assert rc == code, (name, rc, out, err)
+        lines = out.splitlines()
+        assert len(lines) == 1 and NAGIOS_LINE.match(lines[0]), out
+        assert lines[0].startswith("HEALTHD %s - " % state), out
+        for check in checks:
+            assert "'%s'=" % check["name"] in lines[0].split("|")[1], out
+        # negate -o/-w/-c maps OK/WARNING/CRITICAL to the given states: it reads our exit code as a plugin
+        cp = subprocess.run(["/usr/lib/nagios/plugins/negate", "-o", "CRITICAL", "-w", "OK", "-c", "WARNING",
+                             healthd_bin(), "check", "--config", path,
+                             "--format", "nagios"], capture_output=True, text=True, timeout=30)
+        assert cp.returncode == {0: 2, 1: 0, 2: 1}[code], (name, cp.returncode, cp.stdout)
+    # the critical line names the critical failure first, with its detail, then the others
+    assert "HEALTHD CRITICAL - mysql-main refused: connect 127.0.0.1:%d" % closed in out
+    assert ", cache refused (non-critical); 1 of 3 checks up | 'app'=" in out
+
+    rc, out, err = run_healthd(["check", "--config", "/nonexistent.json", "--format", "nagios"])
+    assert rc == 3 and out.startswith("HEALTHD UNKNOWN - ") and len(out.splitlines()) == 1, (rc, out)
 
 
 def test_check_runs_every_check_at_once_and_json_shape(workdirs, make_netns, start_tcp_listener):
@@ -109,7 +153,7 @@ def test_check_runs_every_check_at_once_and_json_shape(workdirs, make_netns, sta
     started = time.monotonic()
     rc, out, err = run_check(path, "--json", netns=ns)
     elapsed = time.monotonic() - started
-    assert rc == 1, (out, err)
+    assert rc == 2, (out, err)
     # six 400 ms timeouts one after another would take 2.4 s: they ran concurrently
     assert elapsed < 0.4 + 1.2, elapsed
 
@@ -145,7 +189,7 @@ def test_check_with_http_checks(workdirs, start_http_app):
         {"name": "search", "type": "http", "url": "http://127.0.0.1:%d/" % failing.port, "critical": False},
     ]})
     rc, out, err = run_check(path, "--json")
-    assert rc == 0, (out, err)
+    assert rc == 1, (out, err)  # only a non-critical check down: WARNING
     by_name = {c["name"]: c for c in json.loads(out)["checks"]}
     assert (by_name["api"]["type"], by_name["api"]["status"], by_name["api"]["kind"]) == ("http", "up", "ok")
     assert (by_name["search"]["status"], by_name["search"]["kind"]) == ("down", "http_status")
@@ -163,7 +207,7 @@ def test_check_with_mysql_and_redis(workdirs, mariadb, start_redis):
     ]})
     os.chmod(path, 0o600)
     rc, out, err = run_check(path)
-    assert rc == 0, (out, err)
+    assert rc == 1, (out, err)  # only a non-critical check down: WARNING
     rows = table_rows(out)
     assert rows["db"][2:4] == ["up", "ok"]
     assert rows["sessions"][2:4] == ["up", "ok"]
@@ -173,7 +217,7 @@ def test_check_with_mysql_and_redis(workdirs, mariadb, start_redis):
 def snapshot(workdirs, cfg, name):
     path = write_config(workdirs, name + "-config.json", cfg)
     rc, out, err = run_check(path, "--json")
-    assert rc in (0, 1), err
+    assert rc in (0, 1, 2), err
     out_path = os.path.join(os.path.dirname(path), name + ".json")
     with open(out_path, "w") as f:
         f.write(out)
@@ -234,6 +278,12 @@ def test_diff_refuses_files_it_cannot_compare(workdirs, start_tcp_listener):
     not_json = os.path.join(d, "not.json")
     with open(not_json, "w") as f:
         f.write("NAME TARGET STATUS\napp 127.0.0.1:1 up\n")  # the table, not --json
+    twice = os.path.join(d, "twice.json")  # two runs appended to one file
+    with open(good) as f:
+        good_text = f.read()
+    good_lines = good_text.count("\n")
+    with open(twice, "w") as f:
+        f.write(good_text + good_text)
     health = os.path.join(d, "health.json")
     with open(health, "w") as f:
         json.dump({"status": "up", "node": "web-4", "checks": {}}, f)  # /health, not a check file
@@ -241,7 +291,8 @@ def test_diff_refuses_files_it_cannot_compare(workdirs, start_tcp_listener):
     cases = [
         (["diff", good], "expected two files"),
         (["diff", good, os.path.join(d, "missing.json")], "missing.json: cannot read: No such file"),
-        (["diff", good, not_json], "not.json: not JSON (invalid near line 1, column 1)"),
+        (["diff", good, not_json], "not.json:1:1: not JSON"),
+        (["diff", good, twice], "twice.json:%d:1: more text after the end of the JSON object" % (good_lines + 1)),
         (["diff", health, good], "health.json: not a healthd check file"),
         (["diff", good, other_node], 'different nodes: %s is from "web-4", %s from "web-5"' % (good, other_node)),
         (["diff", good, other_checks], "removed (only in before): db\n  added (only in after): mq\n"),

@@ -3,6 +3,7 @@ stop, reloads that keep state, the admin state across restarts and kill -9, sd_n
 and make install."""
 
 import datetime
+import hashlib
 import json
 import os
 import re
@@ -15,7 +16,10 @@ import time
 
 import pytest
 
-from harness import REPO, free_port, run_healthd, wait_until
+from harness import REPO, free_port, http_request, run_healthd, wait_until
+from harness.proc import die_with_parent
+from harness.unit_sandbox import UnitSandbox
+from harness.util import register_pid, stop_popen, unregister_pid
 
 HAPROXY_CFG = """
 global
@@ -97,7 +101,7 @@ def wait_agent_polls(hd, count, timeout=10):
 def test_ctl_drain_seen_by_haproxy_ready_undoes_it_and_runtime_maint_stays(
         start_tcp_listener, start_healthd, start_haproxy):
     app = start_tcp_listener()
-    hd = start_healthd(config(app.port))
+    hd = start_healthd(config(app.port, agent={"ready_window_ms": 1000}))
     hp = haproxy_for(start_haproxy, app, hd)
 
     rc, out, err = ctl(hd, "drain", "--reason", "deploy 42")
@@ -116,18 +120,19 @@ def test_ctl_drain_seen_by_haproxy_ready_undoes_it_and_runtime_maint_stays(
     wait_until(lambda: not admin_flags(hp) & ADMIN_DRAIN, 5, what="HAProxy leaves drain")
     hp.wait_server("be", "s1", lambda r: r["status"] == "UP" and r["weight"] == "100")
     assert health(hd)["admin"]["state"] == "ready"
-    assert hd.log().count('told 127.0.0.1 "ready"') == 1
+    assert hd.log().count('every poll for the next 1000 ms gets "ready"') == 1
 
-    # An operator's maint through HAProxy's runtime API is not undone by later polls.
+    # An operator's maint through HAProxy's runtime API after agent.ready_window_ms is not undone.
+    time.sleep(1.2)
     hp.cmd("set server be/s1 state maint")
     assert admin_flags(hp) & ADMIN_MAINT
     wait_agent_polls(hd, 10)
     assert admin_flags(hp) & ADMIN_MAINT, hp.server("be", "s1")
     assert hp.server("be", "s1")["status"] == "MAINT"
-    assert hd.log().count('told 127.0.0.1 "ready"') == 1
+    assert hd.log().count('the "ready" window is over') == 1
 
 
-def test_ready_reaches_every_load_balancer_once(start_tcp_listener, start_healthd, start_haproxy):
+def test_ready_reaches_every_load_balancer(start_tcp_listener, start_healthd, start_haproxy):
     app = start_tcp_listener()
     hd = start_healthd(config(app.port))
     lb1 = haproxy_for(start_haproxy, app, hd, source="127.0.0.2")
@@ -140,9 +145,7 @@ def test_ready_reaches_every_load_balancer_once(start_tcp_listener, start_health
     for hp in (lb1, lb2):  # "exactly once in total" would leave one of them in maint
         wait_until(lambda: not admin_flags(hp) & ADMIN_MAINT, 5, what="both LBs leave maint")
         hp.wait_server("be", "s1", lambda r: r["status"] == "UP" and r["weight"] == "100")
-    wait_agent_polls(hd, 10)
-    log = hd.log()
-    assert log.count('told 127.0.0.2 "ready"') == 1 and log.count('told 127.0.0.3 "ready"') == 1
+    assert hd.log().count('gets "ready"') == 1
 
 
 # --------------------------------------------------------------------------- graceful stop
@@ -207,6 +210,37 @@ def test_reload_with_a_bad_file_keeps_the_running_checks(start_tcp_listener, sta
     rc, out, err = ctl(hd, "reload")
     assert rc == 1 and "invalid JSON" in err
     assert hd.running and list(health(hd)["checks"]) == ["app"]
+
+
+SECRET = "hunter2-S3cret"
+
+
+def test_syntax_error_next_to_a_password_is_never_shown(start_tcp_listener, start_healthd):
+    """A JSON syntax error right at an inline password: the reload log, the ctl reload answer and --check-config
+    give FILE:LINE:COL and the kind of token there, never the text."""
+    app = start_tcp_listener()
+    hd = start_healthd(config(app.port))
+    good = open(hd.config_path).read()
+    # a password without quotes, then one with the comma after it missing
+    for broken in ('"password": %s, "port": 6379' % SECRET, '"password": "%s" "port": 6379' % SECRET):
+        cfg = json.loads(good)
+        cfg["checks"].append({"name": "cache", "type": "redis", "host": "127.0.0.1", "port": 6379})
+        text = json.dumps(cfg, indent=2).replace('"port": 6379', broken)
+        with open(hd.config_path, "w") as f:
+            f.write(text)
+        rc, out, err = ctl(hd, "reload")
+        hd.signal(signal.SIGHUP)
+        wait_until(lambda: hd.log().count("invalid JSON") >= 2, 5, what="the SIGHUP refusal in the log")
+        rc2, out2, err2 = run_healthd(["--config", hd.config_path, "--check-config"])
+        print("ctl reload: %s--check-config: %s" % (err, err2))
+        assert rc == 1 and "invalid JSON: cannot continue at" in err, err
+        assert rc2 == 2 and "invalid JSON: cannot continue at" in err2, err2
+        for shown in (out + err, out2 + err2, hd.log()):
+            assert "hunter2" not in shown and "S3cret" not in shown, shown
+        hd.write_config(config(app.port))
+        assert ctl(hd, "reload")[0] == 0
+        with open(hd.log_path, "w"):
+            pass  # a fresh log for the next form
 
 
 def test_reload_keeps_state_of_unchanged_checks(start_tcp_listener, start_healthd, start_haproxy):
@@ -313,11 +347,28 @@ def test_unreadable_state_file_starts_in_drain(start_tcp_listener, start_healthd
 
 def test_state_not_saved_is_reported(start_tcp_listener, start_healthd, tmp_path):
     app = start_tcp_listener()
-    hd = start_healthd(config(app.port, state_dir=str(tmp_path / "missing")))
-    assert "will not survive a restart" in hd.log()
+    (tmp_path / "file").write_text("")
+    state_dir = tmp_path / "file" / "state"  # cannot be created: its parent is a file
+    hd = start_healthd(config(app.port, state_dir=str(state_dir)))
+    line = [l for l in hd.log().splitlines() if "state_dir" in l and "error" in l][0]
+    print(line)
+    assert "cannot create state_dir %s" % state_dir in line and "Not a directory" in line, line
+    assert "will not survive a restart" in line
     rc, out, err = ctl(hd, "drain")
-    assert rc == 1 and "NOT saved" in err and "No such file or directory" in err
+    assert rc == 1 and "NOT saved" in err and "Not a directory" in err
     assert health(hd)["admin"]["state"] == "drain"  # in effect all the same
+
+
+def test_missing_state_dir_is_created(start_tcp_listener, start_healthd, tmp_path):
+    app = start_tcp_listener()
+    state_dir = tmp_path / "var" / "lib" / "healthd"
+    hd = start_healthd(config(app.port, state_dir=str(state_dir)))
+    mode = stat.S_IMODE(os.stat(state_dir).st_mode)
+    print("state_dir created with mode %03o" % mode)
+    assert mode == 0o750, oct(mode)
+    assert "state_dir %s created (mode 0750)" % state_dir in hd.log()
+    assert ctl(hd, "drain")[0] == 0
+    assert json.loads((state_dir / "admin.json").read_text())["state"] == "drain"
 
 
 # --------------------------------------------------------------------------- ctl, the socket
@@ -415,6 +466,9 @@ def test_make_install_and_systemd_unit_verifies(tmp_path):
     out = subprocess.run(["make", "-C", REPO, "--no-print-directory", "install", "DESTDIR=%s" % dest,
                           "PREFIX=/usr"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
+    # a package's staging tree (no etc/passwd): no user is made in it, and none on this machine
+    assert "has no etc/passwd (a package tree): the user healthd is not made here" in out.stdout
+    assert not (dest / "etc/passwd").exists() and not (dest / "etc/group").exists()
     files = {p: os.stat(dest / p) for p in [
         "usr/sbin/healthd", "usr/lib/systemd/system/healthd.service", "usr/lib/sysusers.d/healthd.conf",
         "usr/share/man/man8/healthd.8", "usr/share/doc/healthd/examples/healthd.json",
@@ -436,7 +490,7 @@ def test_make_install_and_systemd_unit_verifies(tmp_path):
     for line in ("Type=notify", "WatchdogSec=", "User=healthd", "ProtectSystem=strict", "ProtectHome=",
                  "PrivateTmp=yes", "NoNewPrivileges=yes", "CapabilityBoundingSet=\n",
                  "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX", "StateDirectory=healthd",
-                 "RuntimeDirectory=healthd", "ExecReload=/bin/kill -HUP $MAINPID"):
+                 "RuntimeDirectory=healthd", "ExecReload=/usr/sbin/healthd ctl reload\n"):
         assert line in unit, line
     # Verify the installed unit against the installed binary and man page.
     verify_dir = tmp_path / "verify"
@@ -452,3 +506,112 @@ def test_make_install_and_systemd_unit_verifies(tmp_path):
     score = re.search(r"Overall exposure level for healthd.service: ([\d.]+)", security.stdout + security.stderr)
     assert score and float(score.group(1)) <= 2.0, security.stdout[-2000:]
     shutil.rmtree(dest)
+
+
+def file_sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def make_env():
+    """A user's environment: not the MAKEFLAGS (SANITIZE...) that `make test` hands down."""
+    outer = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "SANITIZE", "BUILD", "WERROR", "CFLAGS")
+    return {k: v for k, v in os.environ.items() if k not in outer}
+
+
+def test_make_install_into_a_root_being_built_makes_the_user_there(tmp_path):
+    dest = tmp_path / "image"
+    (dest / "etc").mkdir(parents=True)
+    (dest / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    (dest / "etc/group").write_text("root:x:0:\n")
+    host = {p: file_sha256(p) for p in ("/etc/passwd", "/etc/group")}
+    out = subprocess.run(["make", "-C", REPO, "--no-print-directory", "install", "DESTDIR=%s" % dest, "PREFIX=/usr"],
+                         capture_output=True, text=True, timeout=300, env=make_env())
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "systemd-sysusers --root=%s %s/usr/lib/sysusers.d/healthd.conf" % (dest, dest) in out.stdout
+    users = {line.split(":")[0]: line.split(":") for line in (dest / "etc/passwd").read_text().splitlines()}
+    groups = {line.split(":")[0]: line.split(":") for line in (dest / "etc/group").read_text().splitlines()}
+    assert users["healthd"][5] == "/var/lib/healthd", users
+    conf = os.stat(dest / "etc/healthd/healthd.json")
+    print("image's healthd gid %s, configuration %o %d:%d" % (groups["healthd"][2], stat.S_IMODE(conf.st_mode),
+                                                             conf.st_uid, conf.st_gid))
+    assert (stat.S_IMODE(conf.st_mode), conf.st_uid, conf.st_gid) == (0o640, 0, int(groups["healthd"][2]))
+    assert {p: file_sha256(p) for p in host} == host, "make install DESTDIR=... changed this machine's users"
+    # again: the configuration is kept, the user is not made twice
+    out = subprocess.run(["make", "-C", REPO, "--no-print-directory", "install", "DESTDIR=%s" % dest, "PREFIX=/usr"],
+                         capture_output=True, text=True, timeout=300, env=make_env())
+    assert out.returncode == 0 and "keeping the existing %s/etc/healthd/healthd.json" % dest in out.stdout, out.stdout
+    assert "warning" not in out.stdout
+    assert [line for line in (dest / "etc/passwd").read_text().splitlines() if line.startswith("healthd:")] == \
+        [":".join(users["healthd"])]
+
+
+def readme_install_steps():
+    """The first sh block of the README's "systemd and install", as lists of commands (split at &&)."""
+    with open(os.path.join(REPO, "README.md")) as f:
+        readme = f.read()
+    section = readme.split("### systemd and install", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+    steps = []
+    for line in block.splitlines():
+        line = line.split("#", 1)[0].strip()
+        steps += [cmd.split() for cmd in line.split("&&") if cmd.strip()]
+    return steps
+
+
+def test_readme_install_steps_then_the_units_commands_run_as_healthd(make_netns, start_tcp_listener, workdirs):
+    """The README's steps as written (DESTDIR empty: this system, here overlays of /etc, /usr, /var/lib and /run in
+    a private mount namespace), then the installed unit's ExecStartPre= and ExecStart= as user healthd under the
+    unit's constraints, with the example configuration make install wrote; its targets (127.0.0.1:8080, 3306,
+    6379) and its listen ports (9110, 9111) live in a network namespace of their own."""
+    steps = readme_install_steps()
+    assert steps[0][:2] == ["make", "install"], steps
+    box = UnitSandbox(workdirs.new("readme-install"), overlaid=("/etc", "/usr", "/var/lib", "/run"))
+    started_by_systemd = []
+    for argv in steps:
+        if argv[0] == "systemctl":
+            started_by_systemd.append(argv)  # no systemd here: the unit's own commands stand in for it, below
+        elif argv[0] == "make":
+            box.root_command(["make", "-C", REPO, "--no-print-directory"] + argv[1:], env=None)
+        else:
+            box.root_command(argv)
+    assert started_by_systemd, "the README's steps never start the service"
+    ns = make_netns("install")
+    for port in (8080, 3306, 6379):
+        start_tcp_listener(port=port, netns=ns)
+    log_path = os.path.join(box.workdir, "healthd.log")
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(ns.wrap(box.argv(unit="healthd.service")), stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+    register_pid(proc.pid, "ip", "the installed unit's commands")
+
+    def log_text(tail=4000):
+        with open(log_path, errors="replace") as f:
+            text = f.read()
+        return text if tail is None else text[-tail:]
+
+    def all_up():
+        if proc.poll() is not None:
+            return "exited"
+        status, _, body = http_request("127.0.0.1", 9110, "/health", timeout=1, netns=ns)
+        doc = json.loads(body)
+        return doc if status == 200 and all(c["status"] == "up" for c in doc["checks"].values()) else None
+
+    try:
+        doc = wait_until(all_up, 30, interval=0.2, what="/health of the installed daemon, every check up")
+        assert doc != "exited", "the unit's commands exited %s:\n%s" % (proc.returncode, log_text())
+        print("installed daemon: %s" % {n: (c["status"], c["detail"]) for n, c in doc["checks"].items()})
+        assert sorted(doc["checks"]) == ["app", "cache", "db"]
+        # the installed files, as the service saw them (the namespace's writes are in the overlays)
+        etc = box.overlay_upper("/etc")
+        gid = [line.split(":")[2] for line in open(os.path.join(etc, "group")) if line.startswith("healthd:")]
+        conf = os.stat(os.path.join(etc, "healthd/healthd.json"))
+        assert (stat.S_IMODE(conf.st_mode), conf.st_uid, str(conf.st_gid)) == (0o640, 0, gid[0]), (conf, gid)
+        state = os.stat(os.path.join(box.overlay_upper("/var/lib"), "healthd"))
+        assert (stat.S_IMODE(state.st_mode), str(state.st_gid)) == (0o750, gid[0])
+        assert "healthd.service: ExecStartPre=[['/usr/sbin/healthd', '--config', '/etc/healthd/healthd.json', " \
+            "'--check-config']] ExecStart=['/usr/sbin/healthd', '--config', '/etc/healthd/healthd.json']" in \
+            log_text(tail=None)
+    finally:
+        stop_popen(proc, timeout=10, sig=signal.SIGTERM)
+        unregister_pid(proc.pid)

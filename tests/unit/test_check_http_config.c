@@ -49,7 +49,7 @@ static void test_errors_point_at_the_value(void **state)
 	expect_error("\"url\": \"http://h/\", \"expect_status\": \"6xx\"", "expected codes like 200");
 	expect_error("\"url\": \"http://h/\", \"expect_status\": \"200-700\"", "from 100 to 599");
 	expect_error("\"url\": \"http://h/\", \"expect_status\": true", "expected a status code");
-	expect_error("\"url\": \"http://h/\", \"ca\": \"/nonexistent/ca.pem\"", "cannot read the CA file \"/nonexistent/ca.pem\"");
+	expect_error("\"url\": \"http://h/\", \"ca\": \"/nonexistent/ca.pem\"", "cannot read the CA file /nonexistent/ca.pem: No such file");
 	expect_error("\"url\": \"http://h/\", \"method\": \"PUT\"", "expected one of \"GET\", \"HEAD\", \"POST\"");
 	expect_error("\"url\": \"http://h/\", \"headers\": {\"X-A\": 1}", "one-line string value");
 	expect_error("\"expect_status\": 200", "missing required key \"url\"");

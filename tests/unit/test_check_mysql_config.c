@@ -37,25 +37,48 @@ static void write_file(const char *path, const char *text, mode_t mode)
 	assert_int_equal(chmod(path, mode), 0);
 }
 
+/* An empty regular file (a device like /dev/null is refused as a CA or password file). */
+static const char *empty_file(void)
+{
+	static char path[64];
+
+	if (path[0] == '\0') {
+		snprintf(path, sizeof(path), "/tmp/hd-mysql-empty-%d", (int)getpid());
+		write_file(path, "", 0600);
+	}
+	return path;
+}
+
 static void test_valid_forms(void **state)
 {
+	char keys[256];
+
 	(void)state;
 	config_free(expect_valid("\"host\": \"db1.internal\", \"user\": \"healthd\"", "db1.internal:3306"));
 	config_free(expect_valid("\"host\": \"10.0.13.1\", \"port\": 3307, \"user\": \"u\", \"password\": \"p\", "
 				 "\"database\": \"app\", \"query\": \"SELECT 1 FROM dual\", \"expect_read_only\": true, "
 				 "\"max_replication_lag_s\": 30, \"persistent\": true", "10.0.13.1:3307"));
 	config_free(expect_valid("\"host\": \"::1\", \"user\": \"u\", \"tls\": \"preferred\"", "[::1]:3306"));
-	config_free(expect_valid("\"host\": \"h\", \"user\": \"u\", \"tls\": \"required\", \"ca\": \"/dev/null\"", "h:3306"));
+	snprintf(keys, sizeof(keys), "\"host\": \"h\", \"user\": \"u\", \"tls\": \"required\", \"ca\": \"%s\"", empty_file());
+	config_free(expect_valid(keys, "h:3306"));
+	expect_error("\"host\": \"h\", \"user\": \"u\", \"tls\": \"required\", \"ca\": \"/dev/null\"",
+		     "cannot read the CA file /dev/null: a device");
 }
 
 static void test_errors_point_at_the_key(void **state)
 {
+	char keys[256], msg[128];
+
 	(void)state;
 	expect_error("\"host\": \"h\", \"user\": \"u\", \"password\": \"p\", \"password_file\": \"/dev/null\"",
 		     "t.json:2:45: checks[\"db\"].password_file: give password or password_file, not both");
 	expect_error("\"host\": \"h\", \"user\": \"u\", \"password_file\": \"/nonexistent/pw\"",
 		     "t.json:2:45: checks[\"db\"].password_file: cannot read the password file /nonexistent/pw");
-	expect_error("\"host\": \"h\", \"user\": \"u\", \"password_file\": \"/dev/null\"", "the password file /dev/null is empty");
+	snprintf(keys, sizeof(keys), "\"host\": \"h\", \"user\": \"u\", \"password_file\": \"%s\"", empty_file());
+	snprintf(msg, sizeof(msg), "the password file %s is empty", empty_file());
+	expect_error(keys, msg);
+	expect_error("\"host\": \"h\", \"user\": \"u\", \"password_file\": \"/dev/null\"",
+		     "cannot read the password file /dev/null: a device");
 	expect_error("\"host\": \"h\", \"user\": \"u\", \"ca\": \"/dev/null\"",
 		     "t.json:2:28: checks[\"db\"].ca: ca verifies the server's certificate, which needs \"tls\": \"required\"");
 	expect_error("\"host\": \"h\", \"user\": \"u\", \"tls\": \"required\", \"ca\": \"/nonexistent/ca.pem\"",
@@ -138,6 +161,8 @@ int main(void)
 		cmocka_unit_test(test_password_file_feeds_the_fingerprint),
 		cmocka_unit_test(test_password_file_limits_shared_with_redis),
 	};
+	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	unlink(empty_file());
+	return failed;
 }

@@ -60,7 +60,7 @@ static void minimal_file_gets_every_default(void **unused)
 	assert_string_equal(cfg->listen.admin_socket, "/run/healthd/healthd.sock");
 	assert_string_equal(cfg->state_dir, "/var/lib/healthd");
 	assert_int_equal(cfg->shutdown_grace_ms, 6000);
-	assert_int_equal(cfg->agent.ready_window_ms, 60000);
+	assert_int_equal(cfg->agent.ready_window_ms, 10000);
 	assert_int_equal(cfg->defaults.interval_ms, 2000);
 	assert_int_equal(cfg->defaults.timeout_ms, 1000);
 	assert_int_equal(cfg->defaults.rise, 2);
@@ -69,7 +69,12 @@ static void minimal_file_gets_every_default(void **unused)
 	assert_int_equal(cfg->agent.max_connections, 256);
 	assert_int_equal(cfg->agent.timeout_ms, 2000);
 	assert_int_equal(cfg->http.max_connections, 512);
-	assert_int_equal(cfg->http.timeout_ms, 5000);
+	assert_int_equal(cfg->http.timeout_ms, 3000);
+	assert_int_equal(cfg->http.max_connections_per_source, 64);
+	assert_int_equal(cfg->agent.max_connections_per_source, 64);
+	assert_false(cfg->http.allow_from.set);
+	assert_false(cfg->http.details_from.set);
+	assert_false(cfg->agent.allow_from.set);
 	assert_int_equal(cfg->http.max_header_bytes, 8192);
 	assert_false(cfg->log.syslog);
 	assert_int_equal(cfg->log.level, HD_LOG_INFO);
@@ -167,8 +172,8 @@ static void invalid_json_points_at_the_spot(void **unused)
 		     "    {\"name\": \"db\" \"type\": \"tcp\"}\n"
 		     "  ]\n"
 		     "}\n",
-		     "healthd.json:3:19: invalid JSON: cannot continue at '\"type\": \"tcp\"}' "
-		     "(a comma missing or one too many, or a missing colon or bracket, just before it?)");
+		     "healthd.json:3:19: invalid JSON: cannot continue at a string "
+		     "(a comma missing or one too many, a missing colon, bracket or quote, just before it?)");
 	expect_error("{\n"
 		     "  \"checks\": [\n",
 		     "healthd.json:3:1: invalid JSON: the text ends too early (an unclosed { [ or \"?)");
@@ -216,7 +221,7 @@ static void unknown_check_key_suggests_the_close_one(void **unused)
 		     "healthd.json:1:13: listen.htp: unknown key \"htp\" (did you mean \"http\"?)");
 	expect_error("{\"checks\": [{\"name\": \"db\", \"type\": \"tcp\", \"host\": \"h\", \"port\": 1, \"color\": 1}]}",
 		     "healthd.json:1:67: checks[\"db\"].color: unknown key \"color\" (expected one of: name, type, critical, "
-		     "interval_ms, timeout_ms, rise, fall, host, port)");
+		     "interval_ms, timeout_ms, rise, fall, fastinterval_ms, downinterval_ms, host, port)");
 }
 
 static void wrong_types(void **unused)

@@ -1,4 +1,5 @@
-/* test_disk.c: the disk check's verdict on one measurement: df's percentage, thresholds, for_cycles, error texts. */
+/* test_disk.c: the disk check's verdict on one measurement: df's percentage, thresholds, for_cycles, error texts,
+ * the probe off, read-only views, and mountinfo lines. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -188,6 +189,75 @@ static void error_details_name_the_step_and_what_it_means(void **unused)
 	}
 }
 
+static void probe_off_measures_space_and_inodes_only(void **unused)
+{
+	struct hd_disk_sample s = healthy();
+	char detail[384];
+	int cycles = 0;
+
+	(void)unused;
+	s.probe_off = true;
+	s.probe_ms = 0;
+	assert_int_equal(judge(&s, &defaults, &cycles, detail), HD_KIND_OK);
+	assert_string_equal(detail, "/data: 10.0% used (45 GiB free of 50 GiB), inodes 10.0% used, write probe off");
+	s.bavail = s.bfree = 131072; /* 99% used: the thresholds still apply */
+	assert_int_equal(judge(&s, &defaults, &cycles, detail), HD_KIND_THRESHOLD);
+	assert_string_equal(detail, "/data: 99.0% used > 95% (512 MiB free of 50 GiB)");
+}
+
+static void a_read_only_view_of_a_writable_filesystem(void **unused)
+{
+	struct hd_disk_sample s = healthy();
+	char detail[384];
+	int cycles = 0;
+
+	(void)unused;
+	/* with the probe: it cannot be made, and the detail says why and what to do */
+	s.view_read_only = true;
+	s.probe_ms = 0;
+	assert_int_equal(judge(&s, &defaults, &cycles, detail), HD_KIND_ERROR);
+	assert_string_equal(detail, "/data: read-only to healthd, the filesystem itself is writable (a read-only mount such "
+				    "as systemd's ProtectSystem=strict; set \"probe\": false to watch space and inodes only, "
+				    "or allow writes with ReadWritePaths=)");
+	/* without: healthy */
+	s.probe_off = true;
+	assert_int_equal(judge(&s, &defaults, &cycles, detail), HD_KIND_OK);
+	assert_string_equal(detail, "/data: 10.0% used (45 GiB free of 50 GiB), inodes 10.0% used, write probe off");
+	/* a filesystem that is read-only itself is an error either way */
+	s.read_only = true;
+	assert_int_equal(judge(&s, &defaults, &cycles, detail), HD_KIND_ERROR);
+	assert_string_equal(detail, "/data: read-only filesystem (statvfs reports it mounted read-only; "
+				    "remounted after I/O errors? see the kernel log)");
+}
+
+static void mountinfo_lines_tell_the_filesystems_own_state(void **unused)
+{
+	static const struct {
+		const char *line;
+		unsigned int major, minor;
+		int want;
+	} cases[] = {
+		/* ProtectSystem=strict: the mount is ro, the superblock rw */
+		{"43 42 254:0 / / ro,relatime - ext4 /dev/vda rw,discard,errors=remount-ro\n", 254, 0, 0},
+		{"43 42 254:0 / / ro,relatime - ext4 /dev/vda ro,discard\n", 254, 0, 1},
+		{"43 42 254:0 / / rw,relatime shared:1 master:2 - ext4 /dev/vda rw,ro\n", 254, 0, 1},
+		/* optional fields, a mount point with an escaped space, no trailing newline */
+		{"61 27 8:17 /data /mnt/my\\040disk rw shared:7 - xfs /dev/sdb1 rw,attr2,noquota", 8, 17, 0},
+		/* "ro" only as a part of a longer option is not read-only */
+		{"61 27 8:17 / /x rw - ext4 /dev/sdb1 rw,errors=remount-ro,rox", 8, 17, 0},
+		/* another device, or a line that is not mountinfo */
+		{"43 42 254:0 / / rw - ext4 /dev/vda ro\n", 254, 1, -1},
+		{"43 42 254:0 / / rw - ext4 /dev/vda ro\n", 8, 0, -1},
+		{"43 42 254:0 / / rw ext4 /dev/vda ro\n", 254, 0, -1},
+		{"43 42 254:0 / / rw - ext4\n", 254, 0, -1},
+		{"", 0, 0, -1},
+	};
+
+	(void)unused;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_int_equal(hd_disk_mountinfo_read_only(cases[i].line, cases[i].major, cases[i].minor), cases[i].want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -199,6 +269,9 @@ int main(void)
 		cmocka_unit_test(for_cycles_counts_consecutive_cycles_before_it_fails),
 		cmocka_unit_test(errors_fail_at_once_and_reset_the_cycle_count),
 		cmocka_unit_test(error_details_name_the_step_and_what_it_means),
+		cmocka_unit_test(probe_off_measures_space_and_inodes_only),
+		cmocka_unit_test(a_read_only_view_of_a_writable_filesystem),
+		cmocka_unit_test(mountinfo_lines_tell_the_filesystems_own_state),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

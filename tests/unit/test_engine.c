@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <sys/un.h>
 
 #include "config.h"
@@ -25,6 +27,7 @@ static struct {
 	struct hd_check_run *running[MAX_NAMES]; /* the attempt in flight, or NULL */
 	int starts[MAX_NAMES];
 	int cancels[MAX_NAMES];
+	bool done_in_cancel; /* a broken type: reports from inside cancel() */
 } fake;
 
 static int slot(const char *name)
@@ -72,6 +75,8 @@ static void fake_cancel(struct hd_check_run *run)
 	assert_ptr_equal(fake.running[i], run);
 	fake.running[i] = NULL;
 	fake.cancels[i]++;
+	if (fake.done_in_cancel)
+		hd_check_done(run, HD_KIND_ERROR, "reported while cancelled");
 }
 
 static const struct cfg_key fake_keys[] = {{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL, NULL}};
@@ -318,6 +323,46 @@ static void one_shot_without_checks_is_done_at_once(void **state)
 
 /* ---- addresses as details show them ---- */
 
+/* ---- the "exactly one hd_check_done()" contract ---- */
+
+enum broken_way { DONE_TWICE, DONE_AFTER_DEADLINE_CANCEL };
+
+/* Runs a type that breaks the contract in a child process; returns its wait status. */
+static int run_broken_type(struct fixture *fx, enum broken_way way)
+{
+	pid_t pid = fork();
+	int status = 0;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		engine_apply_config(fx->engine, fake_config(1, fake_conf("a", "fa", 60000, way == DONE_TWICE ? 5000 : 50)));
+		wait_started(fx, "a");
+		if (way == DONE_TWICE) {
+			struct hd_check_run *run = fake.running[slot("a")];
+			complete("a", HD_KIND_OK);
+			hd_check_done(run, HD_KIND_REFUSED, "a second answer");
+		} else {
+			fake.done_in_cancel = true;
+			run_for(fx, 300); /* the deadline cancels the attempt, whose cancel() reports */
+		}
+		_exit(0); /* not reached when the contract is enforced */
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
+static void a_second_done_for_one_attempt_aborts(void **state)
+{
+	int twice = run_broken_type(*state, DONE_TWICE);
+	int in_cancel = run_broken_type(*state, DONE_AFTER_DEADLINE_CANCEL);
+
+	printf("done twice: %s %d; done from cancel(): %s %d\n", WIFSIGNALED(twice) ? "signal" : "exit",
+	       WIFSIGNALED(twice) ? WTERMSIG(twice) : WEXITSTATUS(twice), WIFSIGNALED(in_cancel) ? "signal" : "exit",
+	       WIFSIGNALED(in_cancel) ? WTERMSIG(in_cancel) : WEXITSTATUS(in_cancel));
+	assert_true(WIFSIGNALED(twice) && WTERMSIG(twice) == SIGABRT);
+	assert_true(WIFSIGNALED(in_cancel) && WTERMSIG(in_cancel) == SIGABRT);
+}
+
 static void peer_text_for_ipv4_and_ipv6(void **unused)
 {
 	struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons(3306)};
@@ -367,6 +412,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(stop_cancels_each_running_attempt_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(one_shot_starts_every_check_at_once_and_is_done_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(one_shot_without_checks_is_done_at_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_second_done_for_one_attempt_aborts, setup, teardown),
 		cmocka_unit_test(peer_text_for_ipv4_and_ipv6),
 		cmocka_unit_test(source_address_of_a_bound_socket),
 	};

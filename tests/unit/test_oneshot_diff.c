@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "oneshot.h"
+#include "util.h"
 
 static char dir[] = "/tmp/hd-diff-test-XXXXXX";
 
@@ -145,7 +146,7 @@ static void test_refuses_unreadable_and_foreign_files(void **state)
 		const char *expect;
 	} cases[] = {
 		{"", "empty file"},
-		{"{\"format\": \"healthd-check\",\n  \"node\": oops}", "not JSON (invalid near line 2, column 11)"},
+		{"{\"format\": \"healthd-check\",\n  \"node\": oops}", "bad.json:2:11: not JSON"},
 		{"[1, 2, 3]", "not a healthd check file"},
 		{"{\"status\":\"up\",\"node\":\"web1\",\"checks\":{}}", "not a healthd check file"},
 		{"{\"format\":\"healthd-check\",\"format_version\":7,\"node\":\"web1\",\"checks\":[]}", "format_version 7"},
@@ -191,6 +192,72 @@ static int teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+/* Two outputs in one file, or a stray character after the object: refused, saying where. */
+static void test_refuses_trailing_text_with_its_position(void **state)
+{
+	const char *good = write_file("good2.json", snapshot("web1", "db:up:ok:true"));
+	static const struct {
+		const char *tail, *expect;
+	} cases[] = {
+		{"}", "bad2.json:2:1: more text after the end of the JSON object"},
+		{"  \n  garbage", "bad2.json:3:3: more text after the end of the JSON object"},
+		{"{\"format\":\"healthd-check\"}", "bad2.json:2:1: more text after the end"},
+	};
+	char text[8192];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct result r;
+		snprintf(text, sizeof(text), "%s%s", snapshot("web1", "db:up:ok:true"), cases[i].tail);
+		r = diff(good, write_file("bad2.json", text));
+		printf("%s", r.err);
+		if (r.rc != HD_EXIT_USAGE || strstr(r.err, cases[i].expect) == NULL)
+			fail_msg("case %zu: rc %d, stderr \"%s\", expected \"%s\"", i, r.rc, r.err, cases[i].expect);
+	}
+}
+
+static char *big_snapshot(size_t n, size_t down)
+{
+	size_t cap = n * 160 + 256, used = 0;
+	char *text = xmalloc(cap);
+
+	used += (size_t)snprintf(text, cap, "{\"format\":\"healthd-check\",\"format_version\":1,\"node\":\"web1\","
+				 "\"timestamp\":\"T\",\"checks\":[");
+	for (size_t i = 0; i < n; i++)
+		used += (size_t)snprintf(text + used, cap - used,
+					 "%s{\"name\":\"check-%06zu\",\"status\":\"%s\",\"kind\":\"%s\",\"critical\":true}",
+					 i ? "," : "", n - 1 - i, i == down ? "down" : "up", i == down ? "refused" : "ok");
+	snprintf(text + used, cap - used, "]}\n");
+	return text;
+}
+
+/* A benchmark, not a timed assertion: the seconds are printed; the result must be right. */
+static void test_twenty_thousand_checks(void **state)
+{
+	enum { N = 20000 };
+	char *before = big_snapshot(N, N), *after = big_snapshot(N, 123);
+	const char *b = write_file("big-before.json", before), *a = write_file("big-after.json", after);
+	FILE *out = tmpfile(), *err = tmpfile();
+	char summary[256] = "";
+	double t0, t1;
+	int rc;
+
+	(void)state;
+	t0 = hd_now_mono_ms_f();
+	rc = oneshot_diff(b, a, out, err);
+	t1 = hd_now_mono_ms_f();
+	rewind(out);
+	while (fgets(summary, sizeof(summary), out) != NULL && strncmp(summary, "20000 checks", 12) != 0)
+		;
+	printf("healthd diff of %d checks: %.3f s: %s", N, (t1 - t0) / 1000.0, summary);
+	assert_int_equal(rc, HD_EXIT_FAILED);
+	assert_string_equal(summary, "20000 checks: 1 regression, 0 recoveries, 0 still down, 19999 up before and after\n");
+	fclose(out);
+	fclose(err);
+	free(before);
+	free(after);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -198,6 +265,8 @@ int main(void)
 		cmocka_unit_test(test_recovery_only_and_no_change_exit_zero),
 		cmocka_unit_test(test_refuses_mismatched_files),
 		cmocka_unit_test(test_refuses_unreadable_and_foreign_files),
+		cmocka_unit_test(test_refuses_trailing_text_with_its_position),
+		cmocka_unit_test(test_twenty_thousand_checks),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
