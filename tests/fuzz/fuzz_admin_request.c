@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_push.h"
 #include "control.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -19,8 +20,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(line, data, n);
 	line[n] = '\0';
 	if (control_parse_request(line, &cmd, reason, sizeof(reason), &error) == 0) {
-		if ((unsigned)cmd > HD_CTL_RELOAD || strlen(reason) >= sizeof(reason))
+		if ((unsigned)cmd > HD_CTL_PUSH || strlen(reason) >= sizeof(reason))
 			abort();
+		if (cmd == HD_CTL_PUSH) { /* then the push words: a check name, ok or fail, a printable detail */
+			char name[64], detail[HD_PUSH_DETAIL_MAX + 1];
+			bool ok;
+			const char *why = NULL;
+			if (hd_push_parse_request(reason, name, sizeof(name), &ok, detail, sizeof(detail), &why) == 0) {
+				if (strlen(name) == 0 || strlen(name) > 63 || strlen(detail) > HD_PUSH_DETAIL_MAX ||
+				    strpbrk(name, " /"))
+					abort();
+				for (const char *p = detail; *p; p++)
+					if ((unsigned char)*p < 0x20 || *p == 0x7f)
+						abort();
+			} else if (why == NULL) {
+				abort();
+			}
+		}
 		for (const char *p = reason; *p; p++)
 			if ((unsigned char)*p < 0x20 || *p == 0x7f)
 				abort(); /* the reason reaches the log and the state file: printable only */
