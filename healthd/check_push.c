@@ -394,7 +394,7 @@ uint64_t hd_push_report(struct event_base *base, const char *state_dir, const st
 
 static const struct cfg_key push_keys[] = {
 	{"ttl_ms", CFG_INT, offsetof(struct push_conf, ttl_ms), true, 1000, 1814400000, NULL, NULL,
-	 "a report (`healthd ctl push NAME ok|fail`) must arrive at least this often; silence longer than this is "
+	 "a report (`healthd ctl push NAME ok` or `fail`) must arrive at least this often; silence longer than this is "
 	 "down (kind timeout); before the first report the check is pending for this long"},
 	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL},
 };

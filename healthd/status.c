@@ -287,7 +287,7 @@ static const char *component_type(const struct hd_check_conf *conf)
 static const char *ietf_check_status(const struct hd_check *c)
 {
 	if (c->state == HD_STATE_UP)
-		return "pass";
+		return c->last.warn ? "warn" : "pass"; /* a plugin's WARNING: up, and said so */
 	if (c->state == HD_STATE_PENDING && (c->added_on_reload || !c->conf->critical))
 		return "warn";
 	return c->conf->critical ? "fail" : "warn";

@@ -141,6 +141,9 @@ def test_real_plugins_exit_codes_perfdata_and_warning(start_healthd, start_tcp_l
     # A WARNING never takes the backend out: only non-critical checks are down, so 200 and "up 50%".
     status, body = hd.json("/health")
     assert status == 200 and body["status"] == "degraded", body
+    _, _, body = hd.get("/health", headers={"Accept": "application/health+json"})
+    ietf = json.loads(body)["checks"]
+    assert ietf["warn:responseTime"][0]["status"] == "warn" and ietf["ok:responseTime"][0]["status"] == "pass", ietf
     text = metrics(hd)
     assert 'healthd_check_warning{check="warn"} 1' in text
     assert re.search(r'^healthd_check_up\{check="warn",critical="true"\} 1$', text, re.M)
