@@ -495,12 +495,17 @@ def test_strangers_get_the_status_only_and_allow_from_refuses(start_healthd, sta
 
     secrets = ["TOKEN-s3cr3t", "secret-reason-42", "127.0.0.1:%d" % db.port, str(api.port), "be-test",
                "healthd", "tcp", "detail", "address", "target"]
-    for path in ("/health", "/health/db", "/health/api", "/ready"):
+    # In drain /ready is 503 for every load balancer (the reason stays with the detail set); /ready/deps follows
+    # the dependencies only, as HAProxy's httpchk beside the agent needs.
+    for path in ("/health", "/health/db", "/health/api", "/ready", "/ready/deps"):
         status, body = request_from("127.0.0.2", hd.http_port, path)
         text = body.decode()
         print("stranger %s -> %d %s" % (path, status, text.strip()))
         assert [s for s in secrets if s in text] == [], (path, text)
-        assert status == {"/health": 200, "/health/db": 200, "/health/api": 503, "/ready": 200}[path]
+        assert status == {"/health": 200, "/health/db": 200, "/health/api": 503, "/ready": 503,
+                          "/ready/deps": 200}[path]
+        if path == "/ready":
+            assert text.strip() == "drain", text
     assert json.loads(request_from("127.0.0.2", hd.http_port, "/health")[1]) == \
         {"status": "degraded", "admin": {"state": "drain"}}
     # The detail set sees everything.
