@@ -20,8 +20,9 @@ ensure_base() {
 	command -v mmdebstrap >/dev/null || die "mmdebstrap is missing (apt-get install mmdebstrap)"
 	mkdir -p "$CACHE_DIR"
 	echo "freshroot: building the base root once ($BASE_TAR)" >&2
-	# A temporary name, so that an interrupted build never leaves a truncated base behind.
-	mmdebstrap --quiet --variant=minbase --include=make,git,ca-certificates bookworm "$BASE_TAR.tmp" "$MIRROR"
+	# A temporary name, so that an interrupted build never leaves a truncated base behind; its suffix says nothing
+	# of the format, so --format=tar (without it mmdebstrap writes a directory).
+	mmdebstrap --quiet --format=tar --variant=minbase --include=make,git,ca-certificates bookworm "$BASE_TAR.tmp" "$MIRROR"
 	mv "$BASE_TAR.tmp" "$BASE_TAR"
 }
 
