@@ -67,7 +67,7 @@ DEB_TEST := python3 python3-pytest haproxy iptables iproute2 mariadb-server mari
 	debhelper devscripts lintian mmdebstrap fakeroot
 
 .PHONY: all deps deps-build deps-test test unit integration fuzz fuzz-regress clean run install uninstall bench \
-	docs demo demo-root
+	docs demo demo-root deb
 all: $(BUILD)/healthd
 
 # Installs only what is missing, so that it costs nothing on a prepared machine.
@@ -88,7 +88,9 @@ deps-test:
 
 deps: deps-build deps-test
 
-$(BUILD)/obj/%.o: healthd/%.c healthd/*.h | deps-build
+# The package build (debian/rules) has its Build-Depends already and sets DEPS_BUILD empty: apt is not run there.
+DEPS_BUILD ?= deps-build
+$(BUILD)/obj/%.o: healthd/%.c healthd/*.h | $(DEPS_BUILD)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -176,7 +178,7 @@ install: $(BUILD)/healthd
 	chmod 0644 $(DESTDIR)$(UNITDIR)/healthd.service
 	install -m 0644 systemd/healthd.sysusers $(DESTDIR)$(SYSUSERSDIR)/healthd.conf
 	install -m 0644 man/healthd.8 $(DESTDIR)$(MANDIR)/man8/healthd.8
-	install -m 0644 examples/healthd.json $(DESTDIR)$(DOCDIR)/examples/healthd.json
+	install -m 0644 examples/healthd.json examples/default.json $(DESTDIR)$(DOCDIR)/examples/
 	@if [ -n "$(DESTDIR)" ] && [ ! -e "$(DESTDIR)/etc/passwd" ]; then \
 		echo "$(DESTDIR) has no etc/passwd (a package tree): the user healthd is not made here"; \
 	elif command -v systemd-sysusers >/dev/null; then \
@@ -193,14 +195,25 @@ install: $(BUILD)/healthd
 		[ -z "$$gid" ] || [ "$$(stat -c %g $$conf)" = "$$gid" ] || \
 			echo "warning: $$conf is not of group healthd, which the service reads it as: chgrp healthd $$conf"; \
 	else \
-		install -m 0640 examples/healthd.json $$conf && \
+		install -m 0640 examples/default.json $$conf && \
 		if [ -n "$$gid" ]; then chgrp $$gid $$conf; \
 		else echo "no group healthd yet: once it exists, chgrp healthd $$conf"; fi; \
 	fi
 
+# The Debian package, build/healthd_$(VERSION)_amd64.deb, built from a copy of the tree (dpkg-buildpackage writes
+# its output beside the source directory and its work into debian/).
+deb: deps-build
+	$(call apt_install_missing,debhelper)
+	rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb/src
+	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $(BUILD)/deb/src
+	cd $(BUILD)/deb/src && dpkg-buildpackage -b -uc -us --no-sign
+	mv $(BUILD)/deb/healthd_$(VERSION)_amd64.deb $(BUILD)/
+	@echo "built $(BUILD)/healthd_$(VERSION)_amd64.deb"
+
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/healthd $(DESTDIR)$(UNITDIR)/healthd.service $(DESTDIR)$(SYSUSERSDIR)/healthd.conf \
-		$(DESTDIR)$(MANDIR)/man8/healthd.8 $(DESTDIR)$(DOCDIR)/examples/healthd.json
+		$(DESTDIR)$(MANDIR)/man8/healthd.8 $(DESTDIR)$(DOCDIR)/examples/healthd.json \
+		$(DESTDIR)$(DOCDIR)/examples/default.json
 
 # Side-by-side benchmark against a reference measured in the same run (nginx, bench/line_server.c).
 bench: deps $(BUILD)/healthd

@@ -16,7 +16,7 @@ MIRROR=${HEALTHD_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 die() { echo "freshroot: $*" >&2; exit 2; }
 
 ensure_base() {
-	[ -s "$BASE_TAR" ] && return 0
+	[ -f "$BASE_TAR" ] && [ -s "$BASE_TAR" ] && return 0
 	command -v mmdebstrap >/dev/null || die "mmdebstrap is missing (apt-get install mmdebstrap)"
 	mkdir -p "$CACHE_DIR"
 	echo "freshroot: building the base root once ($BASE_TAR)" >&2

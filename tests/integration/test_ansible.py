@@ -10,8 +10,6 @@ files by this test.
 import hashlib
 import json
 import os
-import re
-import shlex
 import shutil
 import signal
 import subprocess
@@ -21,7 +19,8 @@ import pytest
 from harness import free_port, http_request, wait_until
 from harness.healthd import REPO, healthd_bin
 from harness.proc import die_with_parent
-from harness.unit_sandbox import unit_commands
+from harness.package import (FRESHROOT, debian_package, in_root, installed_in_root, makefile_version, passwd_entry,
+                             start_unit_in_root)
 from harness.util import register_pid, stop_popen, unregister_pid
 
 ANSIBLE_DIR = os.path.join(REPO, "examples", "ansible")
@@ -313,80 +312,6 @@ def test_role_refuses_missing_secrets_and_writes_the_given_ones_unlogged(workdir
 
 # ---- package mode, in a fresh Debian 12 root ----
 
-FRESHROOT = os.path.join(REPO, "tests", "freshroot.sh")
-ROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-def makefile_version():
-    with open(os.path.join(REPO, "Makefile")) as f:
-        return re.search(r"^VERSION := (\S+)$", f.read(), re.M).group(1)
-
-
-def user_env():
-    outer = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "SANITIZE", "BUILD", "WERROR", "CFLAGS",
-             "UBSAN_OPTIONS")
-    return {k: v for k, v in os.environ.items() if k not in outer}
-
-
-def stand_in_package(workdir, version):
-    """Until `make deb` exists: make install's files (a package tree: no user made) in a .deb whose Depends come
-    from dpkg-shlibdeps and whose postinst makes the user, as debhelper's would."""
-    stage = os.path.join(workdir, "stage")
-    cp = subprocess.run(["make", "-C", REPO, "--no-print-directory", "install", "DESTDIR=" + stage, "PREFIX=/usr"],
-                        capture_output=True, text=True, timeout=600, env=user_env())
-    assert cp.returncode == 0, cp.stdout + cp.stderr
-    os.makedirs(os.path.join(workdir, "debian"), exist_ok=True)
-    with open(os.path.join(workdir, "debian", "control"), "w") as f:
-        f.write("Source: healthd\n\nPackage: healthd\nArchitecture: any\n")
-    shlibs = subprocess.run(["dpkg-shlibdeps", "-O", "-e", os.path.join(stage, "usr/sbin/healthd")], cwd=workdir,
-                            capture_output=True, text=True, check=True).stdout.strip().split("=", 1)[1]
-    os.makedirs(os.path.join(stage, "DEBIAN"))
-    control = ("Package: healthd\nVersion: %s\nArchitecture: amd64\nMaintainer: healthd <dev@healthd.invalid>\n"
-               "Depends: %s, systemd-standalone-sysusers | systemd\n"
-               "Description: dependency health checks for HAProxy (stand-in package of the tests)\n") % (version, shlibs)
-    files = {"control": (control, 0o644), "conffiles": ("/etc/healthd/healthd.json\n", 0o644),
-             "postinst": ("#!/bin/sh\nset -e\nif [ \"$1\" = configure ]; then\n"
-                          "\tsystemd-sysusers /usr/lib/sysusers.d/healthd.conf\n"
-                          "\tchgrp healthd /etc/healthd/healthd.json\nfi\n", 0o755)}
-    for name, (text, mode) in files.items():
-        with open(os.path.join(stage, "DEBIAN", name), "w") as f:
-            f.write(text)
-        os.chmod(os.path.join(stage, "DEBIAN", name), mode)
-    deb = os.path.join(workdir, "healthd_%s_amd64.deb" % version)
-    subprocess.run(["dpkg-deb", "--root-owner-group", "--build", stage, deb], check=True, capture_output=True)
-    return deb
-
-
-def debian_package(workdir):
-    """The package `make deb` builds (build/healthd_VERSION_amd64.deb). While this branch has no `make deb`
-    (it comes from the deb branch), a stand-in built here, and the test says so in its output."""
-    version = makefile_version()
-    if subprocess.run(["make", "-C", REPO, "-n", "deb"], capture_output=True, env=user_env()).returncode == 0:
-        cp = subprocess.run(["make", "-C", REPO, "--no-print-directory", "deb"], capture_output=True, text=True,
-                            timeout=1200, env=user_env())
-        assert cp.returncode == 0, cp.stdout[-3000:] + cp.stderr[-3000:]
-        deb = os.path.join(REPO, "build", "healthd_%s_amd64.deb" % version)
-        assert os.path.exists(deb), "make deb made no %s" % deb
-        return deb, "make deb"
-    print("NOTE: no `make deb` target yet: using a stand-in package built by this test")
-    return stand_in_package(workdir, version), "stand-in (no make deb yet)"
-
-
-def in_root(root, *cmd, timeout=600):
-    cp = subprocess.run([FRESHROOT, "run", root] + list(cmd), capture_output=True, text=True, timeout=timeout)
-    return cp.returncode, cp.stdout + cp.stderr
-
-
-def installed_in_root(root, packages):
-    cp = subprocess.run(["chroot", root, "dpkg-query", "-W", "-f", "${Package} ${Status}\n"] + packages,
-                        capture_output=True, text=True)
-    return {line.split()[0] for line in cp.stdout.splitlines() if line.endswith(" install ok installed")}
-
-
-def passwd_entry(root, name, db="passwd"):
-    with open(os.path.join(root, "etc", db)) as f:
-        return next((line.split(":") for line in f if line.startswith(name + ":")), None)
-
 
 def test_role_installs_the_package_in_a_fresh_root_and_it_starts_as_healthd(workdirs, mariadb, start_tcp_listener):
     """The role's default mode on a fresh minbase Debian 12 (tests/freshroot.sh), as its own controller (connection
@@ -394,7 +319,8 @@ def test_role_installs_the_package_in_a_fresh_root_and_it_starts_as_healthd(work
     root:healthd 0640 before the configuration is validated and written. Then the installed unit's ExecStartPre= and
     ExecStart= run as healthd in that root, and /health answers 200 with every check up."""
     work = workdirs.new("ansible-package")
-    deb, origin = debian_package(work)
+    deb = debian_package()
+    origin = "make deb"
     version = makefile_version()
     with open(os.path.join(ANSIBLE_DIR, "roles/healthd/defaults/main.yml")) as f:
         assert 'healthd_version: "%s"' % version in f.read(), "the role's healthd_version is not the Makefile's"
@@ -461,20 +387,7 @@ def test_role_installs_the_package_in_a_fresh_root_and_it_starts_as_healthd(work
                  if os.path.exists(os.path.join(root, u))]
         assert units, "the package installed no unit"
         with open(os.path.join(root, units[0])) as f:
-            pre, start = unit_commands(f.read())
-        for d in ("var/lib/healthd", "run/healthd"):
-            os.makedirs(os.path.join(root, d), exist_ok=True)
-            os.chown(os.path.join(root, d), int(user[2]), int(user[3]))
-            os.chmod(os.path.join(root, d), 0o750)
-        script = "umask 077; %s && exec %s" % (" && ".join(shlex.join(p) for p in pre), shlex.join(start))
-        log_path = os.path.join(work, "unit.log")
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(["chroot", root, "/usr/bin/env", "-i", "PATH=" + ROOT_PATH, "setpriv",
-                                     "--reuid=healthd", "--regid=healthd", "--init-groups", "--no-new-privs",
-                                     "--inh-caps=-all", "--bounding-set=-all", "sh", "-c", script],
-                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    preexec_fn=die_with_parent)
-        register_pid(proc.pid, "healthd", "the package's unit commands in a fresh root")
+            proc, log_path = start_unit_in_root(root, work, f.read(), user)
         try:
             def health():
                 if proc.poll() is not None:
