@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "check_mysql.h"
 #include "config.h"
 #include "resolve.h"
 
@@ -78,6 +79,10 @@ struct mysql_attempt {
 	struct mysql_call call;
 	enum mysql_stage stage;
 	unsigned int result_sets; /* of the current statement */
+	/* the first packet is judged by greeting_gate() before the library reads it */
+	bool greeting_pending; /* a new connection whose greeting has not been judged yet */
+	bool greeting_held;    /* the library's wait is held back until the greeting is whole */
+	int library_wait;      /* what the library last asked to wait for (MYSQL_WAIT_*) */
 	/* draining: the attempt was cancelled in the handshake and its login completes detached from it */
 	struct hd_persist *drain_owner;
 	int64_t drain_deadline_ms;
@@ -695,6 +700,163 @@ static int call_done(struct mysql_attempt *a)
 	return -1;
 }
 
+/* ---- the greeting: judged before the library sees it ---- */
+
+static void hex_prefix(char *out, size_t outlen, const unsigned char *buf, size_t len)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < len && i < 12; i++)
+		hd_appendf(out, outlen, &used, "%s%02x", i ? " " : "", buf[i]);
+	if (len > 12)
+		hd_appendf(out, outlen, &used, " ...");
+}
+
+enum hd_greeting hd_mysql_greeting_check(const unsigned char *buf, size_t len, char *why, size_t whylen)
+{
+	char hex[64];
+	size_t payload, i;
+	unsigned int code;
+
+	if (len < 4)
+		return HD_GREETING_NEED_MORE;
+	payload = (size_t)buf[0] | (size_t)buf[1] << 8 | (size_t)buf[2] << 16;
+	hex_prefix(hex, sizeof(hex), buf, len);
+	if (buf[3] != 0 || payload == 0 || payload > HD_MYSQL_GREETING_MAX - 4) {
+		snprintf(why, whylen, "a first packet of %zu bytes, number %u (%s): not a MySQL greeting", payload,
+			 buf[3], hex);
+		return HD_GREETING_BAD;
+	}
+	if (len < 4 + payload)
+		return HD_GREETING_NEED_MORE;
+	if (buf[4] == 0xff) {
+		code = payload >= 3 ? (unsigned int)buf[5] | (unsigned int)buf[6] << 8 : 0;
+		if (payload < 3 || code == 0xffff || code < 1000) {
+			snprintf(why, whylen, "an error packet with code %u before any greeting (%s): not a MySQL server's",
+				 code, hex);
+			return HD_GREETING_BAD;
+		}
+		return HD_GREETING_OK; /* "Too many connections", "Host is blocked": the library reports them */
+	}
+	if (buf[4] != 10) {
+		snprintf(why, whylen, "protocol version %u (%s): not a MySQL greeting (version 10)", buf[4], hex);
+		return HD_GREETING_BAD;
+	}
+	for (i = 5; i < 4 + payload && buf[i] != '\0'; i++)
+		;
+	/* after the version: connection id (4), scramble (8), filler (1), capabilities (2) */
+	if (i == 4 + payload || 4 + payload - (i + 1) < 15) {
+		snprintf(why, whylen, "a protocol 10 greeting cut short (%zu bytes: %s)", payload, hex);
+		return HD_GREETING_BAD;
+	}
+	return HD_GREETING_OK;
+}
+
+enum gate { GATE_PASS, GATE_HELD, GATE_ENDED };
+
+static void on_io(evutil_socket_t fd, short what, void *arg);
+static void drain_end(struct mysql_attempt *a);
+
+/* Waits for (more of) the greeting: readable, or, with part of it there, a short retry (reads are level-triggered). */
+static void hold_for_greeting(struct mysql_attempt *a, evutil_socket_t fd, bool partial)
+{
+	struct timeval retry = {0, 10 * 1000}, budget;
+	int64_t left;
+
+	a->greeting_held = true;
+	event_del(a->ev);
+	event_assign(a->ev, a->base, partial ? -1 : fd, partial ? 0 : EV_READ, on_io, a);
+	if (partial) {
+		event_add(a->ev, &retry);
+	} else if (a->drain_owner != NULL) { /* a drain has a budget; an attempt has the engine's deadline */
+		left = a->drain_deadline_ms - hd_now_mono_ms();
+		budget.tv_sec = left > 0 ? (time_t)(left / 1000) : 0;
+		budget.tv_usec = left > 0 ? (suseconds_t)(left % 1000) * 1000 : 0;
+		event_add(a->ev, &budget);
+	} else {
+		event_add(a->ev, NULL);
+	}
+}
+
+/* A first packet that must not reach the library: read it out of the socket and shut it, then end. */
+static void refuse_greeting(struct mysql_attempt *a, evutil_socket_t fd, const char *why)
+{
+	unsigned char sink[4096];
+
+	for (int i = 0; i < 16 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
+		;
+	shutdown(fd, SHUT_RDWR); /* the library's next read sees EOF, never these bytes */
+	a->greeting_pending = a->greeting_held = false;
+	if (a->drain_owner != NULL) {
+		drain_end(a);
+		return;
+	}
+	fail(a, HD_KIND_PROTOCOL, "%s sent %s; is this port a MySQL/MariaDB server?", a->run->peer, why);
+	call_release_now(&a->call);
+	report(a);
+}
+
+/*
+ * Between the library and a new connection's first packet. Connector/C trusts that packet: nine bytes (an
+ * error packet with code 0xffff before any greeting) make it call strstr() on a NULL server version, and a
+ * server (or anything on its port) could crash healthd with them. So once TCP is up, the library's next wait is
+ * held back until the whole first packet has been peeked at and judged; only a well-formed one is left for the
+ * library to read. A connect that failed, or a peer that closed, passes straight on: the library reports it.
+ */
+static enum gate greeting_gate(struct mysql_attempt *a, short what)
+{
+	unsigned char buf[HD_MYSQL_GREETING_MAX];
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	evutil_socket_t fd;
+	char why[200];
+	ssize_t n;
+
+	if (!a->greeting_pending || a->call.op != OP_CONNECT)
+		return GATE_PASS;
+	if (!a->greeting_held && !(what & (EV_READ | EV_WRITE)))
+		return GATE_PASS; /* the library's own timer */
+	fd = (evutil_socket_t)mysql_get_socket(a->call.m);
+	if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &sslen) != 0) {
+		a->greeting_pending = a->greeting_held = false; /* the connect failed: the library says how */
+		return GATE_PASS;
+	}
+	if (a->run != NULL && strcmp(a->run->phase, "connect") == 0) {
+		a->run->phase = "handshake"; /* TCP is up; waiting for the greeting, then the login */
+		hd_run_set_source(a->run, (int)fd);
+	}
+	n = recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+		if (a->drain_owner != NULL && hd_now_mono_ms() >= a->drain_deadline_ms) {
+			drain_end(a);
+			return GATE_ENDED;
+		}
+		hold_for_greeting(a, fd, false);
+		return GATE_HELD;
+	}
+	if (n <= 0) {
+		a->greeting_pending = a->greeting_held = false; /* closed or reset: the library reports it */
+		return GATE_PASS;
+	}
+	switch (hd_mysql_greeting_check(buf, (size_t)n, why, sizeof(why))) {
+	case HD_GREETING_OK:
+		a->greeting_pending = a->greeting_held = false;
+		return GATE_PASS;
+	case HD_GREETING_NEED_MORE:
+		if (a->drain_owner != NULL && hd_now_mono_ms() >= a->drain_deadline_ms) {
+			drain_end(a);
+			return GATE_ENDED;
+		}
+		hold_for_greeting(a, fd, true);
+		return GATE_HELD;
+	case HD_GREETING_BAD:
+		break;
+	}
+	refuse_greeting(a, fd, why);
+	return GATE_ENDED;
+}
+
 static void drain_io(struct mysql_attempt *a, int status);
 
 static void on_io(evutil_socket_t fd, short what, void *arg)
@@ -703,6 +865,15 @@ static void on_io(evutil_socket_t fd, short what, void *arg)
 	int status = 0;
 
 	(void)fd;
+	if (a->greeting_pending) {
+		bool held = a->greeting_held;
+
+		if (greeting_gate(a, what) != GATE_PASS)
+			return;
+		if (held) /* what the library was waiting for is ready by now: the socket is connected and readable */
+			what = (short)((a->library_wait & MYSQL_WAIT_READ ? EV_READ : 0) |
+				       (a->library_wait & (MYSQL_WAIT_WRITE | MYSQL_WAIT_EXCEPT) ? EV_WRITE : 0));
+	}
 	if (what & EV_READ)
 		status |= MYSQL_WAIT_READ;
 	if (what & EV_WRITE)
@@ -723,6 +894,7 @@ static void wait_for(struct mysql_attempt *a, int status)
 	struct timeval tv, *tvp = NULL;
 	short what = 0;
 
+	a->library_wait = status;
 	if (a->call.op == OP_CONNECT && run->source_addr[0] == '\0')
 		hd_run_set_source(run, (int)fd); /* bound by connect(): what a firewall rule sees, even unanswered */
 	if (a->call.op == OP_CONNECT && (status & MYSQL_WAIT_READ) && strcmp(run->phase, "connect") == 0) {
@@ -817,6 +989,10 @@ static void drain_begin(struct mysql_attempt *a, struct hd_persist *owner)
 	owner->drain = a;
 	a->drain_started_ms = run->started_ms;
 	a->drain_deadline_ms = hd_now_mono_ms() + DRAIN_BUDGET_MS;
+	if (a->greeting_pending) { /* the greeting is still judged first, with the drain's budget */
+		hold_for_greeting(a, (evutil_socket_t)mysql_get_socket(a->call.m), false);
+		return;
+	}
 	event_del(a->ev);
 	event_assign(a->ev, a->base, (evutil_socket_t)mysql_get_socket(a->call.m), what, on_io, a);
 	event_add(a->ev, &tv);
@@ -848,6 +1024,7 @@ static void on_resolved(const struct sockaddr *sa, socklen_t salen, const char *
 	a->call.m = handle_new(run->conf);
 	run->phase = "connect";
 	a->call.op = OP_CONNECT;
+	a->greeting_pending = true;
 	/*
 	 * An IP literal: the library's own name lookup (a blocking getaddrinfo) never runs. It keeps the host, user,
 	 * password and database pointers and reads them again once the greeting has arrived, in a later _cont: they

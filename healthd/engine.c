@@ -150,7 +150,12 @@ static void finish(struct hd_check_run *run, enum hd_kind kind, const char *fmt,
 
 	r.latency_ms = hd_now_mono_ms_f() - run->started_ms;
 	r.wall_ms = hd_now_wall_ms();
-	vsnprintf(r.detail, sizeof(r.detail), fmt, ap);
+	/*
+	 * Details quote what peers sent (server errors, HTTP bodies, plugin output): this is where they enter the
+	 * shared state, so control characters and invalid UTF-8 are escaped here, once, before any log, JSON body,
+	 * agent line or alert sees them. Already-sanitized text passes unchanged (backslashes are kept as they are).
+	 */
+	hd_vformat_sanitized(r.detail, sizeof(r.detail), fmt, ap);
 	hd_strlcpy(r.peer, run->peer, sizeof(r.peer));
 	hd_strlcpy(r.source_addr, run->source_addr, sizeof(r.source_addr));
 	r.warn = kind == HD_KIND_OK && run->warn;

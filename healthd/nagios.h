@@ -36,10 +36,5 @@ void hd_plugin_parse_output(const char *buf, size_t len, struct hd_plugin_output
 void hd_perfdata_parse(const char *text, size_t len, struct hd_plugin_output *out);
 /* value with unit uom (s ms us % B KB MB GB TB c, or none) in base units; false for an unknown unit. */
 bool hd_perfdata_to_base(double value, const char *uom, size_t uom_len, double *out);
-/*
- * Copies len bytes of untrusted text into out (outlen bytes, NUL-terminated) as one printable line: valid UTF-8
- * is kept, control characters and invalid bytes become \n \r \t \xNN, and a cut is marked with "...".
- */
-void hd_sanitize_text(const char *in, size_t len, char *out, size_t outlen);
 
 #endif

@@ -1,8 +1,9 @@
-/* util.c: allocation wrappers, clocks, timestamps, host:port parsing and the logger. */
+/* util.c: allocation wrappers, clocks, timestamps, host:port parsing, the logger and sanitizing text from peers. */
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,18 +194,18 @@ void hd_vlog(enum hd_log_level lvl, const char *fmt, va_list ap)
 {
 	static const char *const names[] = {"error", "warning", "info", "debug"};
 	static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
-	char ts[32];
+	char ts[32], line[2048];
 
 	if (lvl > log_level)
 		return;
+	/* One line each, whatever a message quotes: peer bytes cannot forge lines or reach a terminal raw. */
+	hd_vformat_sanitized(line, sizeof(line), fmt, ap);
 	if (log_to_syslog) {
-		vsyslog(prio[lvl], fmt, ap);
+		syslog(prio[lvl], "%s", line);
 		return;
 	}
 	hd_iso8601(hd_now_wall_ms(), ts, sizeof(ts));
-	fprintf(stderr, "%s healthd[%d] %s: ", ts, (int)getpid(), names[lvl]);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "%s healthd[%d] %s: %s\n", ts, (int)getpid(), names[lvl], line);
 }
 
 void hd_log(enum hd_log_level lvl, const char *fmt, ...)
@@ -224,4 +225,87 @@ void hd_fatal(const char *fmt, ...)
 	hd_vlog(HD_LOG_ERR, fmt, ap);
 	va_end(ap);
 	abort();
+}
+
+/* ---- text from strangers ---- */
+
+/* Length of the valid UTF-8 sequence at p (at most left bytes), or 0 when it is not one. */
+static size_t utf8_sequence(const unsigned char *p, size_t left)
+{
+	size_t n;
+	uint32_t cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xC2 && p[0] <= 0xDF)
+		n = 2, cp = p[0] & 0x1Fu;
+	else if (p[0] >= 0xE0 && p[0] <= 0xEF)
+		n = 3, cp = p[0] & 0x0Fu;
+	else if (p[0] >= 0xF0 && p[0] <= 0xF4)
+		n = 4, cp = p[0] & 0x07u;
+	else
+		return 0;
+	if (n > left)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3Fu);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0; /* overlong, beyond Unicode, or a surrogate */
+	return n;
+}
+
+/* The next piece of in[i..len) as sanitized text: its bytes in piece (or esc), its length, and the input it takes. */
+static size_t next_piece(const unsigned char *p, size_t i, size_t len, char esc[8], const char **piece, size_t *take)
+{
+	if (p[i] == '\n' || p[i] == '\r' || p[i] == '\t') {
+		snprintf(esc, 8, "\\%c", p[i] == '\n' ? 'n' : p[i] == '\r' ? 'r' : 't');
+		*piece = esc, *take = 1;
+		return 2;
+	}
+	if (p[i] < 0x20 || p[i] == 0x7f || (*take = utf8_sequence(p + i, len - i)) == 0) {
+		snprintf(esc, 8, "\\x%02x", p[i]);
+		*piece = esc, *take = 1;
+		return 4;
+	}
+	*piece = (const char *)p + i;
+	return *take;
+}
+
+void hd_sanitize_text(const char *in, size_t len, char *out, size_t outlen)
+{
+	const unsigned char *p = (const unsigned char *)in;
+	size_t used = 0, total = 0, i, n, take;
+	const char *piece;
+	char esc[8];
+	bool cut;
+
+	if (outlen == 0)
+		return;
+	for (i = 0; i < len && total < outlen; i += take)
+		total += next_piece(p, i, len, esc, &piece, &take);
+	cut = total + 1 > outlen; /* then keep room for "..." */
+	for (i = 0; i < len; i += take) {
+		n = next_piece(p, i, len, esc, &piece, &take);
+		if (cut && used + n + 4 > outlen) {
+			if (used + 4 <= outlen) {
+				memcpy(out + used, "...", 3);
+				used += 3;
+			}
+			break;
+		}
+		memcpy(out + used, piece, n);
+		used += n;
+	}
+	out[used] = '\0';
+}
+
+void hd_vformat_sanitized(char *out, size_t outlen, const char *fmt, va_list ap)
+{
+	char raw[4096];
+	int n = vsnprintf(raw, sizeof(raw), fmt, ap);
+
+	hd_sanitize_text(raw, n < 0 ? 0 : (size_t)n < sizeof(raw) ? (size_t)n : sizeof(raw) - 1, out, outlen);
 }

@@ -1,4 +1,4 @@
-/* util.h: allocation that cannot fail, clocks, time formatting and logging shared by every module. */
+/* util.h: allocation that cannot fail, clocks, time formatting, logging and sanitizing shared by every module. */
 #ifndef HEALTHD_UTIL_H
 #define HEALTHD_UTIL_H
 
@@ -37,6 +37,14 @@ void hd_hhmmss(int64_t wall_ms, char *buf, size_t len);
 int hd_split_hostport(const char *s, char *host, size_t hostlen, int *port, const char **why);
 /* The reverse: "host:port", or "[v6]:port" for an IPv6 address (caller frees). */
 char *hd_join_hostport(const char *host, int port);
+
+/*
+ * Copies len bytes of untrusted text into out (outlen bytes, NUL-terminated) as one printable line: valid UTF-8
+ * is kept, control characters and invalid bytes become \n \r \t \xNN, and a cut is marked with "...".
+ */
+void hd_sanitize_text(const char *in, size_t len, char *out, size_t outlen);
+/* vsnprintf, then hd_sanitize_text: the formatted text (cut at 4 KiB) as one printable line. */
+void hd_vformat_sanitized(char *out, size_t outlen, const char *fmt, va_list ap) HD_PRINTF(3, 0);
 
 /* Reads a whole small file (secrets, tokens); strips one trailing newline. NULL on error (errno set). */
 char *hd_read_small_file(const char *path, size_t max);

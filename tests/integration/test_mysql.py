@@ -108,15 +108,78 @@ def test_not_a_mysql_server(start_redis, start_tcp_listener, start_healthd):
     c = wait_check(hd, is_kind("timeout"), "redis")
     assert c["detail"].startswith("handshake 127.0.0.1:%d: no answer" % redis.port)
     c = wait_check(hd, is_kind("protocol"), "ssh")
-    assert "error 2013" in c["detail"] and "does not speak the MySQL protocol" in c["detail"]
+    assert c["detail"].startswith("127.0.0.1:%d sent a first packet of " % ssh.port), c["detail"]
+    assert "53 53 48 2d" in c["detail"] and "is this port a MySQL/MariaDB server?" in c["detail"]
 
     redis.cli("CONFIG", "SET", "maxclients", "1")
     hold = socket.create_connection((redis.host, redis.port), timeout=3)  # the one client Redis allows
     try:
         c = wait_check(hd, is_kind("protocol"), "redis")
-        assert "error 2013" in c["detail"]
+        assert "not a MySQL greeting" in c["detail"] and "2d 45 52 52" in c["detail"], c["detail"]  # "-ERR"
     finally:
         hold.close()
+
+
+def mysql_packet(payload, number=0):
+    return len(payload).to_bytes(3, "little") + bytes([number]) + payload
+
+
+# Nine bytes that crash MariaDB Connector/C 3.3 when it reads them as the greeting: an error packet with code
+# 0xffff (a "progress report") before any greeting; it then calls strstr() on a NULL server version.
+CRASHING_GREETING = bytes.fromhex("05000000ffffff4141")
+
+
+@pytest.mark.parametrize("first", [CRASHING_GREETING, mysql_packet(b"\xff\xff\xff#HY000boom"),
+                                   mysql_packet(b"\x0a5.5.5-10.11.6-MariaDB"),  # cut before the NUL
+                                   mysql_packet(b"\x0a8.0\x00" + b"\x01" * 4), mysql_packet(b"\x09old\x00")],
+                         ids=["progress-report", "progress-report-with-state", "no-nul", "short", "protocol-9"])
+def test_a_hostile_first_packet_is_protocol_and_never_reaches_the_library(start_tcp_listener, start_healthd,
+                                                                          workdirs, first):
+    """No bytes from a peer may crash healthd: the first packet is judged before Connector/C reads it."""
+    lst = start_tcp_listener(reply=first)
+    cfg = config({"name": "db", "type": "mysql", "host": "127.0.0.1", "port": lst.port, "user": "u",
+                  "password": "p"}, interval=300)
+    d = workdirs.new("hostile-greeting")
+    path = os.path.join(d, "healthd.json")
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    rc, out, err = run_healthd(["check", "--config", path], timeout=20)
+    print("healthd check against %s: exit %d\n%s%s" % (first.hex(), rc, out, err))
+    assert rc == 2 and "protocol" in out and "is this port a MySQL/MariaDB server?" in out, (rc, out, err)
+
+    hd = start_healthd(cfg)
+    c = wait_check(hd, is_kind("protocol"))
+    assert "sent " in c["detail"] and c["detail"].endswith("is this port a MySQL/MariaDB server?"), c["detail"]
+    n = lst.accepted()
+    wait_until(lambda: lst.accepted() >= n + 10, 10, what="ten more attempts")
+    assert hd.proc.poll() is None, "healthd died: " + hd.log()[-2000:]
+    assert check_json(hd)["kind"] == "protocol"
+
+
+def test_a_server_error_text_cannot_forge_log_lines_or_reach_a_terminal(start_tcp_listener, start_healthd,
+                                                                         workdirs):
+    """An error packet before the greeting ("Too many connections") is real, and its text is the server's: newlines
+    and escape sequences in it are escaped once, where the detail enters healthd, for every output."""
+    forged = b"Too many connections\n2026-12-03T04:30:00.000Z healthd[1] info: check db: up\x1b[2J\x07"
+    lst = start_tcp_listener(reply=mysql_packet(b"\xff" + (1040).to_bytes(2, "little") + forged))
+    cfg = config({"name": "db", "type": "mysql", "host": "127.0.0.1", "port": lst.port, "user": "u",
+                  "password": "p"}, interval=300)
+    hd = start_healthd(cfg)
+    c = wait_check(hd, lambda c: "Too many connections" in c["detail"])
+    print("detail: %r" % c["detail"])
+    assert "\\n2026-12-03T04:30:00.000Z healthd[1] info: check db: up\\x1b[2J\\x07" in c["detail"], c["detail"]
+    assert not any(ch in c["detail"] for ch in "\n\r\x1b\x07")
+    log = hd.log()
+    assert "\x1b" not in log and "\x07" not in log
+    assert not any(line.startswith("2026-12-03T04:30:00.000Z") for line in log.splitlines()), log[-2000:]
+
+    d = workdirs.new("forged-log")
+    path = os.path.join(d, "healthd.json")
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    rc, out, err = run_healthd(["check", "--config", path], timeout=20)
+    assert rc == 2 and "Too many connections\\n2026" in out, (rc, out)
+    assert not any(ch in out + err for ch in "\x1b\x07")
 
 
 def test_read_only_flip_is_threshold(mariadb, start_healthd):

@@ -12,6 +12,7 @@
 
 #include "check_push.h"
 #include "nagios.h"
+#include "util.h"
 
 static struct hd_plugin_output out;
 
