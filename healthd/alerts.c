@@ -334,6 +334,7 @@ struct delivery {
 	const char *id, *check, *kind_of_event; /* borrowed from event */
 	size_t len;                             /* its size in the spool */
 	int64_t time_wall_ms;
+	int64_t born_mono_ms; /* its age counts from here, on the monotonic clock: a wall-clock step changes nothing */
 	uint64_t seq;
 	bool spooled;
 	int attempts;
@@ -354,7 +355,7 @@ struct webhook {
 	int failures;  /* consecutive retryable failures: the backoff's exponent */
 	bool probing;  /* after a failure, one request at a time until one succeeds */
 	struct event *retry_timer;
-	struct hd_alerts_counters counted; /* this webhook's share of a->counters (delivered, failed, dropped) */
+	struct hd_alerts_counters counted; /* this webhook's share of a->counters */
 };
 
 /* What alerting remembers of one check. */
@@ -466,8 +467,23 @@ static const char *event_string(const cJSON *event, const char *name)
 	return s ? s : "";
 }
 
+/*
+ * How old an event read back from the spool at start is: its age by the wall clock (the only clock that spans a
+ * restart), from 0 (a time in the future: the clock went back) to just past max_age_s. A new event starts at 0.
+ * From then on every event ages on the monotonic clock.
+ */
+static int64_t age_at_load_ms(int64_t time_wall_ms, int max_age_s)
+{
+	int64_t now = hd_now_wall_ms(), cap = (int64_t)max_age_s * 1000 + 1;
+
+	if (time_wall_ms <= 0 || time_wall_ms >= now)
+		return 0;
+	return now - time_wall_ms < cap ? now - time_wall_ms : cap;
+}
+
 /* Queues an event (owned by the delivery from now on) at the tail of wh; NULL if it is not an event. */
-static struct delivery *delivery_add(struct webhook *wh, cJSON *event, size_t len, uint64_t seq, bool spooled)
+static struct delivery *delivery_add(struct webhook *wh, cJSON *event, size_t len, uint64_t seq, bool spooled,
+				     bool restored)
 {
 	struct delivery *d;
 
@@ -483,6 +499,9 @@ static struct delivery *delivery_add(struct webhook *wh, cJSON *event, size_t le
 	d->check = event_string(event, "check");
 	d->kind_of_event = event_string(event, "event");
 	d->time_wall_ms = hd_parse_iso8601(event_string(event, "time"));
+	d->born_mono_ms = hd_now_mono_ms();
+	if (restored)
+		d->born_mono_ms -= age_at_load_ms(d->time_wall_ms, wh->a->conf->spool_max_age_s);
 	d->len = len;
 	d->seq = seq;
 	d->spooled = spooled;
@@ -602,11 +621,22 @@ static void on_transfer_done(CURL *easy, CURLcode result, void *arg)
 			log_warn("alerts: %s: event %s (%s of check %s), attempt %d: %s; retrying with the others",
 				 wh->conf->display, d->id, d->kind_of_event, d->check, d->attempts, why);
 	} else {
-		snprintf(why, sizeof(why),
-			 "HTTP %ld: %s (an answer that is neither 2xx, 5xx nor 429 is not retried: check the url, headers "
-			 "and format)",
-			 status, response_text(d));
-		delivery_drop(d, why);
+		/*
+		 * 3xx and 4xx: the receiver refuses the request as sent: a url that redirects (never followed: a
+		 * redirect could send the event elsewhere), a wrong path, token or format. That is a configuration to
+		 * fix, not a reason to lose the event: it is kept and retried (the body is rendered again on each
+		 * attempt, so a reload that fixes the format or headers delivers it), loudly, until the spool's bounds.
+		 */
+		a->counters.failed_attempts++;
+		wh->counted.failed_attempts++;
+		a->counters.rejected++;
+		wh->counted.rejected++;
+		delay = back_off(wh, (int64_t)retry_after_s * 1000);
+		log_err("alerts: %s: event %s (%s of check %s), attempt %d: HTTP %ld: %s: %s; kept, retrying in %.1f s",
+			wh->conf->display, d->id, d->kind_of_event, d->check, d->attempts, status, response_text(d),
+			status < 400 ? "a redirect, which healthd does not follow: set url to the address it points to"
+				     : "the receiver refuses the request: fix url, headers or format (a reload applies it)",
+			delay >= 0 ? (double)delay / 1000.0 : 0.0);
 	}
 	pump(wh);
 }
@@ -671,7 +701,7 @@ static void pump(struct webhook *wh)
 {
 	struct hd_alerts *a = wh->a;
 	size_t limit = wh->probing ? 1 : (size_t)a->conf->max_in_flight, n_busy = 0, cap = 0;
-	int64_t now = hd_now_wall_ms(), max_age_ms = (int64_t)a->conf->spool_max_age_s * 1000;
+	int64_t now = hd_now_mono_ms(), max_age_ms = (int64_t)a->conf->spool_max_age_s * 1000;
 	const char **busy = NULL;
 	struct delivery *d, *next;
 
@@ -681,7 +711,7 @@ static void pump(struct webhook *wh)
 		next = d->next;
 		if (listed(busy, n_busy, d->check))
 			continue;
-		if (!d->in_flight && d->time_wall_ms > 0 && now - d->time_wall_ms > max_age_ms) {
+		if (!d->in_flight && now - d->born_mono_ms > max_age_ms) {
 			delivery_drop(d, "older than spool_max_age_s, no longer worth sending");
 			continue;
 		}
@@ -769,7 +799,7 @@ static void distribute(struct pending_write *pw, uint64_t seq, const bool *writt
 			}
 			continue;
 		}
-		delivery_add(wh, cJSON_Duplicate(pw->event, true), len, seq, spooled);
+		delivery_add(wh, cJSON_Duplicate(pw->event, true), len, seq, spooled, false);
 		enforce_size(wh);
 		pump(wh);
 	}
@@ -1161,7 +1191,8 @@ static void restore_queue(struct hd_alerts *a, struct webhook *wh, const struct 
 	wh->head = wh->tail = NULL;
 	for (size_t i = 0; i < loaded->n; i++) {
 		const struct hd_spool_item *item = &loaded->items[i];
-		struct delivery *d = delivery_add(wh, cJSON_ParseWithLength(item->text, item->len), item->len, item->seq, true);
+		struct delivery *d = delivery_add(wh, cJSON_ParseWithLength(item->text, item->len), item->len, item->seq, true,
+						   true);
 		if (d == NULL) {
 			a->counters.dropped++;
 			wh->counted.dropped++;

@@ -31,13 +31,14 @@ struct hd_alerts_counters {
 	uint64_t queue_depth;     /* deliveries not done yet, one per event and webhook (spooled, waiting or in flight) */
 	uint64_t events;          /* events made: regression, recovery, update, reminder */
 	uint64_t delivered;       /* deliveries a webhook accepted (2xx) */
-	uint64_t failed_attempts; /* attempts to be retried: transport errors, timeouts, 5xx, 429 */
-	uint64_t dropped;         /* deliveries given up: other answers (4xx), spool bounds (size, age), unreadable files */
+	uint64_t failed_attempts; /* attempts to be retried: transport errors, timeouts, any answer but 2xx */
+	uint64_t rejected;        /* of those, 3xx and 4xx answers (but 429): a url, header or format to fix */
+	uint64_t dropped;         /* deliveries given up: spool bounds (size, age), unreadable files */
 	uint64_t held;            /* regressions and updates held back by min_gap_s (flapping) */
 };
 /* The counters since start, for /metrics. */
 void alerts_get_counters(const struct hd_alerts *a, struct hd_alerts_counters *out);
-/* Per webhook (index below alerts_n_webhooks): delivered, failed_attempts, dropped and queue_depth of that
+/* Per webhook (index below alerts_n_webhooks): delivered, failed_attempts, rejected, dropped and queue_depth of that
  * webhook since it was configured; returns its label, the URL without its path and the format
  * ("http://10.0.0.5:9093 (alertmanager)": a Slack URL's path is its secret). */
 size_t alerts_n_webhooks(const struct hd_alerts *a);

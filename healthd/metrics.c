@@ -201,11 +201,13 @@ static void render_process(const struct hd_metrics *m, struct evbuffer *out)
 		    alerts.events);
 	add_counter(out, "healthd_alert_deliveries_total", "Alert deliveries a webhook accepted (2xx).", alerts.delivered);
 	add_counter(out, "healthd_alert_delivery_failures_total",
-		    "Alert delivery attempts that failed and will be retried (transport error, timeout, 5xx, 429).",
+		    "Alert delivery attempts that failed and will be retried (transport error, timeout, any answer but 2xx).",
 		    alerts.failed_attempts);
+	add_counter(out, "healthd_alert_delivery_rejections_total",
+		    "Of those, 3xx and 4xx answers but 429: the receiver refuses the request (url, headers or format to fix).",
+		    alerts.rejected);
 	add_counter(out, "healthd_alert_deliveries_dropped_total",
-		    "Alert deliveries given up (other 4xx answers, spool size or age bounds, unreadable spool files).",
-		    alerts.dropped);
+		    "Alert deliveries given up (spool size or age bounds, unreadable spool files).", alerts.dropped);
 	add_counter(out, "healthd_alert_events_held_total",
 		    "Regressions and updates held back by min_gap_s (a flapping check).", alerts.held);
 	add_counter(out, "healthd_http_requests_total", "HTTP requests served (this scrape included).",
@@ -265,7 +267,9 @@ static void render_webhooks(const struct hd_metrics *m, struct evbuffer *out)
 		 offsetof(struct hd_alerts_counters, delivered)},
 		{"healthd_alert_webhook_failures_total", "Delivery attempts to this webhook that failed and will be retried.",
 		 offsetof(struct hd_alerts_counters, failed_attempts)},
-		{"healthd_alert_webhook_dropped_total", "Deliveries to this webhook given up (4xx, spool bounds).",
+		{"healthd_alert_webhook_rejections_total", "Attempts this webhook answered 3xx or 4xx (but 429): retried.",
+		 offsetof(struct hd_alerts_counters, rejected)},
+		{"healthd_alert_webhook_dropped_total", "Deliveries to this webhook given up (spool bounds).",
 		 offsetof(struct hd_alerts_counters, dropped)},
 		{"healthd_alert_webhook_queue_depth", "Deliveries to this webhook not done yet.",
 		 offsetof(struct hd_alerts_counters, queue_depth)},

@@ -7,6 +7,8 @@ import os
 import re
 import time
 
+import pytest
+
 from harness import wait_until
 
 EVENT_FIELDS = ("id", "event", "time", "host", "source_addr", "check", "type", "target", "peer",
@@ -223,7 +225,7 @@ def test_recovery_while_restarting_is_not_lost(workdirs, start_tcp_listener, sta
     assert rec["since"] == reg["since"] and rec["previous_kind"] == "refused"
 
 
-def test_errors_4xx_dropped_5xx_retried(workdirs, start_tcp_listener, start_receiver, start_healthd):
+def test_5xx_retried_then_delivered(workdirs, start_tcp_listener, start_receiver, start_healthd):
     rx = start_receiver(mode="status:503")
     lst = start_tcp_listener()
     cfg = config(workdirs, [tcp_check("db", lst.port)], [{"url": rx.url + "/hook"}])
@@ -238,15 +240,48 @@ def test_errors_4xx_dropped_5xx_retried(workdirs, start_tcp_listener, start_rece
     wait_until(lambda: "event %s (regression of check db) delivered: HTTP 200 (after retries)"
                % evs[0]["id"] in hd.log(), 5, what="the regression delivered")
 
+
+def metric(hd, name):
+    status, _, body = hd.get("/metrics")
+    assert status == 200
+    line = [l for l in body.decode().splitlines() if l.startswith(name + " ")]
+    return float(line[0].split()[1]) if line else None
+
+
+@pytest.mark.parametrize("refusal", [302, 400, 404])
+def test_a_redirect_or_4xx_is_a_configuration_error_kept_and_retried_never_dropped(
+        workdirs, start_tcp_listener, start_receiver, start_healthd, refusal):
+    """A receiver that redirects (302) or refuses the request (400, 404) is misconfigured; the events wait for
+    the fix, logged as errors, counted as rejections; none is dropped."""
+    rx = start_receiver(mode="status:%d" % refusal)
+    lsts = [start_tcp_listener() for _ in range(3)]
+    checks = [tcp_check("db%d" % i, lst.port) for i, lst in enumerate(lsts)]
+    hd = start_healthd(config(workdirs, checks, [{"url": rx.url + "/hook"}]))
+    for c in checks:
+        wait_state(hd, c["name"], "up")
+    for lst in lsts:  # three regressions, each refused by the receiver for a while
+        lst.stop()
+    for c in checks:
+        wait_state(hd, c["name"], "down")
+    wait_until(lambda: sum(1 for l in hd.log().splitlines() if "HTTP %d" % refusal in l and "kept, retrying" in l)
+               >= 6, 10, what="refused attempts, retried")
+    refused = [l for l in hd.log().splitlines() if "HTTP %d" % refusal in l and "kept, retrying" in l]
+    print("%d attempts refused with HTTP %d; first: %s" % (len(refused), refusal, refused[0]))
+    assert " error: " in refused[0]
+    assert ("a redirect, which healthd does not follow" if refusal < 400 else "the receiver refuses the request") \
+        in refused[0]
+    assert '{"status":"error","code":%d}' % refusal in refused[0]  # the response body, for whoever reads the log
+    assert metric(hd, "healthd_alert_delivery_rejections_total") >= 6
+    assert metric(hd, "healthd_alert_deliveries_dropped_total") == 0
+
     rx.stop()
-    rx.start(mode="status:400")
     rx.clear()
-    lst.start()
-    wait_until(lambda: "dropped: HTTP 400" in hd.log(), 5, what="the recovery dropped")
-    line = [l for l in hd.log().splitlines() if "dropped: HTTP 400" in l][0]
-    assert '{"status":"error","code":400}' in line  # the response body, for whoever reads the log
-    recs = events(rx)
-    assert len(recs) == 1 and recs[0]["event"] == "recovery"  # no retry of a 4xx
+    rx.start(mode="ok")  # the receiver fixed: every event arrives, none lost
+    evs = wait_events(rx, lambda e: len(by_event(e, "regression")) >= 3, timeout=10, what="three regressions")
+    print("after the fix: %d regressions delivered" % len(by_event(evs, "regression")))
+    assert sorted(e["check"] for e in by_event(evs, "regression")) == ["db0", "db1", "db2"]
+    assert "dropped" not in hd.log()
+    assert metric(hd, "healthd_alert_deliveries_dropped_total") == 0
 
 
 def test_hanging_receiver_times_out_while_health_answers(workdirs, start_tcp_listener,
@@ -414,3 +449,43 @@ def test_without_alerts_section_transitions_are_logged(workdirs, start_tcp_liste
                   "kind=refused", "previous_kind=ok", "since=", "source_addr=127.0.0.1", 'summary="'):
         assert field in line, (field, line)
     assert hd.running
+
+
+FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+
+def test_a_wall_clock_step_drops_nothing_queued(workdirs, start_tcp_listener, start_receiver, start_healthd):
+    """Events age on the monotonic clock: the wall clock stepping two days forward (NTP after a suspend, an
+    operator's date -s) while a webhook is down leaves every queued event to be delivered."""
+    step = os.path.join(workdirs.new("faketime"), "offset")
+    with open(step, "w") as f:
+        f.write("+0d\n")
+    # libfaketime moves the wall clock only (CLOCK_REALTIME), re-reading the offset file on every call
+    env = {"LD_PRELOAD": FAKETIME, "FAKETIME_TIMESTAMP_FILE": step, "FAKETIME_NO_CACHE": "1",
+           "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+           "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}
+    rx = start_receiver(mode="status:503")
+    lsts = [start_tcp_listener() for _ in range(4)]
+    checks = [tcp_check("db%d" % i, lst.port) for i, lst in enumerate(lsts)]
+    hd = start_healthd(config(workdirs, checks, [{"url": rx.url + "/hook"}], spool_max_age_s=3600), env=env)
+    for c in checks:
+        wait_state(hd, c["name"], "up")
+    for lst in lsts:
+        lst.stop()
+    wait_until(lambda: hd.log().count("alert event=regression delivery=queued") >= 4, 5, what="four queued")
+    with open(step, "w") as f:
+        f.write("+2d\n")
+    n = len(rx.posts())
+    wait_until(lambda: len(rx.posts()) >= n + 3, 5, what="attempts after the step")  # the queue looked at again
+    rx.stop()
+    rx.clear()
+    rx.start(mode="ok")
+    evs = wait_events(rx, lambda e: len(by_event(e, "regression")) >= 4, timeout=10, what="four regressions")
+    stepped = [e["time"] for e in evs if e["time"].startswith(time.strftime("%Y-%m-%d", time.gmtime()))]
+    print("after a step of +2 days: %d of 4 queued regressions delivered (times as stamped: %s)"
+          % (len(by_event(evs, "regression")), sorted({e["time"][:10] for e in evs})))
+    assert sorted(e["check"] for e in by_event(evs, "regression")) == ["db0", "db1", "db2", "db3"]
+    assert stepped, "the events were made before the step"
+    later = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 2 * 86400))
+    assert any(line.startswith(later) for line in hd.log().splitlines()), "the wall clock did not step"
+    assert "older than spool_max_age_s" not in hd.log()
