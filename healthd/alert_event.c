@@ -354,6 +354,13 @@ static cJSON *render_slack(const struct event_view *v)
 	return o;
 }
 
+bool hd_alert_event_valid(const cJSON *event)
+{
+	struct event_view v;
+
+	return cJSON_IsObject(event) && view_of(event, &v) && v.check[0];
+}
+
 char *hd_alert_render(enum hd_alert_format format, const cJSON *event, int64_t now_wall_ms, int repeat_interval_s)
 {
 	struct event_view v;

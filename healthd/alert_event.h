@@ -48,6 +48,8 @@ void hd_alert_new_id(char id[37]);
 void hd_alert_summary(const struct hd_alert_facts *f, char *buf, size_t len);
 /* The event in the generic format (what is spooled and what generic webhooks receive). Caller deletes. */
 struct cJSON *hd_alert_event_json(const struct hd_alert_facts *f);
+/* Whether a generic event (one read back from the spool, say) has every field the formats render. */
+bool hd_alert_event_valid(const struct cJSON *event);
 /* The request body for a webhook format, built from a generic event; NULL if the event lacks a field.
  * now_wall_ms dates an Alertmanager alert's validity: it stays firing for 4 x repeat_interval_s unless re-sent. */
 char *hd_alert_render(enum hd_alert_format format, const struct cJSON *event, int64_t now_wall_ms,

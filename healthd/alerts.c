@@ -487,8 +487,7 @@ static struct delivery *delivery_add(struct webhook *wh, cJSON *event, size_t le
 {
 	struct delivery *d;
 
-	if (!cJSON_IsObject(event) || !event_string(event, "id")[0] || !event_string(event, "check")[0] ||
-	    hd_alert_event_from_name(event_string(event, "event")) < 0) {
+	if (!hd_alert_event_valid(event)) { /* every field a format renders: else it could never be sent */
 		cJSON_Delete(event);
 		return NULL;
 	}

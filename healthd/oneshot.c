@@ -674,14 +674,35 @@ out:
 	return rc;
 }
 
+/* A file or a pipe (`healthd diff before.json <(curl -s http://be2:9110/health)`), at most SNAPSHOT_MAX_BYTES. */
 static char *read_snapshot_file(const char *path, size_t *len, FILE *err)
 {
-	char *text = hd_read_small_file(path, SNAPSHOT_MAX_BYTES);
+	FILE *f = fopen(path, "re");
+	size_t cap = 65536, used = 0, n;
+	char *text;
 
-	if (text == NULL) {
+	if (f == NULL) {
 		snap_error(err, path, "cannot read: %s", strerror(errno));
 		return NULL;
 	}
+	text = xmalloc(cap + 1);
+	while ((n = fread(text + used, 1, cap - used, f)) > 0) {
+		used += n;
+		if (used == cap && cap <= SNAPSHOT_MAX_BYTES) {
+			cap *= 2;
+			text = xrealloc(text, cap + 1);
+		}
+		if (used > SNAPSHOT_MAX_BYTES)
+			break;
+	}
+	if (ferror(f) || used > SNAPSHOT_MAX_BYTES) {
+		snap_error(err, path, "cannot read: %s", ferror(f) ? strerror(errno) : "larger than the limit of a snapshot");
+		fclose(f);
+		free(text);
+		return NULL;
+	}
+	fclose(f);
+	text[used] = '\0';
 	*len = strlen(text);
 	return text;
 }

@@ -115,15 +115,38 @@ static int write_file_atomic(const char *dir, const char *name, const char *text
 	return hd_write_file_atomic(dir, name, text, len, error);
 }
 
-/* "00000000000000000042.json" -> 42; anything else -> false. */
+/*
+ * Sequence numbers stay far below 2^64 (one per event: 2^62 outlasts any disk), so that next_seq never wraps and
+ * a new event never sorts before an old one.
+ */
+#define SEQ_MAX (UINT64_C(1) << 62)
+
+/* An event file's name, "00000000000000000042.json" (20 digits): true, with *seq in 1..SEQ_MAX when it is one
+ * healthd could have written; *seq is 0 for a name of that shape that it never writes (0, above SEQ_MAX). */
 static bool parse_seq_name(const char *name, uint64_t *seq)
 {
 	char *end;
 
 	if (strlen(name) != 25 || strspn(name, "0123456789") != 20 || strcmp(name + 20, ".json") != 0)
 		return false;
+	errno = 0;
 	*seq = strtoull(name, &end, 10);
+	if (errno == ERANGE || *seq > SEQ_MAX)
+		*seq = 0;
 	return true;
+}
+
+/* What is at path, not following a symbolic link: "a named pipe", "a directory"..., or NULL for a regular file. */
+static const char *not_regular(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) != 0)
+		return "gone";
+	if (S_ISREG(st.st_mode))
+		return NULL;
+	return S_ISFIFO(st.st_mode) ? "a named pipe" : S_ISLNK(st.st_mode) ? "a symbolic link" :
+	       S_ISDIR(st.st_mode) ? "a directory" : S_ISSOCK(st.st_mode) ? "a socket" : "a device";
 }
 
 static int by_seq(const void *a, const void *b)
@@ -155,8 +178,17 @@ static void read_queue(const char *dir, struct hd_spool_loaded *out, struct hd_s
 			add_problem(&load->problems, &load->n_problems, "removed %s: a write interrupted by a crash", path);
 			unlink(path);
 		} else if (parse_seq_name(de->d_name, &seq)) {
-			char *text = hd_read_small_file(path, SPOOL_MAX_FILE);
-			if (text == NULL) {
+			const char *what = not_regular(path);
+			char *text = NULL;
+
+			if (seq == 0 || what != NULL) {
+				/* not an event healthd wrote: never re-sent at every start, never blocking the thread */
+				add_problem(&load->problems, &load->n_problems, "removed %s: %s%s", path,
+					    what ? what : "a number healthd never gives an event",
+					    what && strcmp(what, "a directory") == 0 ? " (left: remove it by hand)" : "");
+				if (what == NULL || strcmp(what, "a directory") != 0)
+					unlink(path);
+			} else if ((text = hd_read_small_file(path, SPOOL_MAX_FILE)) == NULL) {
 				add_problem(&load->problems, &load->n_problems, "cannot read %s: %s", path, strerror(errno));
 			} else {
 				if (out->n == cap) {
@@ -189,6 +221,9 @@ static void read_states(const char *dir, struct hd_spool_load *load)
 
 		if (strncmp(de->d_name, HD_TMP_PREFIX, strlen(HD_TMP_PREFIX)) == 0) {
 			unlink(path);
+		} else if (n > 5 && strcmp(de->d_name + n - 5, ".json") == 0 && not_regular(path) != NULL) {
+			add_problem(&load->problems, &load->n_problems, "ignored %s: %s, not an open-alert record", path,
+				    not_regular(path));
 		} else if (n > 5 && strcmp(de->d_name + n - 5, ".json") == 0 && (text = hd_read_small_file(path, 65536))) {
 			struct hd_spool_loaded *s = &load->states;
 			s->items = xrealloc(s->items, (s->n + 1) * sizeof(*s->items));
@@ -224,7 +259,7 @@ static void report_orphans(const char *dir, const struct job *j, struct hd_spool
 		if ((q = opendir(path)) != NULL) {
 			uint64_t seq;
 			while ((qe = readdir(q)) != NULL)
-				count += parse_seq_name(qe->d_name, &seq);
+				count += parse_seq_name(qe->d_name, &seq) && seq != 0;
 			closedir(q);
 		}
 		if (count > 0)
@@ -267,7 +302,7 @@ static void spool_init(struct hd_spool *sp)
 			if ((q = opendir(path)) != NULL) {
 				uint64_t seq;
 				while ((qe = readdir(q)) != NULL)
-					if (parse_seq_name(qe->d_name, &seq) && seq >= sp->next_seq)
+					if (parse_seq_name(qe->d_name, &seq) && seq != 0 && seq >= sp->next_seq)
 						sp->next_seq = seq + 1;
 				closedir(q);
 			}

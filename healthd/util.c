@@ -153,19 +153,32 @@ char *hd_join_hostport(const char *host, int port)
 
 char *hd_read_small_file(const char *path, size_t max)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a named pipe must not wait for a writer (it is refused below anyway) */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	struct stat st;
+	size_t want, used = 0;
 	char *buf;
 	ssize_t n;
-	size_t used = 0;
+	int saved;
 
 	if (fd < 0)
 		return NULL;
-	buf = xmalloc(max + 1);
-	while (used < max && (n = read(fd, buf + used, max - used)) != 0) {
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 0 || (uint64_t)st.st_size > max) {
+		saved = errno;
+		if (fstat(fd, &st) == 0)
+			saved = !S_ISREG(st.st_mode) ? EINVAL : EFBIG; /* not a regular file; larger than max */
+		close(fd);
+		errno = saved;
+		return NULL;
+	}
+	/* By its size, not by max: 5,000 spool files must not reserve 5,000 times the limit. */
+	want = (size_t)st.st_size;
+	buf = xmalloc(want + 1);
+	while (used < want && (n = read(fd, buf + used, want - used)) != 0) {
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			int saved = errno;
+			saved = errno;
 			close(fd);
 			free(buf);
 			errno = saved;

@@ -46,7 +46,11 @@ void hd_sanitize_text(const char *in, size_t len, char *out, size_t outlen);
 /* vsnprintf, then hd_sanitize_text: the formatted text (cut at 4 KiB) as one printable line. */
 void hd_vformat_sanitized(char *out, size_t outlen, const char *fmt, va_list ap) HD_PRINTF(3, 0);
 
-/* Reads a whole small file (secrets, tokens); strips one trailing newline. NULL on error (errno set). */
+/*
+ * Reads a whole small regular file (secrets, tokens, spool files) into a buffer of its size; strips one trailing
+ * newline. NULL on error with errno set: EINVAL for what is not a regular file (a named pipe is never waited on),
+ * EFBIG for a file larger than max.
+ */
 char *hd_read_small_file(const char *path, size_t max);
 
 enum hd_log_level { HD_LOG_ERR, HD_LOG_WARN, HD_LOG_INFO, HD_LOG_DEBUG };

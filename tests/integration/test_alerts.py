@@ -489,3 +489,87 @@ def test_a_wall_clock_step_drops_nothing_queued(workdirs, start_tcp_listener, st
     later = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 2 * 86400))
     assert any(line.startswith(later) for line in hd.log().splitlines()), "the wall clock did not step"
     assert "older than spool_max_age_s" not in hd.log()
+
+
+def planted_event(check, n):
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+    return {"id": "planted-%s-%d" % (check, n), "event": "regression", "time": now, "host": "be-test",
+            "source_addr": "127.0.0.1", "check": check, "type": "tcp", "target": "127.0.0.1:1", "peer": "127.0.0.1:1",
+            "kind": "refused", "detail": "connect 127.0.0.1:1: Connection refused " + "x" * 300,
+            "previous_kind": "ok", "since": now, "down_for_s": 0, "critical": True, "summary": "planted for the test",
+            "health_url": "", "healthd_version": "0.2.0"}
+
+
+def vm_peak_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int(next(line.split()[1] for line in f if line.startswith("VmPeak:")))
+
+
+def test_planted_or_damaged_spool_files_are_removed_never_resent_or_blocking(workdirs, start_tcp_listener,
+                                                                             start_receiver, start_healthd):
+    """A number above 2^64 (or 0), a named pipe, a symbolic link: none is an event healthd wrote. Each is removed
+    and logged; the real event beside them is delivered, and new ones sort after it."""
+    rx = start_receiver(mode="ok")
+    lst = start_tcp_listener()
+    url = rx.url + "/hook"
+    cfg = config(workdirs, [tcp_check("db", lst.port)], [{"url": url}])
+    qdir = os.path.join(cfg["alerts"]["spool_dir"], queue_name(url))
+    os.makedirs(qdir)
+    outside = os.path.join(workdirs.new("outside"), "secret.json")
+    with open(outside, "w") as f:
+        json.dump(planted_event("via-symlink", 0), f)
+    for name, ev in (("00000000000000000007.json", planted_event("real", 7)),
+                     ("99999999999999999999.json", planted_event("above-2^64", 1)),
+                     ("00000000000000000000.json", planted_event("zero", 0)),
+                     ("00000000000000000006.json", {"id": "no-fields", "event": "regression", "check": "x"})):
+        with open(os.path.join(qdir, name), "w") as f:
+            json.dump(ev, f)
+    os.mkfifo(os.path.join(qdir, "00000000000000000008.json"))
+    os.symlink(outside, os.path.join(qdir, "00000000000000000009.json"))
+
+    hd = start_healthd(cfg)
+    evs = wait_events(rx, lambda e: any(x["check"] == "real" for x in e), what="the real spooled event")
+    for what in ("99999999999999999999.json: a number healthd never gives an event",
+                 "00000000000000000000.json: a number healthd never gives an event",
+                 "00000000000000000008.json: a named pipe", "00000000000000000009.json: a symbolic link",
+                 "spool file 00000000000000000006.json in "):
+        assert what in hd.log(), what
+    assert "is not an event healthd wrote; removed" in hd.log()
+    assert os.listdir(qdir) == []  # the real one delivered and removed, the rest removed at load
+    lst.stop()  # a new event: spooled at once (the thread is not stuck on the pipe), numbered after the real one
+    evs = wait_events(rx, lambda e: by_event(e, "regression") and any(x["check"] == "db" for x in e),
+                      what="the new regression")
+    assert "has not written event" not in hd.log() and "cannot spool" not in hd.log()
+    print("delivered: %s; spool now %s" % ([e["check"] for e in evs], sorted(os.listdir(qdir))))
+    assert [e["check"] for e in evs] == ["real", "db"]
+    assert os.path.exists(outside)  # the link's target is not touched
+
+    hd.restart()  # nothing planted comes back
+    time.sleep(1.0)
+    assert [e["check"] for e in events(rx)] == ["real", "db"]
+
+
+def test_a_full_spool_loads_in_memory_of_its_size(workdirs, start_tcp_listener, start_healthd):
+    """5,000 spooled events (about 3 MB) must not reserve 1 MiB each at start (5 GB of address space, an abort
+    under MemoryMax or strict overcommit): files are read into buffers of their size."""
+    url = "http://127.0.0.1:1/hook"  # nothing listens: the events stay queued
+    lst = start_tcp_listener()
+    cfg = config(workdirs, [tcp_check("db", lst.port)], [{"url": url}], spool_max_bytes=64 * 1024 * 1024)
+    hd = start_healthd(cfg)
+    time.sleep(1.0)
+    empty_kb = vm_peak_kb(hd.proc.pid)
+    hd.stop()
+    qdir = os.path.join(cfg["alerts"]["spool_dir"], queue_name(url))
+    os.makedirs(qdir, exist_ok=True)
+    total = 0
+    for n in range(1, 5001):
+        text = json.dumps(planted_event("c%d" % (n % 50), n))
+        total += len(text)
+        with open(os.path.join(qdir, "%020d.json" % n), "w") as f:
+            f.write(text)
+    hd.start()
+    wait_until(lambda: "5000 undelivered events read back from the spool" in hd.log(), 20, what="the spool loaded")
+    full_kb = vm_peak_kb(hd.proc.pid)
+    print("VmPeak with an empty spool %d MiB, with 5,000 events (%.1f MB on disk) %d MiB: +%d MiB"
+          % (empty_kb // 1024, total / 1e6, full_kb // 1024, (full_kb - empty_kb) // 1024))
+    assert full_kb - empty_kb < 40 * total / 1024  # a few times the bytes (parsed JSON, queue), not 1 MiB a file
