@@ -101,7 +101,8 @@ static const struct cfg_key alerts_keys[] = {
 	{"spool_max_bytes", CFG_INT, OFF(hd_alerts_conf, spool_max_bytes), false, 4096, 1073741824, "16777216", NULL,
 	 "per webhook: beyond this many bytes of undelivered events, the oldest are dropped (counted and logged)"},
 	{"spool_max_age_s", CFG_INT, OFF(hd_alerts_conf, spool_max_age_s), false, 1, 31536000, "86400", NULL,
-	 "an undelivered event older than this is dropped (counted and logged) instead of sent late"},
+	 "an undelivered event older than this is dropped (counted and logged) instead of sent late; age counts on the "
+	 "monotonic clock (a wall-clock step changes nothing), and across a restart from the event's time"},
 	{"repeat_interval_s", CFG_INT, OFF(hd_alerts_conf, repeat_interval_s), false, 0, 604800, "300", NULL,
 	 "while a check stays down: a `reminder` event this often (Alertmanager: the re-send that keeps the alert "
 	 "firing); 0 = none"},
