@@ -22,7 +22,9 @@ def ctl(hd, *args):
 
 def server_view(hp, backend, server):
     row, state = hp.server(backend, server), hp.server_state(backend, server)
-    return {"status": row["status"], "check_status": row["check_status"], "op": int(state["srv_op_state"]),
+    # HAProxy prefixes the last result with "* " while the next check is in progress: the result is the same
+    return {"status": row["status"], "check_status": row["check_status"].removeprefix("* "),
+            "op": int(state["srv_op_state"]),
             "admin": int(state["srv_admin_state"]), "weight": row["weight"]}
 
 
