@@ -1007,9 +1007,10 @@ static void announce(struct hd_alerts *a, struct check_alert *st, const struct h
 		f.kind = st->kind;
 		break;
 	}
+	/* the event before the record: a crash between them leaves an event that restore_announced() believes */
+	enqueue(a, hd_alert_event_json(&f), ev == HD_ALERT_REMINDER);
 	if (ev != HD_ALERT_REMINDER)
 		save_open_state(a, st);
-	enqueue(a, hd_alert_event_json(&f), ev == HD_ALERT_REMINDER);
 	arm_reminder(a, st);
 }
 
@@ -1149,37 +1150,113 @@ struct load_request {
 	bool at_start;
 };
 
-static void restore_open_alert(struct hd_alerts *a, const struct hd_spool_item *item)
+/* What had been announced for one check before this start. */
+struct announced {
+	char *check;
+	bool open, recorded; /* recorded: an open-alert record is on disk */
+	enum hd_kind kind;
+	int64_t since_wall_ms;
+	uint64_t seq; /* the newest event it reflects */
+};
+
+static struct announced *announced_of(struct announced **list, size_t *n, const char *check)
 {
-	cJSON *o = cJSON_ParseWithLength(item->text, item->len);
-	const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "kind"));
-	const cJSON *since = cJSON_GetObjectItemCaseSensitive(o, "since_ms");
-	struct check_alert *st;
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp((*list)[i].check, check) == 0)
+			return &(*list)[i];
+	*list = xrealloc(*list, (*n + 1) * sizeof(**list));
+	(*list)[*n] = (struct announced){.check = xstrdup(check)};
+	return &(*list)[(*n)++];
+}
+
+/* Takes an announced state as this run's: an open alert waits for the check's next state. */
+static void restore_one(struct hd_alerts *a, const struct announced *an)
+{
+	struct check_alert *st = check_state(a, an->check);
 	const struct hd_check *c;
 	char since_text[32];
 
-	if (kind == NULL || hd_kind_from_name(kind) < 0 || !cJSON_IsNumber(since)) {
-		log_warn("alerts: ignoring the unreadable open-alert record of check %s in %s", item->name, a->conf->spool_dir);
-		cJSON_Delete(o);
+	if (st->open)
+		return; /* this run announced it already */
+	if (!an->open) { /* a recovery queued after the record: the record is stale */
+		log_info("alerts: check %s: its recovery was queued but its open-alert record not yet removed when healthd "
+			 "stopped; the recovery decides",
+			 an->check);
+		hd_spool_set_state(a->spool, an->check, NULL);
 		return;
 	}
-	st = check_state(a, item->name);
-	if (!st->open) {
-		st->open = true;
-		st->down_at_start = false;
-		st->kind = (enum hd_kind)hd_kind_from_name(kind);
-		st->since_wall_ms = (int64_t)since->valuedouble;
-		hd_iso8601(st->since_wall_ms, since_text, sizeof(since_text));
-		log_info("alerts: check %s was announced down (%s since %s) before this start: its next state decides "
-			 "between a recovery and reminders",
-			 st->name, kind, since_text);
-		c = engine_find(a->engine, st->name);
-		if (c == NULL)
-			forget_removed_check(a, st);
-		else
-			reconcile(a, st, c, NULL);
+	st->open = true;
+	st->down_at_start = false;
+	st->kind = an->kind;
+	st->since_wall_ms = an->since_wall_ms;
+	hd_iso8601(st->since_wall_ms, since_text, sizeof(since_text));
+	log_info("alerts: check %s was announced down (%s since %s) before this start: its next state decides "
+		 "between a recovery and reminders",
+		 st->name, hd_kind_name(an->kind), since_text);
+	if (!an->recorded)
+		save_open_state(a, st); /* the event was on disk, its record not yet */
+	c = engine_find(a->engine, st->name);
+	if (c == NULL)
+		forget_removed_check(a, st);
+	else
+		reconcile(a, st, c, NULL);
+}
+
+/*
+ * What was announced before this start, per check: its open-alert record, unless an event queued after that
+ * record says otherwise (healthd stopped after the event reached the disk and before the record did).
+ */
+static void restore_announced(struct hd_alerts *a, const struct hd_spool_load *load)
+{
+	struct announced *list = NULL;
+	size_t n = 0;
+
+	for (size_t i = 0; i < load->states.n; i++) {
+		const struct hd_spool_item *item = &load->states.items[i];
+		cJSON *o = cJSON_ParseWithLength(item->text, item->len);
+		const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "kind"));
+		const cJSON *since = cJSON_GetObjectItemCaseSensitive(o, "since_ms");
+		const cJSON *seq = cJSON_GetObjectItemCaseSensitive(o, "seq");
+
+		if (kind == NULL || hd_kind_from_name(kind) < 0 || !cJSON_IsNumber(since) ||
+		    !(since->valuedouble >= 0 && since->valuedouble < 9e15)) { /* range-checked before the cast */
+			log_warn("alerts: ignoring the unreadable open-alert record of check %s in %s", item->name,
+				 a->conf->spool_dir);
+		} else {
+			struct announced *an = announced_of(&list, &n, item->name);
+			*an = (struct announced){.check = an->check, .open = true, .recorded = true,
+						 .kind = (enum hd_kind)hd_kind_from_name(kind),
+						 .since_wall_ms = (int64_t)since->valuedouble,
+						 .seq = cJSON_IsNumber(seq) && seq->valuedouble > 0 && seq->valuedouble < 9e18
+								? (uint64_t)seq->valuedouble : 0};
+		}
+		cJSON_Delete(o);
 	}
-	cJSON_Delete(o);
+	for (size_t q = 0; q < load->n_queues; q++)
+		for (size_t i = 0; i < load->queues[q].n; i++) {
+			const struct hd_spool_item *item = &load->queues[q].items[i];
+			cJSON *e = cJSON_ParseWithLength(item->text, item->len);
+			struct announced *an;
+			int ev, kind;
+
+			if (hd_alert_event_valid(e) && (ev = hd_alert_event_from_name(event_string(e, "event"))) >= 0 &&
+			    (kind = hd_kind_from_name(event_string(e, "kind"))) >= 0 &&
+			    (an = announced_of(&list, &n, event_string(e, "check")))->seq < item->seq) {
+				an->seq = item->seq;
+				an->open = ev != HD_ALERT_RECOVERY;
+				if (an->open) {
+					an->kind = (enum hd_kind)kind;
+					an->since_wall_ms = hd_parse_iso8601(event_string(e, "since"));
+				}
+			}
+			cJSON_Delete(e);
+		}
+	for (size_t i = 0; i < n; i++) {
+		if (list[i].open || list[i].recorded)
+			restore_one(a, &list[i]);
+		free(list[i].check);
+	}
+	free(list);
 }
 
 /* Puts the events read back from a queue in front of anything queued since. */
@@ -1236,8 +1313,7 @@ static void on_loaded(struct hd_spool_load *load, void *arg)
 			restore_queue(a, wh, &load->queues[q]);
 	}
 	if (req->at_start)
-		for (size_t i = 0; i < load->states.n; i++)
-			restore_open_alert(a, &load->states.items[i]);
+		restore_announced(a, load);
 	for (size_t i = 0; i < req->n_queues; i++)
 		free(req->queues[i]);
 	free(req->queues);

@@ -104,17 +104,6 @@ static int make_dirs(const char *path, mode_t mode)
 	return rc;
 }
 
-/* Writes dir/name whole or not at all, creating dir first (mode 0700). */
-static int write_file_atomic(const char *dir, const char *name, const char *text, size_t len, char **error)
-{
-	if (make_dirs(dir, 0700) < 0) {
-		if (*error == NULL)
-			*error = xasprintf("cannot create the directory %s: %s", dir, strerror(errno));
-		return -1;
-	}
-	return hd_write_file_atomic(dir, name, text, len, error);
-}
-
 /*
  * Sequence numbers stay far below 2^64 (one per event: 2^62 outlasts any disk), so that next_seq never wraps and
  * a new event never sorts before an old one.
@@ -317,7 +306,7 @@ out:
 
 static void run_job(struct hd_spool *sp, struct job *j)
 {
-	char *path, *name;
+	char *path;
 
 	switch (j->kind) {
 	case JOB_LOAD:
@@ -339,20 +328,8 @@ static void run_job(struct hd_spool *sp, struct job *j)
 			report_orphans(sp->dir, j, j->load);
 		}
 		break;
-	case JOB_APPEND:
-		j->written = xcalloc(j->n_queues ? j->n_queues : 1, sizeof(bool));
-		if (!sp->usable) {
-			j->error = xasprintf("the spool directory %s is not usable", sp->dir);
-			break;
-		}
-		j->seq = sp->next_seq++;
-		name = xasprintf("%020" PRIu64 ".json", j->seq);
-		for (size_t i = 0; i < j->n_queues; i++) {
-			path = xasprintf("%s/%s", sp->dir, j->queues[i]);
-			j->written[i] = write_file_atomic(path, name, j->text, j->len, &j->error) == 0;
-			free(path);
-		}
-		free(name);
+	case JOB_APPEND: /* written in batches: write_batch */
+	case JOB_SET_STATE:
 		break;
 	case JOB_REMOVE:
 		if (!sp->usable)
@@ -362,29 +339,184 @@ static void run_job(struct hd_spool *sp, struct job *j)
 			j->error = xasprintf("cannot remove %s: %s", path, strerror(errno));
 		free(path);
 		break;
-	case JOB_SET_STATE:
-		if (!sp->usable)
+	}
+}
+
+/* A file of a batch: which job (and which of its queues) it is for. */
+struct batch_file {
+	struct job *job;
+	size_t queue; /* APPEND: the index in job->queues */
+	char *dir;
+	struct hd_staged staged;
+	bool ok;
+};
+
+/* At most this many files wait for the disk together (each holds a descriptor until its fsync). */
+#define BATCH_MAX_FILES 64
+
+static void stage(struct batch_file *f, struct job *j, size_t queue, char *dir, const char *name, const char *text,
+		  size_t len)
+{
+	*f = (struct batch_file){.job = j, .queue = queue, .dir = dir, .staged = {.fd = -1}};
+	if (make_dirs(dir, 0700) < 0) {
+		if (j->error == NULL)
+			j->error = xasprintf("cannot create the directory %s: %s", dir, strerror(errno));
+		return;
+	}
+	f->ok = hd_staged_write(&f->staged, dir, name, text, len, &j->error) == 0;
+}
+
+/* fsync of each distinct directory among files[0..n) that got a file, once. */
+static void sync_dirs(struct batch_file *files, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		bool seen = false;
+		if (!files[i].ok)
+			continue;
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = files[k].ok && strcmp(files[k].dir, files[i].dir) == 0;
+		if (!seen && hd_fsync_dir(files[i].dir) < 0) {
+			for (size_t k = i; k < n; k++)
+				if (files[k].ok && strcmp(files[k].dir, files[i].dir) == 0) {
+					files[k].ok = false;
+					if (files[k].job->error == NULL)
+						files[k].job->error = xasprintf("cannot fsync the directory %s: %s", files[k].dir,
+										strerror(errno));
+				}
+		}
+	}
+}
+
+/*
+ * Appends and open-alert records of one batch reach the disk together: every file is written, then each is
+ * fsynced while the others' writes are already under way, so the wait is about one disk flush whatever the burst.
+ * Events are renamed into place (and their directories fsynced) before any record of the batch, and a record is
+ * stamped with the last sequence number given when it was made: after a crash, an event newer than the record of
+ * its check tells the truth (alerts.c, restore), so no crash leaves an alert that nothing will resolve.
+ */
+static void write_batch(struct hd_spool *sp, struct job **jobs, size_t n_jobs)
+{
+	struct batch_file files[BATCH_MAX_FILES];
+	size_t n = 0, n_events;
+
+	for (size_t i = 0; i < n_jobs; i++) {
+		struct job *j = jobs[i];
+		if (j->kind == JOB_SET_STATE)
+			j->seq = sp->next_seq - 1; /* every event asked for before it has this number or a lower one */
+		if (j->kind == JOB_APPEND) {
+			j->written = xcalloc(j->n_queues ? j->n_queues : 1, sizeof(bool));
+			if (!sp->usable) {
+				j->error = xasprintf("the spool directory %s is not usable", sp->dir);
+				continue;
+			}
+			j->seq = sp->next_seq++;
+			char *name = xasprintf("%020" PRIu64 ".json", j->seq);
+			for (size_t q = 0; q < j->n_queues; q++)
+				stage(&files[n++], j, q, xasprintf("%s/%s", sp->dir, j->queues[q]), name, j->text, j->len);
+			free(name);
+		}
+	}
+	n_events = n;
+	for (size_t i = 0; i < n_jobs; i++) {
+		struct job *j = jobs[i];
+		if (j->kind == JOB_SET_STATE && sp->usable && j->text != NULL) {
+			/* the record as the loop made it (a JSON object: "{...}"), with "seq" added */
+			char *name = xasprintf("%s.json", j->name);
+			char *text = j->len >= 2 && j->text[j->len - 1] == '}'
+					     ? xasprintf("%.*s,\"seq\":%" PRIu64 "}", (int)(j->len - 1), j->text, j->seq)
+					     : xstrdup(j->text);
+			stage(&files[n++], j, 0, xasprintf("%s/" STATE_DIR, sp->dir), name, text, strlen(text));
+			free(text);
+			free(name);
+		}
+	}
+	/* one flush of the filesystem for the whole batch; each file's own fsync then finds nothing left to write */
+	for (size_t i = 0; i < n && n > 1; i++)
+		if (files[i].ok) {
+			(void)syncfs(files[i].staged.fd);
 			break;
-		path = xasprintf("%s/" STATE_DIR, sp->dir);
-		name = xasprintf("%s.json", j->name);
+		}
+	for (size_t i = 0; i < n; i++)
+		if (files[i].ok)
+			files[i].ok = hd_staged_sync(&files[i].staged, &files[i].job->error) == 0;
+	for (size_t i = 0; i < n_events; i++)
+		if (files[i].ok)
+			files[i].ok = hd_staged_commit(&files[i].staged, &files[i].job->error) == 0;
+	sync_dirs(files, n_events);
+	/* records and forgotten records in the order they were asked for */
+	bool forgot = false;
+	for (size_t i = 0, f = n_events; i < n_jobs; i++) {
+		struct job *j = jobs[i];
+		if (j->kind != JOB_SET_STATE || !sp->usable)
+			continue;
 		if (j->text != NULL) {
-			write_file_atomic(path, name, j->text, j->len, &j->error);
+			if (files[f].ok)
+				files[f].ok = hd_staged_commit(&files[f].staged, &j->error) == 0;
+			f++;
 		} else {
-			char *file = xasprintf("%s/%s", path, name);
+			char *file = xasprintf("%s/" STATE_DIR "/%s.json", sp->dir, j->name);
 			if (unlink(file) < 0 && errno != ENOENT)
 				j->error = xasprintf("cannot remove %s: %s", file, strerror(errno));
+			forgot = true;
 			free(file);
 		}
-		free(name);
-		free(path);
-		break;
 	}
+	sync_dirs(files + n_events, n - n_events);
+	if (forgot && n == n_events) {
+		char *dir = xasprintf("%s/" STATE_DIR, sp->dir);
+		hd_fsync_dir(dir);
+		free(dir);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (files[i].job->kind == JOB_APPEND)
+			files[i].job->written[files[i].queue] = files[i].ok;
+		hd_staged_end(&files[i].staged);
+		free(files[i].dir);
+	}
+	for (size_t i = 0; i < n_jobs; i++) /* an event is removed only after the record that followed it */
+		if (jobs[i]->kind == JOB_REMOVE)
+			run_job(sp, jobs[i]);
+}
+
+/* How many files a job adds to a batch. */
+static size_t files_of(const struct job *j)
+{
+	return j->kind == JOB_APPEND ? j->n_queues : j->kind == JOB_SET_STATE && j->text != NULL;
+}
+
+/* Runs what the loop queued, in order: writes and removals in batches, a load after the batch before it. */
+static void run_jobs(struct hd_spool *sp, struct job *list)
+{
+	struct job *batch[BATCH_MAX_FILES];
+	size_t n = 0, files = 0;
+
+	while (list != NULL) {
+		struct job *j = list;
+		bool writes = j->kind != JOB_LOAD;
+		if (n > 0 && (!writes || n == BATCH_MAX_FILES || files + files_of(j) > BATCH_MAX_FILES)) {
+			write_batch(sp, batch, n);
+			n = files = 0;
+		}
+		if (writes && files_of(j) > BATCH_MAX_FILES) { /* more webhooks than a batch holds: split it */
+			j->written = xcalloc(j->n_queues, sizeof(bool));
+			j->error = xasprintf("an event for %zu webhooks exceeds the spool's batch of %d files", j->n_queues,
+					     BATCH_MAX_FILES);
+		} else if (writes) {
+			batch[n++] = j;
+			files += files_of(j);
+		} else {
+			run_job(sp, j);
+		}
+		list = j->next;
+	}
+	if (n > 0)
+		write_batch(sp, batch, n);
 }
 
 static void *writer_thread(void *arg)
 {
 	struct hd_spool *sp = arg;
-	struct job *j;
+	struct job *list, *last;
 
 	spool_init(sp);
 	pthread_mutex_lock(&sp->mu);
@@ -393,19 +525,17 @@ static void *writer_thread(void *arg)
 			pthread_cond_wait(&sp->work_cv, &sp->mu);
 		if (sp->todo == NULL)
 			break; /* stopping, and every queued job is done */
-		j = sp->todo;
-		sp->todo = j->next;
-		if (sp->todo == NULL)
-			sp->todo_tail = NULL;
+		list = sp->todo; /* everything queued so far is one batch */
+		last = sp->todo_tail;
+		sp->todo = sp->todo_tail = NULL;
 		pthread_mutex_unlock(&sp->mu);
-		run_job(sp, j);
+		run_jobs(sp, list);
 		pthread_mutex_lock(&sp->mu);
-		j->next = NULL;
 		if (sp->done_tail)
-			sp->done_tail->next = j;
+			sp->done_tail->next = list;
 		else
-			sp->done = j;
-		sp->done_tail = j;
+			sp->done = list;
+		sp->done_tail = last;
 		if (!sp->stopping)
 			event_active(sp->wake, EV_READ, 0);
 	}

@@ -14,9 +14,11 @@ struct hd_spool;
  *   lock                   flock()ed by the healthd that owns the spool
  *   q-<16 hex>/<seq>.json  one event for one webhook queue (the generic event JSON); seq (20 digits) orders them
  *   q-<16 hex>/tmp-*.json  a write in progress: removed on load
- *   open/<check>.json      the regression announced for a check that has not recovered yet
+ *   open/<check>.json      the regression announced for a check that has not recovered yet, with "seq": the last
+ *                          event number given before it (a queued event of that check above it is newer)
  * A file is written under a temporary name, fsynced, renamed, and the directory fsynced: a crash leaves either the
- * whole file or none, and never touches older ones.
+ * whole file or none, and never touches older ones. Writes queued together share one flush of the disk, and the
+ * events of a batch are in place before its records.
  */
 
 struct hd_spool_item {
