@@ -353,6 +353,7 @@ struct webhook {
 	const struct webhook_conf *conf; /* into a->conf */
 	struct delivery *head, *tail;
 	size_t n_queued, n_in_flight, bytes;
+	size_t n_memory_only; /* deliveries whose event the spool could not keep: lost if healthd stops */
 	int failures;  /* consecutive retryable failures: the backoff's exponent */
 	bool probing;  /* after a failure, one request at a time until one succeeds */
 	struct event *retry_timer;
@@ -445,6 +446,7 @@ static void delivery_finish(struct delivery *d)
 	else
 		wh->tail = d->prev;
 	wh->n_queued--;
+	wh->n_memory_only -= !d->spooled;
 	wh->bytes -= d->len;
 	if (d->spooled && wh->a->spool)
 		hd_spool_remove(wh->a->spool, wh->conf->queue, d->seq);
@@ -512,6 +514,7 @@ static struct delivery *delivery_add(struct webhook *wh, cJSON *event, size_t le
 		wh->head = d;
 	wh->tail = d;
 	wh->n_queued++;
+	wh->n_memory_only += !spooled;
 	wh->bytes += len;
 	return d;
 }
@@ -792,6 +795,7 @@ static void distribute(struct pending_write *pw, uint64_t seq, const bool *writt
 			for (d = wh->head; d != NULL && strcmp(d->id, id) != 0; d = d->next)
 				;
 			if (d != NULL) {
+				wh->n_memory_only += (size_t)!spooled - (size_t)!d->spooled;
 				d->seq = seq;
 				d->spooled = spooled;
 			} else if (spooled) {
@@ -819,11 +823,13 @@ static void on_spooled(uint64_t seq, const bool *written, const char *error, voi
 	struct pending_write *pw = arg;
 	struct hd_alerts *a = pw->a;
 
-	if (error != NULL)
+	if (error != NULL) {
+		a->counters.spool_failures++;
 		log_err("alerts: cannot spool event %s (%s of check %s): %s; it is sent from memory, and lost if healthd "
 			"stops before it is delivered",
 			event_string(pw->event, "id"), event_string(pw->event, "event"), event_string(pw->event, "check"),
 			error);
+	}
 	unlink_write(a, pw);
 	distribute(pw, seq, written);
 	pending_write_free(pw);
@@ -1436,6 +1442,29 @@ void alerts_reload(struct hd_alerts *a)
 	conf_unref(old);
 }
 
+/* At stop: what the spool could not keep is lost now; say which, so that someone can act on it. */
+static void report_memory_only(struct hd_alerts *a)
+{
+	size_t total = 0, listed = 0;
+	char list[1024] = "";
+
+	for (size_t i = 0; i < a->n_webhooks; i++) {
+		total += a->webhooks[i]->n_memory_only;
+		for (const struct delivery *d = a->webhooks[i]->head; d; d = d->next) {
+			size_t used = strlen(list);
+			if (d->spooled || listed == 10 || used > sizeof(list) - 200)
+				continue;
+			snprintf(list + used, sizeof(list) - used, "%s%s %s of %s to %s", listed ? "; " : "", d->id,
+				 d->kind_of_event, d->check, a->webhooks[i]->conf->display);
+			listed++;
+		}
+	}
+	if (total > 0) /* (writes still queued are finished by hd_spool_close, or reported there) */
+		log_err("alerts: stopping with %zu undelivered deliveries that are not on disk (the spool could not keep "
+			"them: full or failing disk?): they are lost: %s%s",
+			total, list, total > listed ? " ..." : "");
+}
+
 void alerts_free(struct hd_alerts *a)
 {
 	struct pending_write *pw;
@@ -1443,6 +1472,7 @@ void alerts_free(struct hd_alerts *a)
 
 	if (a == NULL)
 		return;
+	report_memory_only(a);
 	for (size_t i = 0; i < a->n_webhooks; i++)
 		webhook_free(a->webhooks[i]);
 	free(a->webhooks);
@@ -1482,9 +1512,11 @@ const char *alerts_webhook_counters(const struct hd_alerts *a, size_t i, struct 
 void alerts_get_counters(const struct hd_alerts *a, struct hd_alerts_counters *out)
 {
 	*out = a->counters;
-	out->queue_depth = 0;
-	for (size_t i = 0; i < a->n_webhooks; i++)
+	out->queue_depth = out->memory_only = 0;
+	for (size_t i = 0; i < a->n_webhooks; i++) {
 		out->queue_depth += a->webhooks[i]->n_queued;
+		out->memory_only += a->webhooks[i]->n_memory_only;
+	}
 	for (const struct pending_write *pw = a->writes; pw; pw = pw->next)
 		if (!pw->released)
 			out->queue_depth += pw->n_queues;

@@ -210,6 +210,12 @@ static void render_process(const struct hd_metrics *m, struct evbuffer *out)
 		    "Alert deliveries given up (spool size or age bounds, unreadable spool files).", alerts.dropped);
 	add_counter(out, "healthd_alert_events_held_total",
 		    "Regressions and updates held back by min_gap_s (a flapping check).", alerts.held);
+	add_counter(out, "healthd_alert_spool_write_failures_total",
+		    "Alert events the spool could not write to disk (full or failing disk): kept in memory only.",
+		    alerts.spool_failures);
+	add_family(out, "healthd_alert_memory_only_deliveries", "gauge",
+		   "Undelivered alert deliveries that are not on disk: lost if healthd stops now.");
+	evbuffer_add_printf(out, "healthd_alert_memory_only_deliveries %" PRIu64 "\n", alerts.memory_only);
 	add_counter(out, "healthd_http_requests_total", "HTTP requests served (this scrape included).",
 		    http_api_requests(m->http));
 	add_counter(out, "healthd_agent_requests_total", "HAProxy agent-check replies sent.",

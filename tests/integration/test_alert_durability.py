@@ -157,3 +157,38 @@ def test_sigkill_around_announcements_leaves_no_alert_unresolved(workdirs, start
     evs = events(rx)
     print("10 SIGKILLs: %d regressions, %d recoveries at the receiver" % (
         len(by_event(evs, "regression")), len(by_event(evs, "recovery"))))
+
+
+def test_a_full_spool_disk_is_counted_logged_and_reported_at_stop(workdirs, tmpfs, start_tcp_listener,
+                                                                  start_receiver, start_healthd):
+    """The spool's filesystem is full: every event that cannot be written is logged with its id and counted, a
+    gauge says how many deliveries live in memory only, and a graceful stop names each one it loses (before: 136 of
+    200 events were lost at a restart with nothing logged and no metric)."""
+    from test_alerts import metric
+    rx = start_receiver()
+    rx.stop()
+    lst = start_tcp_listener()
+    cfg = config(workdirs, [tcp_check("c%d" % i, lst.port) for i in range(4)],
+                 [{"url": rx.url + "/hook", "timeout_ms": 500, "connect_timeout_ms": 200}])
+    cfg["alerts"]["spool_dir"] = os.path.join(tmpfs, "spool")
+    hd = start_healthd(cfg)
+    wait_until(lambda: hd.json("/health")[1]["status"] == "up", 10, what="every check up")
+    with open(os.path.join(tmpfs, "filler"), "wb") as f:  # the disk is full from here on
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    lst.stop()
+    wait_until(lambda: logged_regressions(hd) == 4, 5, what="4 regressions")
+    wait_until(lambda: metric(hd, "healthd_alert_spool_write_failures_total") == 4, 5, what="4 failures counted")
+    assert metric(hd, "healthd_alert_memory_only_deliveries") == 4
+    ids = re.findall(r"cannot spool event (\S+) \(regression of check c\d\): cannot write .*No space left", hd.log())
+    assert len(ids) == 4, hd.log_tail()
+    assert spooled(cfg) == 0
+    hd.stop()
+    line = [l for l in hd.log().splitlines() if "stopping with" in l]
+    print(line)
+    assert len(line) == 1 and "stopping with 4 undelivered deliveries that are not on disk" in line[0]
+    assert all(i in line[0] for i in ids)
