@@ -219,8 +219,8 @@ static int read_webhooks(struct cfg_ctx *ctx, const cJSON *value, void *field)
 	cJSON_ArrayForEach(item, value) {
 		struct webhook_conf *w = &list->items[i];
 		struct cfg_table_ref ref = {webhook_keys, w};
-		const char *url, *host_end;
-		char *key;
+		const char *url, *why;
+		char *key, *shown;
 
 		list->n = ++i; /* counted before reading, so that a failure frees what was read */
 		if (!cJSON_IsObject(item))
@@ -228,10 +228,15 @@ static int read_webhooks(struct cfg_ctx *ctx, const cJSON *value, void *field)
 		if (cfg_read_object(ctx, item, &ref, 1) < 0)
 			return -1;
 		url = w->url;
-		if ((strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) || strpbrk(url, " \t\r\n") ||
-		    url[strcspn(url, ":") + 3] == '\0')
+		/* never quoted back: a webhook URL holds a token (its path, its query or user info) */
+		if ((strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) || strpbrk(url, " \t\r\n"))
 			return cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(item, "url"), false,
-					 "expected an http:// or https:// URL, got \"%s\"", url);
+					 "expected an http:// or https:// URL without spaces");
+		if ((shown = hd_url_public(url, false, NULL, &why)) == NULL)
+			return cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(item, "url"), false,
+					 "expected an http:// or https:// URL: %s", why);
+		snprintf(w->display, sizeof(w->display), "webhook %.120s (%s)", shown, format_names[w->format]);
+		free(shown);
 		if (w->connect_timeout_ms > w->timeout_ms && !cJSON_GetObjectItemCaseSensitive(item, "connect_timeout_ms"))
 			w->connect_timeout_ms = w->timeout_ms; /* the default gives way to a shorter timeout_ms */
 		if (w->connect_timeout_ms > w->timeout_ms)
@@ -252,9 +257,6 @@ static int read_webhooks(struct cfg_ctx *ctx, const cJSON *value, void *field)
 		key = xasprintf("%s|%s", format_names[w->format], w->post_url);
 		snprintf(w->queue, sizeof(w->queue), "q-%016" PRIx64, fnv1a64(key));
 		free(key);
-		host_end = strchr(strstr(url, "://") + 3, '/');
-		snprintf(w->display, sizeof(w->display), "webhook %.*s (%s)", host_end ? (int)(host_end - url) : 120, url,
-			 format_names[w->format]);
 		for (size_t j = 0; j + 1 < i; j++)
 			if (strcmp(list->items[j].queue, w->queue) == 0)
 				return cfg_error(ctx, item, false, "the same url and format as alerts.webhooks[%zu]", j);

@@ -205,32 +205,18 @@ static int parse_ca(struct cfg_ctx *ctx, const cJSON *node, void *field)
 	return 0;
 }
 
-/* "scheme://host[:port]/path" without user info or query, which may hold secrets: shown in /health. */
-static char *public_target(const char *url, char **host_port, bool *host_is_ip)
+/* "10.0.0.5:8080": the host part is an IPv4 literal (no name to resolve). */
+static bool is_ipv4_host(const char *host_port)
 {
+	char host[INET_ADDRSTRLEN];
 	struct in_addr v4;
-	CURLU *u = curl_url();
-	char *scheme = NULL, *host = NULL, *port = NULL, *explicit_port = NULL, *path = NULL, *target;
+	size_t n = strcspn(host_port, ":");
 
-	if (u == NULL)
-		hd_fatal("libcurl: out of memory");
-	curl_url_set(u, CURLUPART_URL, url, 0);
-	curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
-	curl_url_get(u, CURLUPART_HOST, &host, 0);
-	curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
-	curl_url_get(u, CURLUPART_PORT, &explicit_port, 0);
-	curl_url_get(u, CURLUPART_PATH, &path, 0);
-	target = xasprintf("%s://%s%s%s%s", scheme ? scheme : "?", host ? host : "?", explicit_port ? ":" : "",
-			   explicit_port ? explicit_port : "", path ? path : "/");
-	*host_port = xasprintf("%s:%s", host ? host : "?", port ? port : "?");
-	*host_is_ip = host != NULL && (host[0] == '[' || inet_pton(AF_INET, host, &v4) == 1);
-	curl_free(scheme);
-	curl_free(host);
-	curl_free(port);
-	curl_free(explicit_port);
-	curl_free(path);
-	curl_url_cleanup(u);
-	return target;
+	if (n >= sizeof(host))
+		return false;
+	memcpy(host, host_port, n);
+	host[n] = '\0';
+	return inet_pton(AF_INET, host, &v4) == 1;
 }
 
 static int http_validate(struct hd_check_conf *conf, struct cfg_ctx *ctx)
@@ -250,7 +236,15 @@ static int http_validate(struct hd_check_conf *conf, struct cfg_ctx *ctx)
 	if (read_status_spec(hc->expect_status, hc->ranges, &hc->n_ranges, &why) < 0)
 		hd_fatal("expect_status \"%s\" passed parsing but not validation: %s", hc->expect_status, why);
 	hc->https = strncasecmp(hc->url, "https:", 6) == 0;
-	conf->target = public_target(hc->url, &hc->host_port, &hc->host_is_ip);
+	/* shown in /health without user info or query, which may hold secrets */
+	if (strncasecmp(hc->url, "http:", 5) != 0 && !hc->https)
+		return cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(ctx->check_node, "url"), false,
+				 "expected an http:// or https:// URL");
+	conf->target = hd_url_public(hc->url, true, &hc->host_port, &why);
+	if (conf->target == NULL)
+		return cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(ctx->check_node, "url"), false,
+				 "expected an http:// or https:// URL: %s", why);
+	hc->host_is_ip = hc->host_port[0] == '[' || is_ipv4_host(hc->host_port);
 	return 0;
 }
 

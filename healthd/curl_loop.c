@@ -204,3 +204,37 @@ void hd_curl_shutdown(void)
 	loop.base = NULL;
 	curl_global_cleanup();
 }
+
+char *hd_url_public(const char *url, bool with_path, char **host_port, const char **why)
+{
+	CURLU *u = curl_url();
+	CURLUcode rc;
+	char *scheme = NULL, *host = NULL, *port = NULL, *explicit_port = NULL, *path = NULL, *shown = NULL;
+
+	if (u == NULL)
+		hd_fatal("libcurl: out of memory");
+	rc = curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME);
+	if (rc == CURLUE_OK)
+		rc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+	if (rc == CURLUE_OK)
+		rc = curl_url_get(u, CURLUPART_HOST, &host, 0);
+	if (rc == CURLUE_OK)
+		rc = curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
+	if (rc == CURLUE_OK) {
+		curl_url_get(u, CURLUPART_PORT, &explicit_port, 0); /* absent: CURLUE_NO_PORT */
+		curl_url_get(u, CURLUPART_PATH, &path, 0);
+		shown = xasprintf("%s://%s%s%s%s", scheme, host, explicit_port ? ":" : "", explicit_port ? explicit_port : "",
+				  with_path ? (path ? path : "/") : "");
+		if (host_port != NULL)
+			*host_port = xasprintf("%s:%s", host, port);
+	} else if (why != NULL) {
+		*why = curl_url_strerror(rc);
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_free(explicit_port);
+	curl_free(path);
+	curl_url_cleanup(u);
+	return shown;
+}

@@ -3,6 +3,7 @@
 #define HEALTHD_CURL_LOOP_H
 
 #include <curl/curl.h>
+#include <stdbool.h>
 
 struct event_base;
 
@@ -20,6 +21,12 @@ int hd_curl_start(struct event_base *base, CURL *easy, hd_curl_done_fn done, voi
  * that is not running. Never call it from inside one of curl's own callbacks (write, header...): abort from
  * there by returning an error to curl instead. */
 void hd_curl_cancel(CURL *easy);
+/*
+ * A URL as it may be shown (logs, /health, alerts): "scheme://host[:port]", then the path when with_path, never the
+ * user info, query or fragment (which may hold a password or a token). With host_port: "host:port" with the
+ * scheme's default port. NULL when curl cannot parse it, with *why (curl's reason, never the URL itself).
+ */
+char *hd_url_public(const char *url, bool with_path, char **host_port, const char **why);
 /* Tears down the shared multi handle at exit (after every transfer was cancelled or finished). */
 void hd_curl_shutdown(void);
 

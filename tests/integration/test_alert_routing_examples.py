@@ -72,8 +72,11 @@ def test_a_real_alertmanager_inhibits_check_alerts_of_an_instance_prometheus_say
 
         def states():
             got = {(a["labels"]["alertname"], a["labels"]["instance"]): a["status"] for a in am.alerts()}
-            return got if len(got) == 3 and all(s["state"] != "unprocessed" for s in got.values()) else None
-        got = wait_until(states, 10, what="alertmanager processed the alerts")
+            # inhibition is evaluated after an alert is first seen active: wait until it has been
+            settled = len(got) == 3 and all(s["state"] != "unprocessed" for s in got.values()) \
+                and got[("HealthdCheckDown", "be2:9110")]["state"] == "suppressed"
+            return got if settled else None
+        got = wait_until(states, 10, what="alertmanager processed the alerts and inhibited be2's")
         print(json.dumps({"%s %s" % k: v["state"] for k, v in got.items()}))
         assert got[("HealthdCheckDown", "be2:9110")]["state"] == "suppressed"
         assert got[("HealthdCheckDown", "be2:9110")]["inhibitedBy"], got

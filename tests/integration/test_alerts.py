@@ -573,3 +573,35 @@ def test_a_full_spool_loads_in_memory_of_its_size(workdirs, start_tcp_listener, 
     print("VmPeak with an empty spool %d MiB, with 5,000 events (%.1f MB on disk) %d MiB: +%d MiB"
           % (empty_kb // 1024, total / 1e6, full_kb // 1024, (full_kb - empty_kb) // 1024))
     assert full_kb - empty_kb < 40 * total / 1024  # a few times the bytes (parsed JSON, queue), not 1 MiB a file
+
+
+def test_webhook_and_http_check_secrets_never_reach_logs_metrics_or_errors(workdirs, start_tcp_listener,
+                                                                           start_receiver, start_healthd):
+    """A webhook URL's user info and query (a path-less URL's token), and an http check URL's, are never shown:
+    not on the delivery log lines, in /metrics, /health, nor in the error about a URL that does not parse."""
+    from harness.healthd import run_healthd
+    rx = start_receiver(mode="status:503")
+    lst = start_tcp_listener()
+    urls = ["http://hookuser:HOOKPASS-S3cret@127.0.0.1:%d/hook" % rx.port,
+            "http://127.0.0.1:%d?token=QUERY-T0ken" % rx.port]
+    cfg = config(workdirs, [tcp_check("db", lst.port),
+                            {"name": "app", "type": "http", "critical": False,
+                             "url": "http://appuser:APPPASS-S3cret@127.0.0.1:%d/health?key=APPKEY-T0ken" % lst.port}],
+                 [{"url": u} for u in urls])
+    hd = start_healthd(cfg)
+    wait_state(hd, "db", "up")
+    lst.stop()
+    wait_until(lambda: hd.log().count("HTTP 503") >= 4, 5, what="failed deliveries to both webhooks")
+    shown = hd.log() + hd.get("/metrics")[2].decode() + hd.get("/health")[2].decode()
+    for secret in ("HOOKPASS", "hookuser", "QUERY-T0ken", "APPPASS", "appuser", "APPKEY"):
+        assert secret not in shown, secret
+    assert "webhook http://127.0.0.1:%d (generic)" % rx.port in hd.log()
+    assert "http://127.0.0.1:%d/health" % lst.port in hd.get("/health")[2].decode()
+
+    bad = dict(cfg, alerts=dict(cfg["alerts"], webhooks=[{"url": "http://u:BADPASS-S3cret@[::1/h?t=BADQ-T0ken"}]))
+    path = os.path.join(workdirs.new("bad"), "bad.json")
+    with open(path, "w") as f:
+        json.dump(bad, f)
+    rc, out, err = run_healthd(["--check-config", "--config", path])
+    assert rc == 2 and "alerts.webhooks[0].url: expected an http:// or https:// URL" in err, err
+    assert "BADPASS" not in out + err and "BADQ" not in out + err, err

@@ -36,6 +36,8 @@ static void expect_error(const char *alerts, const char *expected)
 	assert_non_null(error);
 	if (strstr(error, expected) == NULL)
 		fail_msg("expected \"%s\" in \"%s\"", expected, error);
+	if (strstr(error, "S3cret") != NULL || strstr(error, "T0ken") != NULL) /* the secrets of the bad URLs below */
+		fail_msg("a secret in \"%s\"", error);
 	free(error);
 }
 
@@ -86,7 +88,13 @@ static void test_errors_point_at_the_value(void **state)
 	expect_error("{\"webhooks\": [{\"url\": \"http://x/\", \"format\": \"teams\"}]}",
 		     "t.json:2:57: alerts.webhooks[0].format: expected one of \"generic\", \"alertmanager\", \"slack\", got \"teams\"");
 	expect_error("{\"webhooks\": [{\"url\": \"ftp://x/\"}]}",
-		     "t.json:2:34: alerts.webhooks[0].url: expected an http:// or https:// URL, got \"ftp://x/\"");
+		     "t.json:2:34: alerts.webhooks[0].url: expected an http:// or https:// URL without spaces");
+	/* a bad URL is never quoted back: its user info, path or query may be the secret */
+	expect_error("{\"webhooks\": [{\"url\": \"http://hook:S3cret@[::1/hook?token=T0ken\"}]}",
+		     "t.json:2:34: alerts.webhooks[0].url: expected an http:// or https:// URL: Bad IPv6 address");
+	expect_error("{\"webhooks\": [{\"url\": \"https://hook:S3cret@host:99999/T0ken\"}]}",
+		     "t.json:2:34: alerts.webhooks[0].url: expected an http:// or https:// URL: Port number was not a decimal "
+		     "number between 0 and 65535");
 	expect_error("{\"webhooks\": [{\"format\": \"slack\"}]}",
 		     "t.json:2:26: alerts.webhooks[0]: missing required key \"url\"");
 	expect_error("{\"webhooks\": {\"url\": \"http://x/\"}}", "t.json:2:25: alerts.webhooks: expected an array");
