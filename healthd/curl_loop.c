@@ -6,6 +6,9 @@
 
 #include "util.h"
 
+/* 7.87.0: the oldest libcurl with every option healthd sets (Debian 12 has 7.88.1) */
+#define CURL_NEEDED 0x075700
+
 /* One running transfer; its easy handle's CURLOPT_PRIVATE points here. */
 struct transfer {
 	hd_curl_done_fn done;
@@ -133,6 +136,10 @@ static int loop_init(struct event_base *base)
 		log_err("libcurl: global initialisation failed");
 		return -1;
 	}
+	if (curl_version_info(CURLVERSION_NOW)->version_num < CURL_NEEDED) /* setopt would fail quietly */
+		hd_fatal("libcurl %s is older than 7.87.0, which healthd needs (CURLOPT_PROTOCOLS_STR, CURLOPT_QUICK_EXIT, "
+			 "CURLOPT_CA_CACHE_TIMEOUT): install Debian 12's libcurl4",
+			 curl_version_info(CURLVERSION_NOW)->version);
 	loop.multi = curl_multi_init();
 	if (loop.multi == NULL) {
 		curl_global_cleanup();
