@@ -171,9 +171,10 @@ void hd_alert_summary(const struct hd_alert_facts *f, char *buf, size_t len)
 	case HD_ALERT_REMINDER:
 	case HD_ALERT_REGRESSION:
 		phrase(f, f->kind, what, sizeof(what));
-		snprintf(buf, len, "%s%s%s%s since %s%s%s%s", f->event == HD_ALERT_REMINDER ? "still down after " : "",
+		snprintf(buf, len, "%s%s%s%s since %s%s%s%s%s%s", f->event == HD_ALERT_REMINDER ? "still down after " : "",
 			 f->event == HD_ALERT_REMINDER ? dur : "", f->event == HD_ALERT_REMINDER ? ": " : "", what, since,
-			 now->hint[0] ? " (" : "", now->hint, now->hint[0] ? ")" : "");
+			 f->down_since_start ? ", down since healthd started" : "", now->hint[0] ? " (" : "", now->hint,
+			 now->hint[0] ? ")" : "", f->held_by_maintenance ? "; held while in maint" : "");
 		return;
 	}
 }
@@ -201,6 +202,8 @@ cJSON *hd_alert_event_json(const struct hd_alert_facts *f)
 	cJSON_AddStringToObject(o, "since", since_s);
 	cJSON_AddNumberToObject(o, "down_for_s", (double)down_for_s(f));
 	cJSON_AddBoolToObject(o, "critical", f->critical);
+	cJSON_AddBoolToObject(o, "down_since_start", f->down_since_start);
+	cJSON_AddBoolToObject(o, "held_by_maintenance", f->held_by_maintenance);
 	cJSON_AddStringToObject(o, "summary", summary);
 	cJSON_AddStringToObject(o, "health_url", f->health_url ? f->health_url : "");
 	cJSON_AddStringToObject(o, "healthd_version", HD_VERSION);

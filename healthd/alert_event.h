@@ -36,6 +36,8 @@ struct hd_alert_facts {
 	int64_t since_wall_ms; /* when it went down */
 	bool critical;
 	const char *health_url; /* this check's /health/NAME */
+	bool down_since_start;    /* it has been down since its first result (no "up" was ever seen) */
+	bool held_by_maintenance; /* it waited for maint to end */
 };
 
 const char *hd_alert_event_name(enum hd_alert_event e);

@@ -368,7 +368,8 @@ struct check_alert {
 	struct hd_alerts *a;
 	char *name;
 	bool open;                  /* a regression was announced and no recovery yet */
-	bool down_at_start;         /* down since its first result: logged only, never announced */
+	bool down_at_start;         /* down since its first result: announced once it has failed fall times */
+	bool held_by_maint;         /* an announcement waits for maint to end */
 	enum hd_kind kind;          /* the kind announced while open */
 	int64_t since_wall_ms;      /* when it went down, as announced */
 	int64_t last_announce_mono; /* the last regression or update: min_gap_s counts from it */
@@ -400,6 +401,8 @@ struct hd_alerts {
 	struct hd_alerts_counters counters;
 	char *health_base;
 	unsigned short rand_state[3];
+	bool maint;       /* the operator's maint: regressions, updates and reminders are held */
+	bool restored;    /* what was announced before this start is known (the spool was read) */
 };
 
 static void pump(struct webhook *wh);
@@ -983,6 +986,8 @@ static void fill_facts(struct hd_alerts *a, struct check_alert *st, const struct
 		.since_wall_ms = st->open ? st->since_wall_ms : c->since_wall_ms,
 		.critical = c->conf->critical,
 		.health_url = url,
+		.down_since_start = st->down_at_start,
+		.held_by_maintenance = st->held_by_maint,
 	};
 }
 
@@ -1015,6 +1020,7 @@ static void announce(struct hd_alerts *a, struct check_alert *st, const struct h
 		f.kind = st->kind;
 		break;
 	}
+	st->held_by_maint = false;
 	/* the event before the record: a crash between them leaves an event that restore_announced() believes */
 	enqueue(a, hd_alert_event_json(&f), ev == HD_ALERT_REMINDER);
 	if (ev != HD_ALERT_REMINDER)
@@ -1042,35 +1048,61 @@ static void log_unannounced(struct hd_alerts *a, struct check_alert *st, const s
 	cJSON_Delete(event);
 }
 
+/* maint holds what would page (regressions, updates, reminders) until it ends; drain holds nothing. */
+static bool held_by_maint(struct hd_alerts *a, struct check_alert *st, const struct hd_check *c,
+			  const struct hd_transition *t, enum hd_alert_event ev)
+{
+	if (!a->maint)
+		return false;
+	if (!st->held_by_maint)
+		a->counters.held++;
+	st->held_by_maint = true;
+	if (t)
+		log_unannounced(a, st, c, t, ev, "held:maint:sent-when-maint-ends-if-still-down");
+	return true;
+}
+
 /* Compares what was announced with the check's state now, and announces the difference (or logs why not). */
 static void reconcile(struct hd_alerts *a, struct check_alert *st, const struct hd_check *c,
 		      const struct hd_transition *t)
 {
 	int64_t wait_ms;
+	enum hd_alert_event ev;
 
 	if (c->state == HD_STATE_PENDING)
 		return;
 	if (c->state == HD_STATE_UP) {
-		st->down_at_start = false;
+		st->held_by_maint = false;
 		if (st->open)
 			announce(a, st, c, HD_ALERT_RECOVERY);
 		else if (t && t->from == HD_STATE_DOWN)
 			log_unannounced(a, st, c, t, HD_ALERT_RECOVERY,
 					evtimer_pending(st->hold_timer, NULL) ? "not-sent:its-regression-was-held-by-min_gap_s"
+					: a->maint || st->down_at_start      ? "not-sent:its-regression-was-never-sent"
 									     : "not-sent:down-since-start");
+		st->down_at_start = false;
 		return;
 	}
-	if (!st->open && (st->down_at_start || (t && t->from == HD_STATE_PENDING))) {
+	if (!st->open && t && t->from == HD_STATE_PENDING)
 		st->down_at_start = true;
-		if (t)
-			log_unannounced(a, st, c, t, t->from == HD_STATE_DOWN ? HD_ALERT_UPDATE : HD_ALERT_REGRESSION,
-					"not-sent:down-since-start");
-		return;
+	if (!st->open && st->down_at_start) {
+		/* down from its first result (a backend that starts broken, a check added while down): a regression
+		 * once it has failed fall times, unless an earlier run announced it (known once the spool is read) */
+		if (!a->restored || c->consecutive_failures < c->conf->fall) {
+			if (t)
+				log_unannounced(a, st, c, t, HD_ALERT_REGRESSION,
+						a->restored ? "not-sent-yet:down-since-start:sent-after-fall-failures"
+							    : "not-sent-yet:down-since-start:reading-the-spool");
+			return;
+		}
 	}
 	if (st->open && st->kind == c->down_kind) {
 		arm_reminder(a, st);
 		return;
 	}
+	ev = st->open ? HD_ALERT_UPDATE : HD_ALERT_REGRESSION;
+	if (held_by_maint(a, st, c, t, ev))
+		return;
 	wait_ms = st->last_announce_mono ? st->last_announce_mono + a->conf->min_gap_s * 1000LL - hd_now_mono_ms() : 0;
 	if (wait_ms > 0) {
 		char delivery[80];
@@ -1081,11 +1113,32 @@ static void reconcile(struct hd_alerts *a, struct check_alert *st, const struct 
 		}
 		if (t) {
 			snprintf(delivery, sizeof(delivery), "held:min_gap_s:sent-in-%.1fs-if-still-down", (double)wait_ms / 1000);
-			log_unannounced(a, st, c, t, st->open ? HD_ALERT_UPDATE : HD_ALERT_REGRESSION, delivery);
+			log_unannounced(a, st, c, t, ev, delivery);
 		}
 		return;
 	}
-	announce(a, st, c, st->open ? HD_ALERT_UPDATE : HD_ALERT_REGRESSION);
+	announce(a, st, c, ev);
+}
+
+/* Every check whose announcement may be due: after maint ends, or once the spool has said what was announced. */
+static void reconcile_all(struct hd_alerts *a)
+{
+	for (size_t i = 0; i < engine_n_checks(a->engine); i++) {
+		const struct hd_check *c = engine_check(a->engine, i);
+		if (c->state == HD_STATE_DOWN)
+			reconcile(a, check_state(a, c->conf->name), c, NULL);
+	}
+}
+
+void alerts_admin_changed(struct hd_alerts *a, bool maint)
+{
+	if (a->maint == maint)
+		return;
+	a->maint = maint;
+	log_info("alerts: %s", maint ? "maint: regressions, updates and reminders are held until it ends"
+				      : "maint ended: every check still down gets its regression now");
+	if (!maint)
+		reconcile_all(a);
 }
 
 static void forget_removed_check(struct hd_alerts *a, struct check_alert *st)
@@ -1126,7 +1179,7 @@ static void on_reminder_timer(evutil_socket_t fd, short what, void *arg)
 		forget_removed_check(a, st);
 		return;
 	}
-	if (st->open && c->state == HD_STATE_DOWN)
+	if (st->open && c->state == HD_STATE_DOWN && !a->maint)
 		announce(a, st, c, HD_ALERT_REMINDER);
 	arm_reminder(a, st); /* a check restarted by a reload is pending: try again next period */
 }
@@ -1139,6 +1192,11 @@ static void on_result(const struct hd_check *c, void *arg)
 	if (c->last.source_addr[0]) {
 		st = check_state(a, c->conf->name);
 		hd_strlcpy(st->source_addr, c->last.source_addr, sizeof(st->source_addr));
+	}
+	if (c->state == HD_STATE_DOWN && c->consecutive_failures == c->conf->fall && c->conf->fall > 1) {
+		st = check_state(a, c->conf->name);
+		if (st->down_at_start && !st->open)
+			reconcile(a, st, c, NULL); /* down since start, and now fall failures in a row */
 	}
 }
 
@@ -1320,8 +1378,11 @@ static void on_loaded(struct hd_spool_load *load, void *arg)
 		if (wh != NULL)
 			restore_queue(a, wh, &load->queues[q]);
 	}
-	if (req->at_start)
+	if (req->at_start) {
 		restore_announced(a, load);
+		a->restored = true;
+		reconcile_all(a);
+	}
 	for (size_t i = 0; i < req->n_queues; i++)
 		free(req->queues[i]);
 	free(req->queues);
@@ -1342,8 +1403,11 @@ static void load_queues(struct hd_alerts *a, struct webhook **list, size_t n, bo
 
 static void open_spool(struct hd_alerts *a)
 {
+	if (a->spool == NULL && a->n_webhooks == 0)
+		a->restored = true; /* no spool: nothing was announced anywhere but in the log */
 	if (a->spool != NULL || a->n_webhooks == 0)
 		return;
+	a->restored = false;
 	a->spool = hd_spool_open(a->base, a->conf->spool_dir);
 	load_queues(a, a->webhooks, a->n_webhooks, true);
 }

@@ -2,6 +2,7 @@
 #ifndef HEALTHD_ALERTS_H
 #define HEALTHD_ALERTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,9 @@ struct hd_alerts *alerts_start(struct event_base *base, struct hd_engine *engine
 void alerts_reload(struct hd_alerts *a);
 /* Stops delivery (undelivered events stay in the spool for the next start) and frees everything. */
 void alerts_free(struct hd_alerts *a);
+/* The operator's admin state changed: in maint, regressions, updates and reminders are held; when it ends,
+ * every check still down gets its regression. */
+void alerts_admin_changed(struct hd_alerts *a, bool maint);
 
 struct hd_alerts_counters {
 	uint64_t queue_depth;     /* deliveries not done yet, one per event and webhook (spooled, waiting or in flight) */

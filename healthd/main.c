@@ -162,6 +162,12 @@ static char *apply_reload(struct hd_config *cfg, void *arg)
 	return summary;
 }
 
+/* maint holds alerts: the one thing alerts need to know of the admin state */
+static void on_admin_mode(enum hd_admin_mode mode, void *arg)
+{
+	alerts_admin_changed(arg, mode == HD_ADMIN_MAINT);
+}
+
 static void on_reload_outcome(bool ok, void *arg)
 {
 	status_note_reload(arg, ok, hd_now_wall_ms());
@@ -322,6 +328,7 @@ static int run_daemon(const char *config_path, bool use_syslog, bool debug)
 	d.reloader = reloader_new(d.base, config_path, apply_reload, &d);
 	reloader_on_outcome(d.reloader, on_reload_outcome, d.status);
 	d.alerts = alerts_start(d.base, d.engine);
+	status_on_admin_change(d.status, on_admin_mode, d.alerts); /* before start_operations restores it */
 	d.http = http_api_start(d.base, engine_config(d.engine), d.engine, d.status);
 	d.agent = agent_start(d.base, engine_config(d.engine), d.status);
 	if (d.http == NULL || d.agent == NULL || start_operations(&d) < 0)

@@ -16,6 +16,8 @@ struct hd_status {
 	struct hd_admin stop_admin; /* what clients see while stopping */
 	bool stopping;
 	unsigned admin_version;
+	hd_admin_changed_fn on_admin; /* told of every change of the operator's mode */
+	void *on_admin_arg;
 	/* the "ready" announcement: until when, and how many polls got it */
 	int64_t announce_until_mono_ms;
 	uint64_t n_announced;
@@ -523,7 +525,16 @@ bool status_set_admin(struct hd_status *s, enum hd_admin_mode mode, const char *
 	else if (mode != HD_ADMIN_READY)
 		end_ready_announcement(s);
 	s->admin_version++;
+	if (s->on_admin != NULL)
+		s->on_admin(mode, s->on_admin_arg);
 	return true;
+}
+
+void status_on_admin_change(struct hd_status *s, hd_admin_changed_fn fn, void *arg)
+{
+	s->on_admin = fn;
+	s->on_admin_arg = arg;
+	fn(s->admin.mode, arg);
 }
 
 bool status_take_ready_announcement(struct hd_status *s)

@@ -59,6 +59,9 @@ const struct hd_admin *status_admin(const struct hd_status *s);
  * kept when only the reason changes. Leaving drain/maint starts the "ready" announcement.
  */
 bool status_set_admin(struct hd_status *s, enum hd_admin_mode mode, const char *reason, int64_t since_wall_ms);
+/* fn learns of every change of the operator's admin mode (and of the current one, at once). One listener. */
+typedef void (*hd_admin_changed_fn)(enum hd_admin_mode mode, void *arg);
+void status_on_admin_change(struct hd_status *s, hd_admin_changed_fn fn, void *arg);
 /*
  * The "ready" announcement: for agent.ready_window_ms from now, every agent poll gets "ready". Every poll, not
  * once per peer address: no table a stranger could fill, and several load balancers behind one address (two
