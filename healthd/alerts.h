@@ -38,7 +38,7 @@ struct hd_alerts_counters {
 	uint64_t failed_attempts; /* attempts to be retried: transport errors, timeouts, any answer but 2xx */
 	uint64_t rejected;        /* of those, 3xx and 4xx answers (but 429): a url, header or format to fix */
 	uint64_t dropped;         /* deliveries given up: spool bounds (size, age), unreadable files */
-	uint64_t held;            /* regressions and updates held back by min_gap_s (flapping) */
+	uint64_t held;            /* regressions and updates held back by min_gap_s (flapping) or maint */
 	uint64_t spool_failures;  /* events the spool could not write for one webhook or more (full or failing disk) */
 	uint64_t memory_only;     /* deliveries not on disk now: lost if healthd stops (a gauge) */
 };

@@ -209,7 +209,7 @@ static void render_process(const struct hd_metrics *m, struct evbuffer *out)
 	add_counter(out, "healthd_alert_deliveries_dropped_total",
 		    "Alert deliveries given up (spool size or age bounds, unreadable spool files).", alerts.dropped);
 	add_counter(out, "healthd_alert_events_held_total",
-		    "Regressions and updates held back by min_gap_s (a flapping check).", alerts.held);
+		    "Regressions and updates held back by min_gap_s (a flapping check) or by maint.", alerts.held);
 	add_counter(out, "healthd_alert_spool_write_failures_total",
 		    "Alert events the spool could not write to disk (full or failing disk): kept in memory only.",
 		    alerts.spool_failures);
