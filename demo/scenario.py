@@ -47,6 +47,8 @@ class Timeline:
         self.rows = sb.rows()
         self.status = {name: row["status"] for name, row in self.rows.items()}
         self.reason = {name: agent_reason(row["last_agt"]) for name, row in self.rows.items()}
+        # the last agent text HAProxy showed: it shows none while an agent check is in progress
+        self.agent_text = {name: row["last_agt"] for name, row in self.rows.items()}
         self.seen_posts = len(sb.posts())
         self.posts = []
         self.health = None
@@ -70,6 +72,8 @@ class Timeline:
         now = time.time()
         for name, row in self.sb.rows().items():
             self.rows[name] = row
+            if row["last_agt"]:
+                self.agent_text[name] = row["last_agt"]
             status, reason = row["status"], agent_reason(row["last_agt"])
             if status != self.status[name] or (status.startswith("DOWN") and reason and reason != self.reason[name]):
                 self._emit(now, "haproxy", name, "%s -> %s" % (self.status[name], status), row)
@@ -195,7 +199,7 @@ class Cut:
         self.measure.update(
             haproxy_down_s=self.t_down - self.t_cut,
             healthd_down_s=(since if since is not None else ev_hd.t) - self.t_cut,
-            last_agt=tl.rows[self.backend]["last_agt"],
+            last_agt=tl.agent_text[self.backend],
             kind=tl.health_kind,
             detail=(tl.health or {}).get("detail"),
             source_addr=(tl.health or {}).get("source_addr"))
@@ -219,7 +223,7 @@ class Cut:
 
         tl.wait(changed, _margin(t.interval_s + t.agent_inter_s),
                 "the reason for %s to change after the %s rule" % (self.backend, action))
-        self.measure.update(action2=action, kind2=tl.health_kind, last_agt2=tl.rows[self.backend]["last_agt"],
+        self.measure.update(action2=action, kind2=tl.health_kind, last_agt2=tl.agent_text[self.backend],
                             detail2=(tl.health or {}).get("detail"))
         return self.measure
 
