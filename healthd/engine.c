@@ -19,12 +19,25 @@ struct subscriber {
 	void *arg;
 };
 
+/* One slot of the name index: a position in the check list (0 = empty) and its name's hash. */
+struct name_slot {
+	uint64_t hash;
+	size_t pos_plus1;
+};
+
+/* Open addressing, linear probing, at most half full: finds a check by name in O(1). */
+struct name_index {
+	struct name_slot *slots;
+	size_t mask; /* slot count - 1 (a power of two) */
+};
+
 struct hd_engine {
 	struct event_base *base;
 	struct evdns_base *dns;
 	struct hd_config *cfg;
 	struct hd_check **checks;
 	size_t n_checks;
+	struct name_index by_name; /* over checks, rebuilt whenever the list changes */
 	struct subscriber subs[8];
 	size_t n_subs;
 	unsigned results_version;
@@ -425,11 +438,40 @@ static void carry_state(struct hd_check *to, const struct hd_check *from)
 	to->added_on_reload = from->added_on_reload;
 }
 
-static ssize_t find_by_name(struct hd_check **checks, size_t n, const char *name)
+static void index_build(struct name_index *ix, struct hd_check **checks, size_t n)
 {
-	for (size_t j = 0; j < n; j++)
-		if (checks[j] != NULL && strcmp(checks[j]->conf->name, name) == 0)
-			return (ssize_t)j;
+	size_t cap = 8;
+
+	while (cap < 2 * n)
+		cap *= 2;
+	free(ix->slots);
+	ix->slots = xcalloc(cap, sizeof(*ix->slots));
+	ix->mask = cap - 1;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t h = hd_hash_str(checks[i]->conf->name);
+		size_t k = (size_t)h & ix->mask;
+
+		while (ix->slots[k].pos_plus1 != 0)
+			k = (k + 1) & ix->mask;
+		ix->slots[k] = (struct name_slot){h, i + 1};
+	}
+}
+
+/* The position of the check called name in checks (the list ix was built over), or -1. Entries that are NULL
+ * (taken over by a reload in progress) are skipped. */
+static ssize_t index_find(const struct name_index *ix, struct hd_check *const *checks, const char *name)
+{
+	uint64_t h;
+
+	if (ix->slots == NULL)
+		return -1;
+	h = hd_hash_str(name);
+	for (size_t k = (size_t)h & ix->mask; ix->slots[k].pos_plus1 != 0; k = (k + 1) & ix->mask) {
+		size_t pos = ix->slots[k].pos_plus1 - 1;
+
+		if (ix->slots[k].hash == h && checks[pos] != NULL && strcmp(checks[pos]->conf->name, name) == 0)
+			return (ssize_t)pos;
+	}
 	return -1;
 }
 
@@ -442,15 +484,19 @@ void engine_apply_config(struct hd_engine *e, struct hd_config *cfg)
 
 	for (size_t i = 0; i < cfg->n_checks; i++) {
 		struct hd_check_conf *conf = cfg->checks[i];
-		ssize_t j = find_by_name(old, n_old, conf->name);
+		ssize_t j = index_find(&e->by_name, old, conf->name);
 
 		if (j >= 0 && strcmp(old[j]->conf->fingerprint, conf->fingerprint) == 0) {
 			struct hd_check *keep = old[j];
-			/* Unchanged: the running check keeps its own conf object (runs point into it); swap them. */
+			/* Unchanged: the running check keeps its own conf object (runs point into it); swap them. The
+			 * old config lists its checks in the order of the old check list. */
 			cfg->checks[i] = keep->conf;
-			for (size_t k = 0; k < e->cfg->n_checks; k++)
-				if (e->cfg->checks[k] == keep->conf)
-					e->cfg->checks[k] = conf;
+			if ((size_t)j < e->cfg->n_checks && e->cfg->checks[j] == keep->conf)
+				e->cfg->checks[j] = conf;
+			else
+				for (size_t k = 0; k < e->cfg->n_checks; k++)
+					if (e->cfg->checks[k] == keep->conf)
+						e->cfg->checks[k] = conf;
 			fresh[i] = keep;
 			old[j] = NULL;
 			continue;
@@ -479,6 +525,7 @@ void engine_apply_config(struct hd_engine *e, struct hd_config *cfg)
 	e->cfg = cfg;
 	e->checks = fresh;
 	e->n_checks = cfg->n_checks;
+	index_build(&e->by_name, e->checks, e->n_checks);
 	e->state_version++;
 	e->results_version++;
 }
@@ -511,6 +558,7 @@ void engine_free(struct hd_engine *e)
 	for (size_t i = 0; i < e->n_checks; i++)
 		check_free(e->checks[i]);
 	free(e->checks);
+	free(e->by_name.slots);
 	config_free(e->cfg);
 	free(e);
 }
@@ -524,8 +572,7 @@ struct event_base *engine_base(const struct hd_engine *e) { return e->base; }
 
 struct hd_check *engine_find(const struct hd_engine *e, const char *name)
 {
-	for (size_t i = 0; i < e->n_checks; i++)
-		if (strcmp(e->checks[i]->conf->name, name) == 0)
-			return e->checks[i];
-	return NULL;
+	ssize_t pos = index_find(&e->by_name, e->checks, name);
+
+	return pos >= 0 ? e->checks[pos] : NULL;
 }

@@ -1,4 +1,4 @@
-/* util.c: allocation wrappers, clocks, timestamps, host:port parsing, the logger and sanitizing text from peers. */
+/* util.c: allocation wrappers, a string hash, clocks, timestamps, host:port parsing, the logger, sanitizing peer text. */
 #include "util.h"
 
 #include <errno.h>
@@ -26,6 +26,17 @@ void *xmalloc(size_t n) { return check_alloc(malloc(n ? n : 1)); }
 void *xcalloc(size_t count, size_t n) { return check_alloc(calloc(count ? count : 1, n ? n : 1)); }
 void *xrealloc(void *p, size_t n) { return check_alloc(realloc(p, n ? n : 1)); }
 char *xstrdup(const char *s) { return check_alloc(strdup(s ? s : "")); }
+
+uint64_t hd_hash_str(const char *s)
+{
+	uint64_t h = 14695981039346656037ULL;
+
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		h ^= *p;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
 
 char *xasprintf(const char *fmt, ...)
 {

@@ -1,4 +1,4 @@
-/* util.h: allocation that cannot fail, clocks, time formatting, logging and sanitizing shared by every module. */
+/* util.h: allocation that cannot fail, a string hash, clocks, time formatting, logging and sanitizing for every module. */
 #ifndef HEALTHD_UTIL_H
 #define HEALTHD_UTIL_H
 
@@ -32,6 +32,9 @@ int64_t hd_now_wall_ms(void);   /* wall clock, for timestamps people read */
 void hd_iso8601(int64_t wall_ms, char *buf, size_t len);
 /* "04:12:07" UTC; buf needs 16 bytes. */
 void hd_hhmmss(int64_t wall_ms, char *buf, size_t len);
+
+/* FNV-1a (64-bit) of a NUL-terminated string: for hash tables keyed by names. */
+uint64_t hd_hash_str(const char *s);
 
 /* Splits "ADDR:PORT" or "[v6]:PORT". Returns 0, or -1 with a reason in why. */
 int hd_split_hostport(const char *s, char *host, size_t hostlen, int *port, const char **why);

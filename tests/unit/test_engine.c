@@ -1,4 +1,4 @@
-/* test_engine.c: the engine's life cycle with a check type the test drives (reloads while attempts run, deadlines, stop, one-shot); peer texts. */
+/* test_engine.c: the engine's life cycle with a check type the test drives (reloads while attempts run, deadlines, stop, one-shot); finding among many; peer texts. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -243,6 +243,83 @@ static void a_changed_check_is_cancelled_and_starts_again_from_pending(void **st
 	assert_int_equal(after->attempts, 1);
 }
 
+/* ---- finding checks by name among many ---- */
+
+#define MANY 3000
+
+/* Checks svc-FROM .. svc-(TO-1); those in [changed_from, changed_to) get fingerprint "v2". The loop never turns,
+ * so that no attempt starts. */
+static struct hd_config *many_config(int from, int to, int changed_from, int changed_to)
+{
+	struct hd_config *cfg = fake_config(0);
+
+	free(cfg->checks);
+	cfg->checks = xcalloc((size_t)(to - from) + 1, sizeof(*cfg->checks));
+	for (int i = from; i < to; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "svc-%04d", i);
+		cfg->checks[cfg->n_checks++] =
+			fake_conf(name, i >= changed_from && i < changed_to ? "v2" : "v1", 60000, 30000);
+	}
+	return cfg;
+}
+
+static void assert_finds_exactly(struct hd_engine *e, int from, int to)
+{
+	char name[32];
+
+	assert_int_equal(engine_n_checks(e), (size_t)(to - from));
+	for (int i = from; i < to; i++) {
+		struct hd_check *c;
+		snprintf(name, sizeof(name), "svc-%04d", i);
+		c = engine_find(e, name);
+		assert_non_null(c);
+		assert_string_equal(c->conf->name, name);
+		assert_ptr_equal(c, engine_check(e, (size_t)(i - from)));
+	}
+	for (int i = 0; i < 2 * MANY; i++) {
+		snprintf(name, sizeof(name), "svc-%04d", i);
+		if (i < from || i >= to)
+			assert_null(engine_find(e, name));
+	}
+	assert_null(engine_find(e, ""));
+	assert_null(engine_find(e, "svc-"));
+	assert_null(engine_find(e, "svc-00000"));
+}
+
+static void each_of_many_checks_is_found_by_name_also_after_reloads(void **state)
+{
+	struct fixture *fx = *state;
+	struct hd_check *kept, *changed;
+
+	assert_null(engine_find(fx->engine, "svc-0000")); /* no configuration yet */
+	engine_apply_config(fx->engine, many_config(0, MANY, 0, 0));
+	assert_finds_exactly(fx->engine, 0, MANY);
+	kept = engine_find(fx->engine, "svc-1500");
+	changed = engine_find(fx->engine, "svc-1200");
+
+	/* The first 1000 go, 1000 new ones come, and 100 of those that stay change. */
+	engine_apply_config(fx->engine, many_config(1000, MANY + 1000, 1100, 1200 + 100));
+	assert_finds_exactly(fx->engine, 1000, MANY + 1000);
+	assert_ptr_equal(engine_find(fx->engine, "svc-1500"), kept); /* unchanged: the same running check */
+	assert_ptr_not_equal(engine_find(fx->engine, "svc-1200"), changed);
+	assert_string_equal(engine_find(fx->engine, "svc-1200")->conf->fingerprint, "v2");
+	assert_ptr_equal(config_find_check(engine_config(fx->engine), "svc-1500"), kept->conf);
+
+	engine_apply_config(fx->engine, many_config(0, 0, 0, 0));
+	assert_finds_exactly(fx->engine, 0, 0);
+	assert_null(engine_find(fx->engine, "svc-1500"));
+}
+
+static void string_hash_is_fnv1a_64(void **unused)
+{
+	(void)unused;
+	assert_true(hd_hash_str("") == 0xcbf29ce484222325ULL);
+	assert_true(hd_hash_str("a") == 0xaf63dc4c8601ec8cULL);
+	assert_true(hd_hash_str("foobar") == 0x85944171f73967e8ULL);
+	assert_true(hd_hash_str("\xff") != hd_hash_str("\x7f")); /* bytes above 127 hash as unsigned */
+}
+
 /* ---- deadline and stop ---- */
 
 static void the_deadline_cancels_and_records_a_timeout_naming_phase_and_peer(void **state)
@@ -413,6 +490,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(one_shot_starts_every_check_at_once_and_is_done_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(one_shot_without_checks_is_done_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_second_done_for_one_attempt_aborts, setup, teardown),
+		cmocka_unit_test_setup_teardown(each_of_many_checks_is_found_by_name_also_after_reloads, setup, teardown),
+		cmocka_unit_test(string_hash_is_fnv1a_64),
 		cmocka_unit_test(peer_text_for_ipv4_and_ipv6),
 		cmocka_unit_test(source_address_of_a_bound_socket),
 	};
