@@ -66,7 +66,7 @@ DEB_TEST := python3 python3-pytest haproxy iptables iproute2 mariadb-server mari
 	clang libclang-rt-14-dev libfaketime \
 	debhelper devscripts lintian mmdebstrap fakeroot
 
-.PHONY: all deps deps-build deps-test test unit integration fuzz fuzz-regress clean run install uninstall bench \
+.PHONY: all deps deps-build deps-test test unit integration fuzz fuzz-regress clean run install uninstall bench bench-scale \
 	docs demo demo-root deb
 all: $(BUILD)/healthd
 
@@ -220,6 +220,13 @@ bench: deps $(BUILD)/healthd
 	@dpkg-query -W -f='$${Status}' nginx-light wrk 2>/dev/null | grep -q 'install ok installed.*install ok installed' || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light wrk)
 	HEALTHD_BIN=$(BUILD)/healthd bench/run.sh
+
+# Cost per check as the number of checks grows, against the smallest N of the same run (bench/scale.sh): as root,
+# in a network namespace of its own; SCALE_NS="1000 5000" and MEASURE_S=20 by default.
+bench-scale: deps-build $(BUILD)/healthd
+	@[ "$$(id -u)" = 0 ] || { echo "make bench-scale: run it as root (it creates a network namespace and a firewall rule)" >&2; exit 2; }
+	$(call apt_install_missing,python3 iptables iproute2)
+	HEALTHD_BIN=$(BUILD)/healthd bench/scale.sh
 
 # Regenerates the README's configuration reference from the key tables the parser uses.
 docs: $(BUILD)/healthd
