@@ -3,7 +3,8 @@
 #   For each N in SCALE_NS: N tcp checks (interval 2 s, timeout 1 s, rise/fall 1), half of them behind one
 #   iptables DROP rule, so that their connects time out. Over MEASURE_S seconds it reads CPU (% of one core, from
 #   /proc/PID/stat) and RSS, then from /health the age of the oldest result and how long the timed-out attempts
-#   took against timeout_ms, then GET /health/NAME over one keep-alive connection. Ratios are per check, against
+#   took against timeout_ms (and how long that GET /health took), then GET /health/NAME over one keep-alive
+#   connection. Ratios are per check, against
 #   the smallest N of the same run. Root only (namespaces, iptables); traffic stays inside the namespace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -94,9 +95,9 @@ measure() {
 	t1=$(date +%s.%N); c1=$(cpu_ticks "$pid")
 	rss=$(rss_mib "$pid")
 	# The oldest result and the timed-out attempts, read three times: the worst of them.
-	local worst_age=0 worst_max=0 p50=0 timeouts=0
+	local worst_age=0 worst_max=0 p50=0 timeouts=0 get_ms=()
 	for i in 1 2 3; do
-		read -r _ _ age timeouts p50_i max_i <<<"$(in_ns "$PY" "$HELPER" health "http://127.0.0.1:$HTTP_PORT/health" "$TIMEOUT_MS")"
+		read -r _ _ age timeouts p50_i max_i get_ms[i] <<<"$(in_ns "$PY" "$HELPER" health "http://127.0.0.1:$HTTP_PORT/health" "$TIMEOUT_MS")"
 		[ "$age" -gt "$worst_age" ] && worst_age=$age
 		p50=$(awk -v a="$p50" -v b="$p50_i" 'BEGIN{print (b > a) ? b : a}')
 		worst_max=$(awk -v a="$worst_max" -v b="$max_i" 'BEGIN{print (b > a) ? b : a}')
@@ -107,30 +108,32 @@ measure() {
 	wait "$pid" 2>/dev/null || true
 	healthd_pid=""
 	echo "$n $(awk -v a="$c0" -v b="$c1" -v hz="$hz" -v s="$t0" -v e="$t1" 'BEGIN{printf "%.1f", (b - a) / hz / (e - s) * 100}') \
-$rss $worst_age $timeouts $p50 $worst_max $byname"
+$rss $worst_age $timeouts $p50 $worst_max $byname \
+$(printf '%s\n' "${get_ms[@]}" | sort -n | sed -n 2p)"
 }
 
 printf '\nhealthd %s at scale: tcp checks every %s ms, timeout %s ms, half behind a DROP rule; %ss per N, %s cores\n\n' \
 	"$("$BIN" --version | awk '{print $2}')" "$INTERVAL_MS" "$TIMEOUT_MS" "$MEASURE_S" "$(nproc)"
-printf '%6s %7s %9s %8s %9s %9s %13s %9s %9s %11s %9s\n' N "cpu %" "cpu/chk" "RSS MiB" "RSS/chk" "oldest ms" \
-	"timeouts" "p50/tmo" "max/tmo" "/health/N/s" "ratio"
+printf '%6s %7s %9s %8s %9s %9s %13s %9s %9s %10s %9s %11s %9s\n' N "cpu %" "cpu/chk" "RSS MiB" "RSS/chk" \
+	"oldest ms" "timeouts" "p50/tmo" "max/tmo" "/health ms" "per chk" "/health/N/s" "ratio"
 ref=""
 for n in $SCALE_NS; do
 	measure "$n" >"$work/row"
-	read -r n cpu rss age timeouts p50 maxr rps <"$work/row"
-	[ -n "$ref" ] || ref="$n $cpu $rss $age $rps"
-	read -r rn rcpu rrss rage rrps <<<"$ref"
+	read -r n cpu rss age timeouts p50 maxr rps health_ms <"$work/row"
+	[ -n "$ref" ] || ref="$n $cpu $rss $age $rps $health_ms"
+	read -r rn rcpu rrss rage rrps rhealth <<<"$ref"
 	# Per check at N against per check at the reference N: 1.00 = flat. The oldest result's age and a name
 	# lookup's rate are not per check: their ratios are against the reference directly.
 	awk -v n="$n" -v cpu="$cpu" -v rss="$rss" -v age="$age" -v t="$timeouts" -v p50="$p50" -v mx="$maxr" -v rps="$rps" \
-		-v rn="$rn" -v rcpu="$rcpu" -v rrss="$rrss" -v rage="$rage" -v rrps="$rrps" 'BEGIN {
-		printf "%6d %7.1f %9.2f %8.1f %9.2f %9d %6d/%-6d %9.3f %9.3f %11d %9.2f\n", n, cpu,
+		-v hms="$health_ms" -v rn="$rn" -v rcpu="$rcpu" -v rrss="$rrss" -v rrps="$rrps" -v rhms="$rhealth" 'BEGIN {
+		printf "%6d %7.1f %9.2f %8.1f %9.2f %9d %6d/%-6d %9.3f %9.3f %10.1f %9.2f %11d %9.2f\n", n, cpu,
 			(rcpu > 0) ? (cpu / n) / (rcpu / rn) : 0, rss, (rrss > 0) ? (rss / n) / (rrss / rn) : 0,
-			age, t, n / 2, p50, mx, rps, (rrps > 0) ? rrps / rps : 0 }'
+			age, t, n / 2, p50, mx, hms, (rhms > 0) ? (hms / n) / (rhms / rn) : 0, rps,
+			(rrps > 0) ? rrps / rps : 0 }'
 done
 printf '\ncpu/chk and RSS/chk: cost per check against N=%s (1.00 = flat). oldest ms: the age of the oldest result\n' \
 	"${ref%% *}"
 printf '(at most about %s ms when nothing lags). p50/tmo, max/tmo: timed-out attempts against timeout_ms (1.00 =\n' \
 	"$INTERVAL_MS"
-printf 'on time). ratio: the time of one GET /health/NAME against N=%s (1.00 = a lookup does not grow with N).\n' \
-	"${ref%% *}"
+printf 'on time). /health ms: one full GET /health (the median of three); per chk: against N=%s.\n' "${ref%% *}"
+printf 'ratio: the time of one GET /health/NAME against N=%s (1.00 = a lookup does not grow with N).\n' "${ref%% *}"

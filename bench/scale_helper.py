@@ -2,7 +2,7 @@
 """scale_helper.py: bench/scale.sh's parts in Python: the listener its tcp checks connect to, and readings of /health.
 
   serve PORT             accepts on 0.0.0.0:PORT and closes at once (every 127.x.y.z address reaches it)
-  health URL TIMEOUT_MS  reads /health once: "checks pending oldest_age_ms timeouts p50_ratio max_ratio"
+  health URL TIMEOUT_MS  reads /health once: "checks pending oldest_age_ms timeouts p50_ratio max_ratio get_ms"
   byname URL PREFIX N S  asks /health/PREFIXi for i in 0..N-1 in turn over one keep-alive connection for S
                          seconds: "requests_per_s"
 """
@@ -56,7 +56,10 @@ def get(url):
 
 
 def health(url, timeout_ms):
-    body = json.loads(get(url))
+    start = time.monotonic()
+    raw = get(url)
+    get_ms = (time.monotonic() - start) * 1000.0
+    body = json.loads(raw)
     now = time.time() * 1000.0
     checks = body["checks"]
     pending = sum(1 for c in checks.values() if c["status"] == "pending")
@@ -64,7 +67,7 @@ def health(url, timeout_ms):
     ratios = sorted(c["latency_ms"] / timeout_ms for c in checks.values()
                     if c.get("kind") == "timeout" and c.get("latency_ms") is not None)
     print(len(checks), pending, round(max(ages) if ages else 0.0), len(ratios),
-          "%.3f" % percentile(ratios, 0.5), "%.3f" % (ratios[-1] if ratios else 0.0))
+          "%.3f" % percentile(ratios, 0.5), "%.3f" % (ratios[-1] if ratios else 0.0), "%.1f" % get_ms)
 
 
 def byname(url, prefix, n, seconds):
