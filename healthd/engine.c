@@ -396,6 +396,7 @@ static void check_free(struct hd_check *c)
 		event_free(c->deadline);
 	free(c->ended_run);
 	free(c->json_cache);
+	free(c->health_member);
 	free(c);
 }
 

@@ -43,6 +43,10 @@ struct hd_check {
 	char *json_cache;
 	size_t json_cache_len;
 	unsigned json_cache_version;
+	/* owned by status.c: its "name":{...} member of the /health body, and the version it was rendered at */
+	char *health_member;
+	size_t health_member_len;
+	unsigned health_member_version;
 	/* engine-private */
 	struct hd_engine *engine;
 	struct event *tick;

@@ -249,24 +249,88 @@ static char *print_owned(cJSON *root, size_t *len)
 	return out;
 }
 
+/* The check's member of the /health "checks" object, "name":{...}, as cJSON prints it; rendered again only
+ * after a result (version), so that a /health body costs a copy per unchanged check. */
+static void refresh_health_member(struct hd_check *c)
+{
+	cJSON *key, *value;
+	char *k, *v;
+	size_t klen, vlen;
+
+	if (c->health_member != NULL && c->health_member_version == c->version)
+		return;
+	key = cJSON_CreateString(c->conf->name);
+	value = hd_check_to_json(c);
+	k = cJSON_PrintUnformatted(key);
+	v = cJSON_PrintUnformatted(value);
+	if (key == NULL || value == NULL || k == NULL || v == NULL)
+		hd_fatal("status: out of memory");
+	klen = strlen(k);
+	vlen = strlen(v);
+	free(c->health_member);
+	c->health_member = xmalloc(klen + 1 + vlen + 1);
+	memcpy(c->health_member, k, klen);
+	c->health_member[klen] = ':';
+	memcpy(c->health_member + klen + 1, v, vlen + 1);
+	c->health_member_len = klen + 1 + vlen;
+	c->health_member_version = c->version;
+	cJSON_free(k);
+	cJSON_free(v);
+	cJSON_Delete(key);
+	cJSON_Delete(value);
+}
+
+/* The body cJSON would print for the whole tree, built from the head (an empty "checks", printed last) and each
+ * check's cached member. */
+static char *render_health(struct hd_status *s, size_t *len)
+{
+	static const char tail[] = "}}\n";
+	const struct hd_check *first;
+	cJSON *root = cJSON_CreateObject();
+	size_t n = engine_n_checks(s->engine), head_len, total, used;
+	char *head, *out;
+
+	cJSON_AddStringToObject(root, "status", hd_overall_name(status_overall(s, &first)));
+	cJSON_AddStringToObject(root, "node", engine_config(s->engine)->node_name);
+	cJSON_AddItemToObject(root, "admin", status_admin_json(s));
+	cJSON_AddObjectToObject(root, "checks");
+	head = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	if (head == NULL)
+		hd_fatal("status: out of memory");
+	head_len = strlen(head);
+	if (head_len < 3 || strcmp(head + head_len - 3, "{}}") != 0)
+		hd_fatal("status: /health head does not end with its empty checks object");
+	head_len -= 2; /* up to and with the opening brace of "checks" */
+	total = head_len + sizeof(tail);
+	for (size_t i = 0; i < n; i++) {
+		struct hd_check *c = engine_check(s->engine, i);
+		refresh_health_member(c);
+		total += c->health_member_len + 1;
+	}
+	out = xmalloc(total);
+	memcpy(out, head, head_len);
+	used = head_len;
+	cJSON_free(head);
+	for (size_t i = 0; i < n; i++) {
+		const struct hd_check *c = engine_check(s->engine, i);
+		if (i > 0)
+			out[used++] = ',';
+		memcpy(out + used, c->health_member, c->health_member_len);
+		used += c->health_member_len;
+	}
+	memcpy(out + used, tail, sizeof(tail));
+	*len = used + sizeof(tail) - 1;
+	return out;
+}
+
 const char *status_health_json(struct hd_status *s, size_t *len)
 {
 	unsigned rv = engine_results_version(s->engine);
 
 	if (!s->health_valid || s->health_results_version != rv || s->health_admin_version != s->admin_version) {
-		const struct hd_check *first;
-		cJSON *root = cJSON_CreateObject(), *checks;
-
-		cJSON_AddStringToObject(root, "status", hd_overall_name(status_overall(s, &first)));
-		cJSON_AddStringToObject(root, "node", engine_config(s->engine)->node_name);
-		cJSON_AddItemToObject(root, "admin", status_admin_json(s));
-		checks = cJSON_AddObjectToObject(root, "checks");
-		for (size_t i = 0; i < engine_n_checks(s->engine); i++) {
-			const struct hd_check *c = engine_check(s->engine, i);
-			cJSON_AddItemToObject(checks, c->conf->name, hd_check_to_json(c));
-		}
 		free(s->health_json);
-		s->health_json = print_owned(root, &s->health_len);
+		s->health_json = render_health(s, &s->health_len);
 		s->health_results_version = rv;
 		s->health_admin_version = s->admin_version;
 		s->health_valid = true;

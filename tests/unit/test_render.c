@@ -188,6 +188,18 @@ static const char two_checks[] =
 	"  {\"name\": \"data\", \"type\": \"disk\", \"path\": \"/var/lib/mysql\"}\n"
 	"]}";
 
+/* body is, byte for byte, what cJSON prints for its own parse (a newline after): members in order, cJSON's
+ * escapes and numbers. */
+static void assert_prints_as_cjson(const cJSON *root, const char *body, size_t len)
+{
+	char *printed = cJSON_PrintUnformatted(root);
+
+	assert_int_equal(strlen(printed) + 1, len);
+	assert_memory_equal(printed, body, len - 1);
+	assert_int_equal(body[len - 1], '\n');
+	cJSON_free(printed);
+}
+
 static void health_and_ready_bodies(void **unused)
 {
 	char *error = NULL;
@@ -196,6 +208,7 @@ static void health_and_ready_bodies(void **unused)
 	struct hd_engine *e = engine_new(base, NULL);
 	struct hd_status *s;
 	struct hd_check *cache, *data;
+	const char *cache_member;
 	const cJSON *checks, *one;
 	cJSON *root;
 	const char *body;
@@ -232,6 +245,7 @@ static void health_and_ready_bodies(void **unused)
 	has_string(field(checks, "data"), "type", "disk");
 	has_string(field(checks, "data"), "target", "/var/lib/mysql");
 	has_string(field(checks, "data"), "since", "2026-11-18T11:06:40.123Z");
+	assert_prints_as_cjson(root, body, len);
 	cJSON_Delete(root);
 	assert_int_equal(status_http_code(s), 200);
 
@@ -243,6 +257,20 @@ static void health_and_ready_bodies(void **unused)
 	cJSON_Delete(root);
 
 	assert_string_equal(status_ready_body(s, &len), "degraded #cache refused\n");
+	status_free(s);
+
+	/* A result renders that check again, and only that one. */
+	cache_member = cache->health_member;
+	hd_strlcpy(data->last.detail, "/var/lib/mysql: \"42%\" used\\", sizeof(data->last.detail));
+	data->version++;
+	s = status_new(e);
+	body = status_health_json(s, &len);
+	root = cJSON_Parse(body);
+	assert_non_null(root);
+	has_string(field(field(root, "checks"), "data"), "detail", "/var/lib/mysql: \"42%\" used\\");
+	assert_prints_as_cjson(root, body, len);
+	cJSON_Delete(root);
+	assert_ptr_equal(cache->health_member, cache_member);
 	status_free(s);
 
 	data->state = HD_STATE_DOWN;
