@@ -207,6 +207,17 @@ cJSON *hd_alert_event_json(const struct hd_alert_facts *f)
 	cJSON_AddStringToObject(o, "summary", summary);
 	cJSON_AddStringToObject(o, "health_url", f->health_url ? f->health_url : "");
 	cJSON_AddStringToObject(o, "healthd_version", HD_VERSION);
+	cJSON_AddStringToObject(o, "instance", f->instance ? f->instance : "");
+	cJSON_AddStringToObject(o, "job", f->job && f->job[0] ? f->job : "healthd");
+	cJSON *labels = cJSON_AddObjectToObject(o, "labels");
+	for (int pass = 0; pass < 2; pass++) { /* the check's labels win over alerts.labels */
+		const struct hd_labels *l = pass == 0 ? f->labels : f->check_labels;
+		for (size_t i = 0; l && i < l->n; i++) {
+			cJSON_DeleteItemFromObjectCaseSensitive(labels, l->names[i]);
+			cJSON_AddStringToObject(labels, l->names[i], l->values[i]);
+		}
+	}
+	cJSON_AddStringToObject(o, "runbook_url", f->runbook_url ? f->runbook_url : "");
 	return o;
 }
 
@@ -218,7 +229,17 @@ struct event_view {
 		*detail, *since, *summary, *health_url;
 	double down_for_s;
 	bool critical;
+	/* optional: events spooled by an older healthd lack them */
+	const char *instance, *job, *runbook_url;
+	const cJSON *labels; /* an object of strings, or NULL */
 };
+
+static const char *optional_field(const cJSON *o, const char *name, const char *fallback)
+{
+	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, name));
+
+	return s && s[0] ? s : fallback;
+}
 
 static const char *field(const cJSON *o, const char *name, bool *ok)
 {
@@ -254,20 +275,53 @@ static bool view_of(const cJSON *o, struct event_view *v)
 	n = cJSON_GetObjectItemCaseSensitive(o, "down_for_s");
 	v->down_for_s = cJSON_IsNumber(n) ? n->valuedouble : 0;
 	v->critical = !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(o, "critical"));
+	v->instance = optional_field(o, "instance", v->host);
+	v->job = optional_field(o, "job", "healthd");
+	v->runbook_url = optional_field(o, "runbook_url", "");
+	v->labels = cJSON_GetObjectItemCaseSensitive(o, "labels");
+	if (!cJSON_IsObject(v->labels))
+		v->labels = NULL;
 	return ok && v->id[0] && hd_alert_event_from_name(v->event) >= 0;
+}
+
+/* What an on-call engineer reads under the summary: which check, where from, what it said, since when. */
+static char *description(const struct event_view *v)
+{
+	char since[16] = "?", dur[32];
+	int64_t since_ms = hd_parse_iso8601(v->since);
+	bool via = v->peer[0] && strcmp(v->peer, v->target) != 0;
+
+	if (since_ms > 0)
+		hd_hhmmss(since_ms, since, sizeof(since));
+	hd_duration_text((int64_t)v->down_for_s, dur, sizeof(dur));
+	return xasprintf("%s check %s on %s (%s) to %s%s%s from %s: %s. Down since %s UTC%s%s.", v->type, v->check,
+			 v->host, v->instance, v->target, via ? " at " : "", via ? v->peer : "",
+			 v->source_addr[0] ? v->source_addr : "an unknown source address", v->detail[0] ? v->detail : v->kind,
+			 since, v->down_for_s > 0 ? ", for " : "", v->down_for_s > 0 ? dur : "");
 }
 
 static cJSON *am_alert(const struct event_view *v, const char *kind, const char *ends_at)
 {
 	cJSON *a = cJSON_CreateObject(), *labels = cJSON_AddObjectToObject(a, "labels"),
-	      *ann = cJSON_AddObjectToObject(a, "annotations");
+	      *ann = cJSON_AddObjectToObject(a, "annotations"), *l;
+	char *text;
 
 	cJSON_AddStringToObject(labels, "alertname", "HealthdCheckDown");
-	cJSON_AddStringToObject(labels, "instance", v->host);
+	cJSON_AddStringToObject(labels, "instance", v->instance);
+	cJSON_AddStringToObject(labels, "node", v->host);
+	cJSON_AddStringToObject(labels, "job", v->job);
 	cJSON_AddStringToObject(labels, "check", v->check);
 	cJSON_AddStringToObject(labels, "kind", kind);
 	cJSON_AddStringToObject(labels, "severity", v->critical ? "critical" : "warning");
+	cJSON_ArrayForEach(l, v->labels) /* never over healthd's own (the configuration refuses those names) */
+		if (cJSON_IsString(l) && l->valuestring[0] && !cJSON_HasObjectItem(labels, l->string))
+			cJSON_AddStringToObject(labels, l->string, l->valuestring);
 	cJSON_AddStringToObject(ann, "summary", v->summary);
+	text = description(v);
+	cJSON_AddStringToObject(ann, "description", text);
+	free(text);
+	if (v->runbook_url[0])
+		cJSON_AddStringToObject(ann, "runbook_url", v->runbook_url);
 	cJSON_AddStringToObject(ann, "detail", v->detail);
 	cJSON_AddStringToObject(ann, "target", v->target);
 	cJSON_AddStringToObject(ann, "source_addr", v->source_addr);
@@ -282,13 +336,13 @@ static cJSON *am_alert(const struct event_view *v, const char *kind, const char 
 }
 
 /* Alertmanager resolves an alert that is not re-sent before its endsAt: while down, ask for 4 periods. */
-static cJSON *render_alertmanager(const struct event_view *v, int64_t now_wall_ms, int repeat_interval_s)
+static cJSON *render_alertmanager(const struct event_view *v, int64_t now_wall_ms, int resend_interval_s)
 {
 	cJSON *list = cJSON_CreateArray();
 	char valid_until[32] = "";
 
-	if (repeat_interval_s > 0)
-		hd_iso8601(now_wall_ms + 4000LL * repeat_interval_s, valid_until, sizeof(valid_until));
+	if (resend_interval_s > 0)
+		hd_iso8601(now_wall_ms + 4000LL * resend_interval_s, valid_until, sizeof(valid_until));
 	switch (hd_alert_event_from_name(v->event)) {
 	case HD_ALERT_RECOVERY:
 		cJSON_AddItemToArray(list, am_alert(v, v->previous_kind, v->time));
@@ -321,6 +375,21 @@ static void slack_escape(char *out, size_t len, const char *s)
 	out[used] = '\0';
 }
 
+/* A link in Slack's markup: <URL|text>; a URL with markup characters of its own is shown escaped, unlinked. */
+static void slack_link(char *out, size_t len, const char *prefix, const char *url, const char *text)
+{
+	char shown[600];
+
+	out[0] = '\0';
+	if (url[0] == '\0')
+		return;
+	slack_escape(shown, sizeof(shown), url);
+	if (strpbrk(url, "<>| ") == NULL)
+		snprintf(out, len, "%s<%s|%s>", prefix, shown, text);
+	else
+		snprintf(out, len, "%s%s: %s", prefix, text, shown);
+}
+
 static cJSON *render_slack(const struct event_view *v)
 {
 	static const char *const titles[] = {
@@ -331,8 +400,10 @@ static cJSON *render_slack(const struct event_view *v)
 	};
 	int e = hd_alert_event_from_name(v->event);
 	const char *icon = e == HD_ALERT_RECOVERY ? ":large_green_circle:" : ":large_orange_circle:";
-	char check[128], host[256], summary[1024], detail[1024], target[512], peer[160], source[160], link[600];
-	cJSON *o = cJSON_CreateObject();
+	char check[128], host[256], summary[1024], detail[1024], target[512], peer[160], source[160], type[64],
+		kind[64], was[64], health[256], link[800], runbook[800], labels[1200] = "", part[600];
+	size_t used = 0;
+	cJSON *o = cJSON_CreateObject(), *l;
 	char *text;
 
 	if (e != HD_ALERT_RECOVERY && v->critical)
@@ -344,14 +415,26 @@ static cJSON *render_slack(const struct event_view *v)
 	slack_escape(target, sizeof(target), v->target);
 	slack_escape(peer, sizeof(peer), v->peer);
 	slack_escape(source, sizeof(source), v->source_addr);
-	link[0] = '\0';
-	if (v->health_url[0] && strpbrk(v->health_url, "<>|") == NULL)
-		snprintf(link, sizeof(link), " · <%s|/health/%s>", v->health_url, check);
-	text = xasprintf("%s *%s%s* `%s` on *%s*: %s\n> %s\n%s check · target %s%s%s · from %s · kind %s (was %s)%s", icon,
-			 titles[e < 0 ? 0 : e], v->critical ? "" : " (non-critical)", check, host, summary, detail, v->type,
-			 target, peer[0] && strcmp(peer, target) != 0 ? " → " : "",
-			 peer[0] && strcmp(peer, target) != 0 ? peer : "", source[0] ? source : "?", v->kind,
-			 v->previous_kind, link);
+	slack_escape(type, sizeof(type), v->type);
+	slack_escape(kind, sizeof(kind), v->kind);
+	slack_escape(was, sizeof(was), v->previous_kind);
+	snprintf(health, sizeof(health), "/health/%s", check);
+	slack_link(link, sizeof(link), " · ", v->health_url, health);
+	slack_link(runbook, sizeof(runbook), " · ", v->runbook_url, "runbook");
+	cJSON_ArrayForEach(l, v->labels) {
+		if (!cJSON_IsString(l))
+			continue;
+		char name[128], value[300];
+		slack_escape(name, sizeof(name), l->string);
+		slack_escape(value, sizeof(value), l->valuestring);
+		snprintf(part, sizeof(part), "%s%s=%s", used ? " · " : "\nlabels: ", name, value);
+		hd_appendf(labels, sizeof(labels), &used, "%s", part);
+	}
+	text = xasprintf("%s *%s%s* `%s` on *%s*: %s\n> %s\n%s check · target %s%s%s · from %s · kind %s (was %s)%s%s%s",
+			 icon, titles[e < 0 ? 0 : e], v->critical ? "" : " (non-critical)", check, host, summary, detail,
+			 type, target, peer[0] && strcmp(peer, target) != 0 ? " → " : "",
+			 peer[0] && strcmp(peer, target) != 0 ? peer : "", source[0] ? source : "?", kind, was, link,
+			 runbook, labels);
 	cJSON_AddStringToObject(o, "text", text);
 	free(text);
 	return o;
@@ -364,7 +447,7 @@ bool hd_alert_event_valid(const cJSON *event)
 	return cJSON_IsObject(event) && view_of(event, &v) && v.check[0];
 }
 
-char *hd_alert_render(enum hd_alert_format format, const cJSON *event, int64_t now_wall_ms, int repeat_interval_s)
+char *hd_alert_render(enum hd_alert_format format, const cJSON *event, int64_t now_wall_ms, int resend_interval_s)
 {
 	struct event_view v;
 	cJSON *body;
@@ -374,7 +457,7 @@ char *hd_alert_render(enum hd_alert_format format, const cJSON *event, int64_t n
 		return NULL;
 	switch (format) {
 	case HD_FORMAT_ALERTMANAGER:
-		body = render_alertmanager(&v, now_wall_ms, repeat_interval_s);
+		body = render_alertmanager(&v, now_wall_ms, resend_interval_s);
 		break;
 	case HD_FORMAT_SLACK:
 		body = render_slack(&v);

@@ -38,6 +38,11 @@ struct hd_alert_facts {
 	const char *health_url; /* this check's /health/NAME */
 	bool down_since_start;    /* it has been down since its first result (no "up" was ever seen) */
 	bool held_by_maintenance; /* it waited for maint to end */
+	const char *instance;     /* this backend's API as HOST:PORT (Alertmanager's instance label) */
+	const char *job;          /* the job label */
+	const struct hd_labels *labels;       /* alerts.labels; may be NULL */
+	const struct hd_labels *check_labels; /* the check's labels, over those; may be NULL */
+	const char *runbook_url;  /* may be NULL */
 };
 
 const char *hd_alert_event_name(enum hd_alert_event e);
@@ -53,9 +58,9 @@ struct cJSON *hd_alert_event_json(const struct hd_alert_facts *f);
 /* Whether a generic event (one read back from the spool, say) has every field the formats render. */
 bool hd_alert_event_valid(const struct cJSON *event);
 /* The request body for a webhook format, built from a generic event; NULL if the event lacks a field.
- * now_wall_ms dates an Alertmanager alert's validity: it stays firing for 4 x repeat_interval_s unless re-sent. */
+ * now_wall_ms dates an Alertmanager alert's validity: it stays firing for 4 x resend_interval_s unless re-sent. */
 char *hd_alert_render(enum hd_alert_format format, const struct cJSON *event, int64_t now_wall_ms,
-		      int repeat_interval_s);
+		      int resend_interval_s);
 /* The event as one log line of key=value pairs (values with spaces quoted), delivery says what happens to it. */
 char *hd_alert_log_line(const struct cJSON *event, const char *delivery);
 /* "45s", "12m05s", "3h02m", "2d04h". */

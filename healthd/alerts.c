@@ -32,6 +32,8 @@ struct webhook_conf {
 	char **headers;
 	int timeout_ms;
 	int connect_timeout_ms;
+	int repeat_interval_s; /* reminders to this webhook; -1 (unset): as alerts.repeat_interval_s */
+	int resend_interval_s; /* alertmanager: how often firing alerts are posted again; 0 for the other formats */
 	/* derived */
 	char *post_url;   /* alertmanager: the base URL + /api/v2/alerts */
 	char queue[24];   /* spool subdirectory: q-<hash of format and url> */
@@ -55,6 +57,8 @@ struct hd_alerts_conf {
 	int retry_max_ms;
 	int max_in_flight;
 	char *health_url;
+	struct hd_labels labels;
+	char *job;
 };
 
 struct header_file {
@@ -89,6 +93,12 @@ static const struct cfg_key webhook_keys[] = {
 	 "the whole request, connect included; a request that takes longer is retried"},
 	{"connect_timeout_ms", CFG_INT, OFF(webhook_conf, connect_timeout_ms), false, 10, 120000, "2000", NULL,
 	 "the TCP (and TLS) connect; at most timeout_ms (the default shrinks to a shorter timeout_ms)"},
+	{"repeat_interval_s", CFG_INT, OFF(webhook_conf, repeat_interval_s), false, 0, 604800, NULL, NULL,
+	 "reminders to this webhook while a check stays down, this often; 0 = none; unset = `alerts.repeat_interval_s`. "
+	 "Not for `alertmanager` (it repeats notifications itself, by its route's repeat_interval)"},
+	{"resend_interval_s", CFG_INT, OFF(webhook_conf, resend_interval_s), false, 1, 3600, "60", NULL,
+	 "`alertmanager` only: every firing alert is posted again this often, with an endsAt 4 periods ahead, as "
+	 "Prometheus re-sends: an alert never resolves while its check is down, whatever the reminders"},
 	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL},
 };
 
@@ -104,8 +114,8 @@ static const struct cfg_key alerts_keys[] = {
 	 "an undelivered event older than this is dropped (counted and logged) instead of sent late; age counts on the "
 	 "monotonic clock (a wall-clock step changes nothing), and across a restart from the event's time"},
 	{"repeat_interval_s", CFG_INT, OFF(hd_alerts_conf, repeat_interval_s), false, 0, 604800, "300", NULL,
-	 "while a check stays down: a `reminder` event this often (Alertmanager: the re-send that keeps the alert "
-	 "firing); 0 = none"},
+	 "while a check stays down: a `reminder` event this often, to every webhook but those that set their own "
+	 "(`alertmanager` webhooks get re-posts instead: `resend_interval_s`); 0 = none"},
 	{"min_gap_s", CFG_INT, OFF(hd_alerts_conf, min_gap_s), false, 0, 86400, "60", NULL,
 	 "per check: least time between two regressions (or kind updates); a flapping check's next regression is held "
 	 "until then and sent only if still down"},
@@ -116,8 +126,15 @@ static const struct cfg_key alerts_keys[] = {
 	{"max_in_flight", CFG_INT, OFF(hd_alerts_conf, max_in_flight), false, 1, 64, "4", NULL,
 	 "per webhook: requests at once (one per check at most, to keep each check's order)"},
 	{"health_url", CFG_STRING, OFF(hd_alerts_conf, health_url), false, 0, 0, NULL, NULL,
-	 "base URL of this backend's API for links (`generatorURL`, `health_url`); default http://NODE_NAME:PORT "
-	 "from listen.http"},
+	 "base URL of this backend's API for links (`generatorURL`, `health_url`) and the `instance` label (its "
+	 "HOST:PORT, as Prometheus scrapes it); default http://ADDR:PORT from listen.http (NODE_NAME when it listens on "
+	 "every address)"},
+	{"labels", CFG_CUSTOM, OFF(hd_alerts_conf, labels), false, 0, 0, NULL, NULL,
+	 "labels added to every event and Alertmanager alert, for routing (`{\"team\": \"payments\", \"env\": "
+	 "\"prod\"}`); a check's own `labels` win over these; names as Prometheus allows, not one healthd sets",
+	 cfg_read_labels, cfg_release_labels, "object of strings"},
+	{"job", CFG_STRING, OFF(hd_alerts_conf, job), false, 0, 0, "healthd", NULL,
+	 "the `job` label of every event and Alertmanager alert (as Prometheus names a scrape job)"},
 	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL},
 };
 
@@ -243,6 +260,21 @@ static int read_webhooks(struct cfg_ctx *ctx, const cJSON *value, void *field)
 			return cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(item, "connect_timeout_ms") ?: item, false,
 					 "connect_timeout_ms (%d) must not exceed timeout_ms (%d)", w->connect_timeout_ms,
 					 w->timeout_ms);
+		if (w->format == HD_FORMAT_ALERTMANAGER && cJSON_GetObjectItemCaseSensitive(item, "repeat_interval_s"))
+			return cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(item, "repeat_interval_s"), true,
+					 "repeat_interval_s is not for an alertmanager webhook: Alertmanager repeats notifications "
+					 "itself (its route's repeat_interval), and healthd re-posts firing alerts every "
+					 "resend_interval_s");
+		if (w->format != HD_FORMAT_ALERTMANAGER && cJSON_GetObjectItemCaseSensitive(item, "resend_interval_s"))
+			return cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(item, "resend_interval_s"), true,
+					 "resend_interval_s is for alertmanager webhooks only (the others get reminders: "
+					 "repeat_interval_s)");
+		if (w->format == HD_FORMAT_ALERTMANAGER)
+			w->repeat_interval_s = 0;
+		else if (!cJSON_GetObjectItemCaseSensitive(item, "repeat_interval_s"))
+			w->repeat_interval_s = -1; /* as alerts.repeat_interval_s, known once the whole section is read */
+		if (w->format != HD_FORMAT_ALERTMANAGER)
+			w->resend_interval_s = 0;
 		if (w->format == HD_FORMAT_ALERTMANAGER) {
 			size_t len = strlen(url);
 			while (len > 0 && url[len - 1] == '/')
@@ -293,6 +325,9 @@ int alerts_parse_config(struct cfg_ctx *ctx, const cJSON *node, struct hd_alerts
 			  "expected an http:// or https:// URL, got \"%s\"", conf->health_url);
 		goto fail;
 	}
+	for (size_t i = 0; i < conf->webhooks.n; i++)
+		if (conf->webhooks.items[i].repeat_interval_s < 0)
+			conf->webhooks.items[i].repeat_interval_s = conf->repeat_interval_s;
 	*out = conf;
 	return 0;
 fail:
@@ -340,6 +375,7 @@ struct delivery {
 	int64_t born_mono_ms; /* its age counts from here, on the monotonic clock: a wall-clock step changes nothing */
 	uint64_t seq;
 	bool spooled;
+	bool resend;  /* an Alertmanager re-post of a firing alert: memory only by design (the next one replaces it) */
 	int attempts;
 	bool in_flight;
 	CURL *easy;
@@ -359,6 +395,7 @@ struct webhook {
 	int failures;  /* consecutive retryable failures: the backoff's exponent */
 	bool probing;  /* after a failure, one request at a time until one succeeds */
 	struct event *retry_timer;
+	struct event *resend_timer; /* alertmanager: re-posts every firing alert each resend_interval_s */
 	struct hd_alerts_counters counted; /* this webhook's share of a->counters */
 };
 
@@ -374,6 +411,8 @@ struct check_alert {
 	int64_t since_wall_ms;      /* when it went down, as announced */
 	int64_t last_announce_mono; /* the last regression or update: min_gap_s counts from it */
 	char source_addr[64];       /* the local address of the last attempt that had one */
+	unsigned reminder_ticks;    /* reminder periods (a->reminder_tick_s) since it was announced */
+	cJSON *firing;              /* while open: the last event that said it is down, for Alertmanager re-posts */
 	struct event *hold_timer;
 	struct event *reminder_timer;
 };
@@ -400,16 +439,31 @@ struct hd_alerts {
 	struct pending_write *writes;
 	struct hd_alerts_counters counters;
 	char *health_base;
+	char *instance;         /* HOST:PORT of health_base: the Alertmanager instance label */
+	int reminder_tick_s;    /* the greatest common divisor of the webhooks' repeat_interval_s (0: no reminders) */
 	unsigned short rand_state[3];
 	bool maint;       /* the operator's maint: regressions, updates and reminders are held */
 	bool restored;    /* what was announced before this start is known (the spool was read) */
 };
 
 static void pump(struct webhook *wh);
+static size_t event_size(const cJSON *event);
 static void reconcile(struct hd_alerts *a, struct check_alert *st, const struct hd_check *c,
 		      const struct hd_transition *t);
 
 /* ---- deliveries ---- */
+
+const char *hd_alert_drop_name(enum hd_alert_drop why)
+{
+	static const char *const names[] = {
+		[HD_DROP_SPOOL_MAX_BYTES] = "spool_max_bytes",
+		[HD_DROP_SPOOL_MAX_AGE] = "spool_max_age_s",
+		[HD_DROP_UNREADABLE] = "unreadable",
+	};
+	_Static_assert(HD_ARRAY_LEN(names) == HD_DROP_COUNT, "a drop reason without a name");
+
+	return (unsigned)why < HD_DROP_COUNT ? names[why] : "unreadable";
+}
 
 static struct webhook *find_webhook(struct hd_alerts *a, const char *queue)
 {
@@ -451,7 +505,7 @@ static void delivery_finish(struct delivery *d)
 	else
 		wh->tail = d->prev;
 	wh->n_queued--;
-	wh->n_memory_only -= !d->spooled;
+	wh->n_memory_only -= !d->spooled && !d->resend;
 	wh->bytes -= d->len;
 	if (d->spooled && wh->a->spool)
 		hd_spool_remove(wh->a->spool, wh->conf->queue, d->seq);
@@ -459,12 +513,19 @@ static void delivery_finish(struct delivery *d)
 	free(d);
 }
 
-static void delivery_drop(struct delivery *d, const char *why)
+static void count_drop(struct webhook *wh, enum hd_alert_drop reason)
 {
-	d->wh->a->counters.dropped++;
-	d->wh->counted.dropped++;
-	log_err("alerts: %s: event %s (%s of check %s) dropped: %s", d->wh->conf->display, d->id, d->kind_of_event,
-		d->check, why);
+	wh->a->counters.dropped++;
+	wh->a->counters.dropped_by[reason]++;
+	wh->counted.dropped++;
+	wh->counted.dropped_by[reason]++;
+}
+
+static void delivery_drop(struct delivery *d, enum hd_alert_drop reason, const char *why)
+{
+	count_drop(d->wh, reason);
+	log_err("alerts: %s: event %s (%s of check %s) dropped (%s): %s", d->wh->conf->display, d->id,
+		d->kind_of_event, d->check, hd_alert_drop_name(reason), why);
 	delivery_finish(d);
 }
 
@@ -532,7 +593,7 @@ static void enforce_size(struct webhook *wh)
 	while (wh->bytes > (size_t)wh->a->conf->spool_max_bytes && d != NULL) {
 		next = d->next;
 		if (!d->in_flight && d != wh->tail)
-			delivery_drop(d, "the queue reached spool_max_bytes; the oldest events give way");
+			delivery_drop(d, HD_DROP_SPOOL_MAX_BYTES, "the queue reached spool_max_bytes; the oldest events give way");
 		d = next;
 	}
 }
@@ -591,6 +652,30 @@ static const char *response_text(struct delivery *d)
 	return d->response_len ? d->response : "(empty body)";
 }
 
+/* What to do about the error string Slack answers an incoming-webhook request with ("channel_is_archived"). */
+static const char *slack_advice(const char *error)
+{
+	static const struct {
+		const char *error, *advice;
+	} known[] = {
+		{"channel_is_archived", "the channel is archived: unarchive it, or create a webhook for another channel"},
+		{"channel_not_found", "the channel is gone: create a webhook for an existing channel"},
+		{"no_service", "the webhook was revoked or disabled in Slack: create a new one and set url to it"},
+		{"no_service_id", "the webhook URL is incomplete: copy it again from Slack"},
+		{"no_team", "the Slack workspace is gone or the URL is wrong: copy it again from Slack"},
+		{"team_disabled", "the Slack workspace is disabled"},
+		{"invalid_token", "the webhook's token is no longer valid: create a new webhook"},
+		{"action_prohibited", "a Slack admin restricted posting to this channel"},
+		{"posting_to_general_channel_denied", "only admins may post to this channel: choose another"},
+		{"invalid_payload", "Slack cannot read the message (a healthd bug: please report it with this line)"},
+	};
+
+	for (size_t i = 0; i < HD_ARRAY_LEN(known); i++)
+		if (strcmp(error, known[i].error) == 0)
+			return known[i].advice;
+	return "Slack refuses the request: fix url (a reload applies it)";
+}
+
 static void on_transfer_done(CURL *easy, CURLcode result, void *arg)
 {
 	struct delivery *d = arg;
@@ -609,8 +694,9 @@ static void on_transfer_done(CURL *easy, CURLcode result, void *arg)
 	if (result == CURLE_OK && status >= 200 && status < 300) {
 		a->counters.delivered++;
 		wh->counted.delivered++;
-		log_info("alerts: %s: event %s (%s of check %s) delivered: HTTP %ld%s", wh->conf->display, d->id,
-			 d->kind_of_event, d->check, status, d->attempts > 1 ? " (after retries)" : "");
+		hd_log(d->resend ? HD_LOG_DEBUG : HD_LOG_INFO, "alerts: %s: %s %s (%s of check %s) delivered: HTTP %ld%s",
+		       wh->conf->display, d->resend ? "re-post" : "event", d->id, d->kind_of_event, d->check, status,
+		       d->attempts > 1 ? " (after retries)" : "");
 		wh->failures = 0;
 		wh->probing = false;
 		delivery_finish(d);
@@ -640,10 +726,16 @@ static void on_transfer_done(CURL *easy, CURLcode result, void *arg)
 		a->counters.rejected++;
 		wh->counted.rejected++;
 		delay = back_off(wh, (int64_t)retry_after_s * 1000);
-		log_err("alerts: %s: event %s (%s of check %s), attempt %d: HTTP %ld: %s: %s; kept, retrying in %.1f s",
-			wh->conf->display, d->id, d->kind_of_event, d->check, d->attempts, status, response_text(d),
-			status < 400 ? "a redirect, which healthd does not follow: set url to the address it points to"
-				     : "the receiver refuses the request: fix url, headers or format (a reload applies it)",
+		const char *body = response_text(d), *advice;
+		if (status < 400)
+			advice = "a redirect, which healthd does not follow: set url to the address it points to";
+		else if (wh->conf->format == HD_FORMAT_SLACK)
+			advice = slack_advice(body);
+		else
+			advice = "the receiver refuses the request: fix url, headers or format (a reload applies it)";
+		log_err("alerts: %s: event %s (%s of check %s), attempt %d: HTTP %ld%s: %s: %s; kept, retrying in %.1f s",
+			wh->conf->display, d->id, d->kind_of_event, d->check, d->attempts, status,
+			wh->conf->format == HD_FORMAT_SLACK ? ", Slack error" : "", body, advice,
 			delay >= 0 ? (double)delay / 1000.0 : 0.0);
 	}
 	pump(wh);
@@ -657,7 +749,7 @@ static bool attempt(struct delivery *d)
 	const struct webhook_conf *w = wh->conf;
 	char *line;
 
-	d->body = hd_alert_render((enum hd_alert_format)w->format, d->event, hd_now_wall_ms(), a->conf->repeat_interval_s);
+	d->body = hd_alert_render((enum hd_alert_format)w->format, d->event, hd_now_wall_ms(), w->resend_interval_s);
 	d->easy = curl_easy_init();
 	if (d->body == NULL || d->easy == NULL) {
 		transfer_free(d);
@@ -720,7 +812,7 @@ static void pump(struct webhook *wh)
 		if (listed(busy, n_busy, d->check))
 			continue;
 		if (!d->in_flight && now - d->born_mono_ms > max_age_ms) {
-			delivery_drop(d, "older than spool_max_age_s, no longer worth sending");
+			delivery_drop(d, HD_DROP_SPOOL_MAX_AGE, "older than spool_max_age_s, no longer worth sending");
 			continue;
 		}
 		if (n_busy == cap) {
@@ -739,6 +831,54 @@ static void pump(struct webhook *wh)
 	free(busy);
 }
 
+static bool has_pending(struct hd_alerts *a, struct webhook *wh, const char *check);
+
+/*
+ * Alertmanager resolves an alert that is not posted again before its endsAt. Every resend_interval_s, each alert
+ * still open is posted again (its endsAt 4 periods ahead), as Prometheus re-sends, unless something for its check
+ * is still queued (that carries it). In maint too: an alert already firing stays firing, nothing new pages.
+ */
+static void on_resend_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct webhook *wh = arg;
+	struct hd_alerts *a = wh->a;
+	char id[37];
+
+	(void)fd;
+	(void)what;
+	for (struct check_alert *st = a->checks; st; st = st->next) {
+		cJSON *event;
+		struct delivery *d;
+
+		if (!st->open || st->firing == NULL || has_pending(a, wh, st->name))
+			continue;
+		event = cJSON_Duplicate(st->firing, true);
+		hd_alert_new_id(id);
+		cJSON_ReplaceItemInObjectCaseSensitive(event, "id", cJSON_CreateString(id));
+		cJSON_ReplaceItemInObjectCaseSensitive(event, "event", cJSON_CreateString("reminder"));
+		if ((d = delivery_add(wh, event, event_size(event), 0, false, false)) == NULL)
+			continue;
+		d->resend = true;
+		wh->n_memory_only--; /* counted by delivery_add; a lost re-post is replaced by the next one */
+		a->counters.resent++;
+		wh->counted.resent++;
+	}
+	enforce_size(wh);
+	pump(wh);
+}
+
+/* (Re)starts a webhook's re-post schedule after a start or reload. */
+static void arm_resend(struct webhook *wh)
+{
+	struct timeval tv = {.tv_sec = wh->conf->resend_interval_s};
+
+	if (wh->resend_timer == NULL)
+		wh->resend_timer = event_new(wh->a->base, -1, EV_PERSIST, on_resend_timer, wh);
+	event_del(wh->resend_timer);
+	if (wh->conf->resend_interval_s > 0)
+		event_add(wh->resend_timer, &tv);
+}
+
 static struct webhook *webhook_new(struct hd_alerts *a, const struct webhook_conf *conf)
 {
 	struct webhook *wh = xcalloc(1, sizeof(*wh));
@@ -746,6 +886,7 @@ static struct webhook *webhook_new(struct hd_alerts *a, const struct webhook_con
 	wh->a = a;
 	wh->conf = conf;
 	wh->retry_timer = evtimer_new(a->base, on_retry_timer, wh);
+	arm_resend(wh);
 	return wh;
 }
 
@@ -757,6 +898,7 @@ static void webhook_free(struct webhook *wh)
 		delivery_finish(d);
 	}
 	event_free(wh->retry_timer);
+	event_free(wh->resend_timer);
 	free(wh);
 }
 
@@ -868,27 +1010,36 @@ static bool has_pending(struct hd_alerts *a, struct webhook *wh, const char *che
 	return false;
 }
 
-/* Logs the event as one structured line, then spools it for every webhook (owns event). */
-static void enqueue(struct hd_alerts *a, cJSON *event, bool coalesce)
+/*
+ * Logs the event as one structured line, then spools it for the webhooks it is for (owns event): every webhook, or
+ * with due (a reminder) those marked due that have nothing for the check still to deliver.
+ */
+static void enqueue(struct hd_alerts *a, cJSON *event, const bool *due)
 {
 	const char *check = event_string(event, "check");
 	struct pending_write *pw;
 	char *line, *text, delivery[128];
 	struct timeval tv = {SPOOL_STALL_MS / 1000, (SPOOL_STALL_MS % 1000) * 1000};
-	size_t n = 0;
+	size_t n = 0, n_due = 0;
 
 	pw = xcalloc(1, sizeof(*pw));
 	pw->a = a;
 	pw->event = event;
 	pw->queues = xcalloc(a->n_webhooks + 1, sizeof(char *));
-	for (size_t i = 0; i < a->n_webhooks; i++)
-		if (!coalesce || !has_pending(a, a->webhooks[i], check))
+	for (size_t i = 0; i < a->n_webhooks; i++) {
+		if (due && !due[i])
+			continue;
+		n_due++;
+		if (!due || !has_pending(a, a->webhooks[i], check))
 			pw->queues[n++] = xstrdup(a->webhooks[i]->conf->queue);
+	}
 	pw->n_queues = n;
 	if (a->n_webhooks == 0)
 		hd_strlcpy(delivery, "log-only", sizeof(delivery));
-	else if (n < a->n_webhooks)
+	else if (n < n_due)
 		snprintf(delivery, sizeof(delivery), "queued:%zu/%zu(others-still-pending)", n, a->n_webhooks);
+	else if (n < a->n_webhooks)
+		snprintf(delivery, sizeof(delivery), "queued:%zu/%zu(reminders-not-due-on-the-others)", n, a->n_webhooks);
 	else
 		snprintf(delivery, sizeof(delivery), "queued:%zu", n);
 	line = hd_alert_log_line(event, delivery);
@@ -954,11 +1105,13 @@ static void save_open_state(struct hd_alerts *a, struct check_alert *st)
 	cJSON_Delete(o);
 }
 
+/* Reminders tick every reminder_tick_s while a check is announced down; each webhook takes the ticks that fall on
+ * its own repeat_interval_s. */
 static void arm_reminder(struct hd_alerts *a, struct check_alert *st)
 {
-	struct timeval tv = {.tv_sec = a->conf->repeat_interval_s};
+	struct timeval tv = {.tv_sec = a->reminder_tick_s};
 
-	if (a->conf->repeat_interval_s > 0 && st->open && !evtimer_pending(st->reminder_timer, NULL))
+	if (a->reminder_tick_s > 0 && st->open && !evtimer_pending(st->reminder_timer, NULL))
 		evtimer_add(st->reminder_timer, &tv);
 }
 
@@ -988,14 +1141,27 @@ static void fill_facts(struct hd_alerts *a, struct check_alert *st, const struct
 		.health_url = url,
 		.down_since_start = st->down_at_start,
 		.held_by_maintenance = st->held_by_maint,
+		.instance = a->instance,
+		.job = a->conf->job,
+		.labels = &a->conf->labels,
+		.check_labels = &c->conf->labels,
+		.runbook_url = c->conf->runbook_url,
 	};
 }
 
-/* Announces a change: updates what was announced, and queues the event. */
-static void announce(struct hd_alerts *a, struct check_alert *st, const struct hd_check *c, enum hd_alert_event ev)
+static void set_firing(struct check_alert *st, cJSON *event)
+{
+	cJSON_Delete(st->firing);
+	st->firing = event;
+}
+
+/* Announces a change: updates what was announced, and queues the event (a reminder: to the webhooks due). */
+static void announce(struct hd_alerts *a, struct check_alert *st, const struct hd_check *c, enum hd_alert_event ev,
+		     const bool *due)
 {
 	struct hd_alert_facts f;
 	char id[37], url[512];
+	cJSON *event;
 
 	fill_facts(a, st, c, ev, &f, id, url, sizeof(url));
 	switch (ev) {
@@ -1020,12 +1186,29 @@ static void announce(struct hd_alerts *a, struct check_alert *st, const struct h
 		f.kind = st->kind;
 		break;
 	}
+	if (ev != HD_ALERT_REMINDER)
+		st->reminder_ticks = 0;
 	st->held_by_maint = false;
+	event = hd_alert_event_json(&f);
+	set_firing(st, st->open ? cJSON_Duplicate(event, true) : NULL);
 	/* the event before the record: a crash between them leaves an event that restore_announced() believes */
-	enqueue(a, hd_alert_event_json(&f), ev == HD_ALERT_REMINDER);
+	enqueue(a, event, ev == HD_ALERT_REMINDER ? due : NULL);
 	if (ev != HD_ALERT_REMINDER)
 		save_open_state(a, st);
 	arm_reminder(a, st);
+}
+
+/* An alert open since before this start: what it says (for Alertmanager re-posts), from the check as it is now. */
+static void remember_firing(struct hd_alerts *a, struct check_alert *st, const struct hd_check *c)
+{
+	struct hd_alert_facts f;
+	char id[37], url[512];
+
+	if (st->firing != NULL)
+		return;
+	fill_facts(a, st, c, HD_ALERT_REMINDER, &f, id, url, sizeof(url));
+	f.kind = st->kind;
+	set_firing(st, hd_alert_event_json(&f));
 }
 
 /* A transition that is not announced still gets its structured line. */
@@ -1074,7 +1257,7 @@ static void reconcile(struct hd_alerts *a, struct check_alert *st, const struct 
 	if (c->state == HD_STATE_UP) {
 		st->held_by_maint = false;
 		if (st->open)
-			announce(a, st, c, HD_ALERT_RECOVERY);
+			announce(a, st, c, HD_ALERT_RECOVERY, NULL);
 		else if (t && t->from == HD_STATE_DOWN)
 			log_unannounced(a, st, c, t, HD_ALERT_RECOVERY,
 					evtimer_pending(st->hold_timer, NULL) ? "not-sent:its-regression-was-held-by-min_gap_s"
@@ -1097,6 +1280,7 @@ static void reconcile(struct hd_alerts *a, struct check_alert *st, const struct 
 		}
 	}
 	if (st->open && st->kind == c->down_kind) {
+		remember_firing(a, st, c);
 		arm_reminder(a, st);
 		return;
 	}
@@ -1117,7 +1301,7 @@ static void reconcile(struct hd_alerts *a, struct check_alert *st, const struct 
 		}
 		return;
 	}
-	announce(a, st, c, ev);
+	announce(a, st, c, ev, NULL);
 }
 
 /* Every check whose announcement may be due: after maint ends, or once the spool has said what was announced. */
@@ -1147,6 +1331,7 @@ static void forget_removed_check(struct hd_alerts *a, struct check_alert *st)
 		 "recovery event",
 		 st->name);
 	st->open = false;
+	set_firing(st, NULL);
 	evtimer_del(st->reminder_timer);
 	evtimer_del(st->hold_timer);
 	save_open_state(a, st);
@@ -1179,8 +1364,20 @@ static void on_reminder_timer(evutil_socket_t fd, short what, void *arg)
 		forget_removed_check(a, st);
 		return;
 	}
-	if (st->open && c->state == HD_STATE_DOWN && !a->maint)
-		announce(a, st, c, HD_ALERT_REMINDER);
+	if (st->open && c->state == HD_STATE_DOWN && !a->maint) {
+		uint64_t elapsed = (uint64_t)++st->reminder_ticks * (uint64_t)a->reminder_tick_s;
+		bool *due = xcalloc(a->n_webhooks + 1, sizeof(bool));
+		size_t n_due = 0;
+
+		for (size_t i = 0; i < a->n_webhooks; i++) {
+			int every = a->webhooks[i]->conf->repeat_interval_s;
+			due[i] = every > 0 && elapsed % (uint64_t)every == 0;
+			n_due += due[i];
+		}
+		if (n_due > 0 || a->n_webhooks == 0) /* without webhooks: the log line, every alerts.repeat_interval_s */
+			announce(a, st, c, HD_ALERT_REMINDER, due);
+		free(due);
+	}
 	arm_reminder(a, st); /* a check restarted by a reload is pending: try again next period */
 }
 
@@ -1337,8 +1534,7 @@ static void restore_queue(struct hd_alerts *a, struct webhook *wh, const struct 
 		struct delivery *d = delivery_add(wh, cJSON_ParseWithLength(item->text, item->len), item->len, item->seq, true,
 						   true);
 		if (d == NULL) {
-			a->counters.dropped++;
-			wh->counted.dropped++;
+			count_drop(wh, HD_DROP_UNREADABLE);
 			log_err("alerts: %s: spool file %020" PRIu64 ".json in %s/%s is not an event healthd wrote; removed",
 				wh->conf->display, item->seq, a->conf->spool_dir, wh->conf->queue);
 			hd_spool_remove(a->spool, wh->conf->queue, item->seq);
@@ -1424,6 +1620,29 @@ static char *default_health_base(const struct hd_config *cfg)
 	return strchr(host, ':') ? xasprintf("http://[%s]:%d", host, port) : xasprintf("http://%s:%d", host, port);
 }
 
+/* "http://10.0.1.12:9110/x" -> "10.0.1.12:9110": the address Prometheus would scrape, as its instance label. */
+static char *instance_of(const char *url)
+{
+	const char *start = strstr(url, "://"), *end, *at;
+
+	start = start ? start + 3 : url;
+	end = start + strcspn(start, "/?#");
+	at = memchr(start, '@', (size_t)(end - start));
+	if (at != NULL) /* never user info in a label */
+		start = at + 1;
+	return xasprintf("%.*s", (int)(end - start), start);
+}
+
+static int gcd(int x, int y)
+{
+	while (y > 0) {
+		int r = x % y;
+		x = y;
+		y = r;
+	}
+	return x;
+}
+
 static void take_conf(struct hd_alerts *a)
 {
 	const struct hd_config *cfg = engine_config(a->engine);
@@ -1439,6 +1658,11 @@ static void take_conf(struct hd_alerts *a)
 	a->health_base = conf->health_url ? xstrdup(conf->health_url) : default_health_base(cfg);
 	while (strlen(a->health_base) > 0 && a->health_base[strlen(a->health_base) - 1] == '/')
 		a->health_base[strlen(a->health_base) - 1] = '\0';
+	free(a->instance);
+	a->instance = instance_of(a->health_base);
+	a->reminder_tick_s = conf->webhooks.n == 0 ? conf->repeat_interval_s : 0;
+	for (size_t i = 0; i < conf->webhooks.n; i++)
+		a->reminder_tick_s = gcd(a->reminder_tick_s, conf->webhooks.items[i].repeat_interval_s);
 }
 
 struct hd_alerts *alerts_start(struct event_base *base, struct hd_engine *engine)
@@ -1487,6 +1711,7 @@ void alerts_reload(struct hd_alerts *a)
 			log_info("alerts: reload: %s added", w->display);
 		}
 		wh->conf = w;
+		arm_resend(wh);
 		fresh[n_fresh++] = wh;
 	}
 	for (size_t j = 0; j < a->n_webhooks; j++)
@@ -1504,6 +1729,11 @@ void alerts_reload(struct hd_alerts *a)
 		load_queues(a, added, n_added, false);
 	for (size_t i = 0; i < a->n_webhooks; i++)
 		pump(a->webhooks[i]);
+	for (struct check_alert *st = a->checks; st; st = st->next) { /* the reminder periods may have changed */
+		evtimer_del(st->reminder_timer);
+		st->reminder_ticks = 0;
+		arm_reminder(a, st);
+	}
 	free(added);
 	conf_unref(old);
 }
@@ -1518,7 +1748,7 @@ static void report_memory_only(struct hd_alerts *a)
 		total += a->webhooks[i]->n_memory_only;
 		for (const struct delivery *d = a->webhooks[i]->head; d; d = d->next) {
 			size_t used = strlen(list);
-			if (d->spooled || listed == 10 || used > sizeof(list) - 200)
+			if (d->spooled || d->resend || listed == 10 || used > sizeof(list) - 200)
 				continue;
 			snprintf(list + used, sizeof(list) - used, "%s%s %s of %s to %s", listed ? "; " : "", d->id,
 				 d->kind_of_event, d->check, a->webhooks[i]->conf->display);
@@ -1552,11 +1782,13 @@ void alerts_free(struct hd_alerts *a)
 		a->checks = st->next;
 		event_free(st->hold_timer);
 		event_free(st->reminder_timer);
+		cJSON_Delete(st->firing);
 		free(st->name);
 		free(st);
 	}
 	conf_unref(a->conf);
 	free(a->health_base);
+	free(a->instance);
 	free(a);
 }
 

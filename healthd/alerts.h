@@ -31,6 +31,16 @@ void alerts_free(struct hd_alerts *a);
  * every check still down gets its regression. */
 void alerts_admin_changed(struct hd_alerts *a, bool maint);
 
+/* Why a delivery was given up. */
+enum hd_alert_drop {
+	HD_DROP_SPOOL_MAX_BYTES, /* the queue reached spool_max_bytes: the oldest gave way */
+	HD_DROP_SPOOL_MAX_AGE,   /* older than spool_max_age_s */
+	HD_DROP_UNREADABLE,      /* a spool file that is not an event */
+	HD_DROP_COUNT
+};
+/* "spool_max_bytes", "spool_max_age_s", "unreadable": the reason label of healthd_alert_drops_total. */
+const char *hd_alert_drop_name(enum hd_alert_drop why);
+
 struct hd_alerts_counters {
 	uint64_t queue_depth;     /* deliveries not done yet, one per event and webhook (spooled, waiting or in flight) */
 	uint64_t events;          /* events made: regression, recovery, update, reminder */
@@ -38,6 +48,8 @@ struct hd_alerts_counters {
 	uint64_t failed_attempts; /* attempts to be retried: transport errors, timeouts, any answer but 2xx */
 	uint64_t rejected;        /* of those, 3xx and 4xx answers (but 429): a url, header or format to fix */
 	uint64_t dropped;         /* deliveries given up: spool bounds (size, age), unreadable files */
+	uint64_t dropped_by[HD_DROP_COUNT]; /* the same, by reason */
+	uint64_t resent;          /* Alertmanager re-posts of firing alerts queued (resend_interval_s) */
 	uint64_t held;            /* regressions and updates held back by min_gap_s (flapping) or maint */
 	uint64_t spool_failures;  /* events the spool could not write for one webhook or more (full or failing disk) */
 	uint64_t memory_only;     /* deliveries not on disk now: lost if healthd stops (a gauge) */

@@ -39,6 +39,13 @@ int hd_kind_from_name(const char *name);
 /* The kind for a failed connect()'s errno: refused, unreachable, timeout or error. */
 enum hd_kind hd_kind_from_errno(int err);
 
+/* Labels added to alert events (Alertmanager labels): names as Prometheus allows them, values one line. */
+struct hd_labels {
+	size_t n;
+	char **names;
+	char **values;
+};
+
 /* The configuration of one check: common keys, plus the type's own struct in type_conf. */
 struct hd_check_conf {
 	char *name;
@@ -51,6 +58,8 @@ struct hd_check_conf {
 	int fastinterval_ms; /* between attempts while changing state (up but failing, down but passing) */
 	int downinterval_ms; /* between attempts while down */
 	char *target;      /* what it reaches, for people: "db1:3306", "/var/lib/mysql", a URL */
+	struct hd_labels labels; /* added to this check's alert events, over alerts.labels */
+	char *runbook_url;       /* in this check's alert events; NULL = none */
 	char *fingerprint; /* canonical text of everything configured; equal fingerprints = unchanged on reload */
 	void *type_conf;   /* the type's own struct, conf_size bytes, filled from its key table */
 };

@@ -569,6 +569,82 @@ static int read_strmap(struct cfg_ctx *ctx, const cJSON *v, char ***out)
 	return 0;
 }
 
+const char *const hd_reserved_labels[] = {"alertname", "instance", "node", "job", "check", "kind", "severity", NULL};
+
+/* The most labels one object may hold, and the longest value: an alert's labels are its identity, not a payload. */
+#define MAX_LABELS 32
+#define MAX_LABEL_VALUE 256
+
+static bool valid_label_name(const char *s)
+{
+	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') || s[0] == '_'))
+		return false;
+	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") == strlen(s);
+}
+
+/* No control characters: a label value ends up in logs, chat messages and Alertmanager's UI. */
+static bool printable_line(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+void cfg_release_labels(void *field)
+{
+	struct hd_labels *l = field;
+
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->names[i]);
+		free(l->values[i]);
+	}
+	free(l->names);
+	free(l->values);
+	*l = (struct hd_labels){0};
+}
+
+int cfg_read_labels(struct cfg_ctx *ctx, const cJSON *node, void *field)
+{
+	struct hd_labels *l = field;
+	const cJSON *item;
+	size_t n = 0;
+
+	if (!cJSON_IsObject(node))
+		return cfg_error(ctx, node, false, "expected an object of \"name\": \"value\" labels, got %s",
+				 json_type_name(node));
+	cJSON_ArrayForEach(item, node) n++;
+	if (n > MAX_LABELS)
+		return cfg_error(ctx, node, false, "at most %d labels, got %zu", MAX_LABELS, n);
+	l->names = xcalloc(n + 1, sizeof(char *));
+	l->values = xcalloc(n + 1, sizeof(char *));
+	cJSON_ArrayForEach(item, node) {
+		const char *name = item->string, *value = item->valuestring;
+
+		if (!valid_label_name(name))
+			return cfg_error(ctx, item, true,
+					 "\"%.64s\" is not a valid label name (letters, digits and '_', not starting with a digit)",
+					 name);
+		if (strncmp(name, "__", 2) == 0)
+			return cfg_error(ctx, item, true, "label names starting with \"__\" are reserved (Prometheus)");
+		for (size_t i = 0; hd_reserved_labels[i]; i++)
+			if (strcmp(name, hd_reserved_labels[i]) == 0)
+				return cfg_error(ctx, item, true,
+						 "label \"%s\" is set by healthd and cannot be configured (its own labels: alertname, "
+						 "instance, node, job, check, kind, severity; `alerts.job` sets job)",
+						 name);
+		if (!cJSON_IsString(item) || value[0] == '\0')
+			return cfg_error(ctx, item, false, "expected a non-empty string (Alertmanager drops empty labels), got %s",
+					 cJSON_IsString(item) ? "an empty string" : json_type_name(item));
+		if (strlen(value) > MAX_LABEL_VALUE || !printable_line(value))
+			return cfg_error(ctx, item, false, "expected one line of at most %d bytes", MAX_LABEL_VALUE);
+		l->names[l->n] = xstrdup(name);
+		l->values[l->n] = xstrdup(value);
+		l->n++;
+	}
+	return 0;
+}
+
 static int read_value(struct cfg_ctx *ctx, const cJSON *v, const struct cfg_key *k, void *dst)
 {
 	char *field = (char *)dst + k->offset;
@@ -830,6 +906,8 @@ struct check_common {
 	char *name;
 	char *type;
 	bool critical;
+	struct hd_labels labels;
+	char *runbook_url;
 	int interval_ms, timeout_ms, rise, fall, fastinterval_ms, downinterval_ms;
 };
 
@@ -849,6 +927,13 @@ static const struct cfg_key check_keys[] = {
 	 "overrides defaults.fastinterval_ms"},
 	{"downinterval_ms", CFG_INT, OFF(check_common, downinterval_ms), false, 100, 86400000, NULL, NULL,
 	 "overrides defaults.downinterval_ms"},
+	{"labels", CFG_CUSTOM, OFF(check_common, labels), false, 0, 0, NULL, NULL,
+	 "labels added to this check's alert events and Alertmanager alerts, over `alerts.labels` (`{\"service\": "
+	 "\"billing\"}`; names as Prometheus allows, not one healthd sets)",
+	 cfg_read_labels, cfg_release_labels, "object of strings"},
+	{"runbook_url", CFG_STRING, OFF(check_common, runbook_url), false, 0, 0, NULL, NULL,
+	 "http(s) URL of what to do when this check fails: in its alert events, the Alertmanager annotation "
+	 "`runbook_url` and the Slack message"},
 	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL},
 };
 
@@ -871,6 +956,8 @@ static void free_check_conf(struct hd_check_conf *c)
 		cfg_free_table(c->type->keys, c->type_conf);
 	}
 	free(c->type_conf);
+	cfg_release_labels(&c->labels);
+	free(c->runbook_url);
 	free(c->name);
 	free(c->target);
 	free(c->fingerprint);
@@ -917,8 +1004,18 @@ static int parse_check(struct cfg_ctx *ctx, const cJSON *obj, const struct hd_de
 			  "\"%s\" is not a valid check name (1 to 63 of A-Z a-z 0-9 _ . -)", common.name);
 		goto fail;
 	}
+	if (common.runbook_url && strncmp(common.runbook_url, "http://", 7) != 0 &&
+	    strncmp(common.runbook_url, "https://", 8) != 0) {
+		cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(obj, "runbook_url"), false,
+			  "expected an http:// or https:// URL, got \"%.200s\"", common.runbook_url);
+		goto fail;
+	}
 	c->name = common.name;
 	common.name = NULL;
+	c->labels = common.labels;
+	common.labels = (struct hd_labels){0};
+	c->runbook_url = common.runbook_url;
+	common.runbook_url = NULL;
 	c->critical = common.critical;
 	c->interval_ms = common.interval_ms ? common.interval_ms : defs->interval_ms;
 	c->timeout_ms = common.timeout_ms ? common.timeout_ms : defs->timeout_ms;

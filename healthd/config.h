@@ -94,6 +94,16 @@ int cfg_check_named_file(struct cfg_ctx *ctx, const struct cJSON *node, const ch
 /* A keyed digest (SipHash-2-4, a per-process random key) of a secret, as 32 hex digits in out (33 bytes). */
 void cfg_secret_digest(const void *data, size_t len, char out[33]);
 
+/*
+ * A CFG_CUSTOM parse() for an object of alert labels ({"team": "payments"}) into a struct hd_labels: names match
+ * [a-zA-Z_][a-zA-Z0-9_]*, do not start with "__" and are none of the labels healthd sets itself (hd_reserved_labels);
+ * values are non-empty single lines. cfg_release_labels() is its release().
+ */
+int cfg_read_labels(struct cfg_ctx *ctx, const struct cJSON *node, void *field);
+void cfg_release_labels(void *field);
+/* The labels healthd sets on every Alertmanager alert, which configured labels may not override; NULL-terminated. */
+extern const char *const hd_reserved_labels[];
+
 /* Reads an object against one or more key tables: unknown, missing or mistyped keys are errors. */
 struct cfg_table_ref {
 	const struct cfg_key *keys;

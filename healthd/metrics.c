@@ -277,6 +277,9 @@ static void render_webhooks(const struct hd_metrics *m, struct evbuffer *out)
 		 offsetof(struct hd_alerts_counters, rejected)},
 		{"healthd_alert_webhook_dropped_total", "Deliveries to this webhook given up (spool bounds).",
 		 offsetof(struct hd_alerts_counters, dropped)},
+		{"healthd_alert_webhook_resends_total",
+		 "Re-posts of firing alerts queued for this Alertmanager webhook (every resend_interval_s while down).",
+		 offsetof(struct hd_alerts_counters, resent)},
 		{"healthd_alert_webhook_queue_depth", "Deliveries to this webhook not done yet.",
 		 offsetof(struct hd_alerts_counters, queue_depth)},
 	};
@@ -292,6 +295,18 @@ static void render_webhooks(const struct hd_metrics *m, struct evbuffer *out)
 			hd_prom_add_label_value(out, label);
 			evbuffer_add_printf(out, "\"} %" PRIu64 "\n", *(const uint64_t *)(const void *)((const char *)&c +
 								 families[f].offset));
+		}
+	}
+	add_family(out, "healthd_alert_webhook_drops_total", "counter",
+		   "Deliveries to this webhook given up, by reason: spool_max_bytes, spool_max_age_s, unreadable.");
+	for (size_t i = 0; i < n; i++) {
+		struct hd_alerts_counters c;
+		const char *label = alerts_webhook_counters(m->alerts, i, &c);
+		for (int r = 0; r < HD_DROP_COUNT; r++) {
+			evbuffer_add_printf(out, "healthd_alert_webhook_drops_total{webhook=\"");
+			hd_prom_add_label_value(out, label);
+			evbuffer_add_printf(out, "\",reason=\"%s\"} %" PRIu64 "\n", hd_alert_drop_name((enum hd_alert_drop)r),
+					    c.dropped_by[r]);
 		}
 	}
 }

@@ -184,7 +184,7 @@ static void test_alertmanager(void **state)
 	assert_string_equal(label(cJSON_GetArrayItem(list, 0), "kind"), "timeout");
 	assert_non_null(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(list, 0), "endsAt"));
 	assert_string_equal(label(cJSON_GetArrayItem(list, 1), "kind"), "refused");
-	assert_null(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(list, 1), "endsAt")); /* repeat 0: AM decides */
+	assert_null(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(list, 1), "endsAt")); /* no re-posts: AM decides */
 	cJSON_Delete(list);
 }
 
@@ -209,6 +209,101 @@ static void test_slack(void **state)
 	o = render(HD_FORMAT_SLACK, &f, at_041207(), 60);
 	assert_non_null(strstr(cJSON_GetObjectItemCaseSensitive(o, "text")->valuestring, "*RECOVERED*"));
 	cJSON_Delete(o);
+}
+
+static const char *annotation(const cJSON *alert, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(alert, "annotations"), name);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* alerts.labels and the check's labels reach every format; the check's win; healthd's own labels stay its own. */
+static void test_routing_labels(void **state)
+{
+	char *team = "team", *env = "env", *service = "service", *payments = "payments", *prod = "prod", *dba = "dba",
+	     *billing = "bill<ing>&";
+	char *global_names[] = {team, env}, *global_values[] = {payments, prod};
+	char *check_names[] = {team, service}, *check_values[] = {dba, billing};
+	struct hd_labels global = {2, global_names, global_values}, own = {2, check_names, check_values};
+	struct hd_alert_facts f = base_facts(HD_ALERT_REGRESSION, HD_KIND_TIMEOUT, HD_KIND_OK);
+	cJSON *event, *labels, *list, *a, *o;
+	const char *text;
+
+	(void)state;
+	f.instance = "10.0.1.13:9110";
+	f.job = "healthd-db";
+	f.labels = &global;
+	f.check_labels = &own;
+	f.runbook_url = "https://wiki.example/runbooks/mysql?a=1&b=2";
+	f.time_wall_ms += 185000;
+	event = hd_alert_event_json(&f);
+	labels = cJSON_GetObjectItemCaseSensitive(event, "labels");
+	assert_int_equal(cJSON_GetArraySize(labels), 3);
+	assert_string_equal(cJSON_GetObjectItemCaseSensitive(labels, "team")->valuestring, "dba");
+	assert_string_equal(cJSON_GetObjectItemCaseSensitive(labels, "env")->valuestring, "prod");
+	assert_string_equal(cJSON_GetObjectItemCaseSensitive(event, "instance")->valuestring, "10.0.1.13:9110");
+	assert_string_equal(cJSON_GetObjectItemCaseSensitive(event, "job")->valuestring, "healthd-db");
+	assert_string_equal(cJSON_GetObjectItemCaseSensitive(event, "runbook_url")->valuestring, f.runbook_url);
+	cJSON_Delete(event);
+
+	list = render(HD_FORMAT_ALERTMANAGER, &f, at_041207(), 60);
+	a = cJSON_GetArrayItem(list, 0);
+	assert_string_equal(label(a, "instance"), "10.0.1.13:9110"); /* as Prometheus scrapes it: inhibit rules match */
+	assert_string_equal(label(a, "node"), "be3");
+	assert_string_equal(label(a, "job"), "healthd-db");
+	assert_string_equal(label(a, "team"), "dba");
+	assert_string_equal(label(a, "env"), "prod");
+	assert_string_equal(label(a, "service"), "bill<ing>&");
+	assert_string_equal(label(a, "alertname"), "HealthdCheckDown");
+	assert_string_equal(annotation(a, "runbook_url"), f.runbook_url);
+	assert_string_equal(annotation(a, "description"),
+			    "tcp check mysql on be3 (10.0.1.13:9110) to db1.example:3306 at 10.0.13.1:3306 from 10.0.13.5: "
+			    "connect 10.0.13.1:3306: no answer within 1000 ms. Down since 04:12:07 UTC, for 3m05s.");
+	cJSON_Delete(list);
+
+	/* Slack: every text escaped, the labels on a line, the runbook a link (its & escaped) */
+	f.check_labels = NULL;
+	f.host = "be3<&>";
+	o = render(HD_FORMAT_SLACK, &f, at_041207(), 0);
+	text = cJSON_GetObjectItemCaseSensitive(o, "text")->valuestring;
+	assert_non_null(strstr(text, "on *be3&lt;&amp;&gt;*"));
+	assert_non_null(strstr(text, "\nlabels: team=payments · env=prod"));
+	assert_non_null(strstr(text, " · <https://wiki.example/runbooks/mysql?a=1&amp;b=2|runbook>"));
+	cJSON_Delete(o);
+	own.names[1] = "x";
+	own.values[1] = "<!channel>";
+	f.check_labels = &own;
+	o = render(HD_FORMAT_SLACK, &f, at_041207(), 0);
+	text = cJSON_GetObjectItemCaseSensitive(o, "text")->valuestring;
+	assert_null(strstr(text, "<!channel>")); /* a label cannot page the whole channel */
+	assert_non_null(strstr(text, "x=&lt;!channel&gt;"));
+	cJSON_Delete(o);
+}
+
+/* An event spooled by an older healthd (no instance, job, labels, runbook) still renders. */
+static void test_render_older_spooled_event(void **state)
+{
+	struct hd_alert_facts f = base_facts(HD_ALERT_REGRESSION, HD_KIND_REFUSED, HD_KIND_OK);
+	cJSON *event = hd_alert_event_json(&f), *list, *a;
+	char *body;
+
+	(void)state;
+	cJSON_DeleteItemFromObjectCaseSensitive(event, "instance");
+	cJSON_DeleteItemFromObjectCaseSensitive(event, "job");
+	cJSON_DeleteItemFromObjectCaseSensitive(event, "labels");
+	cJSON_DeleteItemFromObjectCaseSensitive(event, "runbook_url");
+	assert_true(hd_alert_event_valid(event));
+	body = hd_alert_render(HD_FORMAT_ALERTMANAGER, event, at_041207(), 60);
+	assert_non_null(body);
+	list = cJSON_Parse(body);
+	a = cJSON_GetArrayItem(list, 0);
+	assert_string_equal(label(a, "instance"), "be3");
+	assert_string_equal(label(a, "job"), "healthd");
+	assert_null(annotation(a, "runbook_url"));
+	cJSON_Delete(list);
+	free(body);
+	cJSON_Delete(event);
 }
 
 static void test_render_refuses_foreign_json(void **state)
@@ -267,6 +362,8 @@ int main(void)
 		cmocka_unit_test(test_event_json_fields),
 		cmocka_unit_test(test_alertmanager),
 		cmocka_unit_test(test_slack),
+		cmocka_unit_test(test_routing_labels),
+		cmocka_unit_test(test_render_older_spooled_event),
 		cmocka_unit_test(test_render_refuses_foreign_json),
 		cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_log_line_and_ids),

@@ -114,12 +114,83 @@ static void test_errors_point_at_the_value(void **state)
 		     "unknown key \"path\"");
 }
 
+/* Parses a whole file; returns the error (caller frees) or NULL. */
+static char *parse_file_error(const char *text)
+{
+	char *error = NULL;
+	struct hd_config *cfg = config_parse("t.json", text, strlen(text), &error);
+
+	config_free(cfg);
+	return error;
+}
+
+static void expect_file_error(const char *text, const char *expected)
+{
+	char *error = parse_file_error(text);
+
+	assert_non_null(error);
+	if (strstr(error, expected) == NULL)
+		fail_msg("expected \"%s\" in \"%s\"", expected, error);
+	free(error);
+}
+
+static void test_labels_and_routing(void **state)
+{
+	const char *ok = "{\"checks\": [{\"name\": \"db\", \"type\": \"tcp\", \"host\": \"127.0.0.1\", \"port\": 3306,\n"
+			 "  \"labels\": {\"service\": \"billing\", \"team\": \"dba\"},\n"
+			 "  \"runbook_url\": \"https://wiki.example/runbooks/db\"}],\n"
+			 " \"alerts\": {\"labels\": {\"team\": \"payments\", \"env\": \"prod\", \"_x9\": \"y\"}, \"job\": \"hd\",\n"
+			 "  \"webhooks\": [{\"url\": \"http://127.0.0.1:9/a\", \"repeat_interval_s\": 0},\n"
+			 "   {\"url\": \"http://127.0.0.1:9093\", \"format\": \"alertmanager\", \"resend_interval_s\": 30}]}}\n";
+	char *error = NULL;
+	struct hd_config *cfg;
+
+	(void)state;
+	cfg = config_parse("t.json", ok, strlen(ok), &error);
+	if (cfg == NULL)
+		fail_msg("%s", error);
+	assert_int_equal(cfg->checks[0]->labels.n, 2);
+	assert_string_equal(cfg->checks[0]->labels.names[0], "service");
+	assert_string_equal(cfg->checks[0]->labels.values[1], "dba");
+	assert_string_equal(cfg->checks[0]->runbook_url, "https://wiki.example/runbooks/db");
+	config_free(cfg);
+
+	/* names as Prometheus allows them, never one healthd sets; every error names file:line:col and the key */
+	expect_error("{\"labels\": {\"9team\": \"x\"}}",
+		     "t.json:2:24: alerts.labels.9team: \"9team\" is not a valid label name");
+	expect_error("{\"labels\": {\"te-am\": \"x\"}}", "alerts.labels.te-am: \"te-am\" is not a valid label name");
+	expect_error("{\"labels\": {\"__name\": \"x\"}}",
+		     "alerts.labels.__name: label names starting with \"__\" are reserved");
+	expect_error("{\"labels\": {\"instance\": \"x\"}}",
+		     "t.json:2:24: alerts.labels.instance: label \"instance\" is set by healthd");
+	expect_error("{\"labels\": {\"severity\": \"x\"}}", "label \"severity\" is set by healthd");
+	expect_error("{\"labels\": {\"team\": \"\"}}", "t.json:2:32: alerts.labels.team: expected a non-empty string");
+	expect_error("{\"labels\": {\"team\": 5}}", "alerts.labels.team: expected a non-empty string");
+	expect_error("{\"labels\": {\"team\": \"a\\nb\"}}", "alerts.labels.team: expected one line");
+	expect_error("{\"labels\": [\"team\"]}", "alerts.labels: expected an object of \"name\": \"value\" labels");
+	expect_error("{\"job\": \"\"}", "alerts.job: expected a non-empty string");
+	expect_file_error("{\"checks\": [{\"name\": \"db\", \"type\": \"tcp\", \"host\": \"h\", \"port\": 1,\n"
+			  "  \"labels\": {\"check\": \"x\"}}]}",
+			  "t.json:2:14: checks[\"db\"].labels.check: label \"check\" is set by healthd");
+	expect_file_error("{\"checks\": [{\"name\": \"db\", \"type\": \"tcp\", \"host\": \"h\", \"port\": 1,\n"
+			  "  \"runbook_url\": \"wiki/db\"}]}",
+			  "t.json:2:18: checks[\"db\"].runbook_url: expected an http:// or https:// URL");
+	/* reminders are per webhook, re-posts are Alertmanager's */
+	expect_error("{\"webhooks\": [{\"url\": \"http://x/\", \"format\": \"alertmanager\", \"repeat_interval_s\": 60}]}",
+		     "alerts.webhooks[0].repeat_interval_s: repeat_interval_s is not for an alertmanager webhook");
+	expect_error("{\"webhooks\": [{\"url\": \"http://x/\", \"resend_interval_s\": 60}]}",
+		     "alerts.webhooks[0].resend_interval_s: resend_interval_s is for alertmanager webhooks only");
+	expect_error("{\"webhooks\": [{\"url\": \"http://x/\", \"format\": \"alertmanager\", \"resend_interval_s\": 0}]}",
+		     "alerts.webhooks[0].resend_interval_s: expected an integer from 1 to 3600");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid),
 		cmocka_unit_test(test_header_from_file),
 		cmocka_unit_test(test_errors_point_at_the_value),
+		cmocka_unit_test(test_labels_and_routing),
 	};
 	hd_log_init(false, HD_LOG_ERR);
 	return cmocka_run_group_tests(tests, NULL, NULL);
