@@ -6,6 +6,7 @@ Records every POST (and PUT) as one JSON line appended to --record:
 and answers according to --mode:
     ok            200 {"status":"ok"}
     status:NNN    that status with a short body
+    text:NNN:BODY that status with BODY as text/plain (as Slack answers: "channel_is_archived")
     slow:SECONDS  200 after SECONDS
     hang          read and record the request, then never answer
 GET answers 200 "receiver" (a liveness probe that records nothing).
@@ -18,6 +19,7 @@ Prints "READY <port>" on stdout once listening. Exits by itself after --max-seco
 import argparse
 import json
 import os
+import re
 import socket
 import sys
 import threading
@@ -35,7 +37,8 @@ def main():
     args = ap.parse_args()
 
     mode = args.mode
-    if not (mode in ("ok", "hang") or mode.startswith("status:") or mode.startswith("slow:")):
+    if not (mode in ("ok", "hang") or mode.startswith("status:") or mode.startswith("slow:")
+            or re.fullmatch(r"text:\d{3}:.*", mode)):
         ap.error("unknown --mode %r" % mode)
     write_lock = threading.Lock()
     stopping = threading.Event()
@@ -46,10 +49,10 @@ def main():
         def log_message(self, fmt, *a):
             sys.stderr.write("%s %s\n" % (self.address_string(), fmt % a))
 
-        def reply(self, status, body):
+        def reply(self, status, body, content_type="application/json"):
             data = body.encode() if isinstance(body, str) else body
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
@@ -77,6 +80,9 @@ def main():
             elif mode.startswith("status:"):
                 code = int(mode.split(":", 1)[1])
                 self.reply(code, '{"status":"error","code":%d}\n' % code)
+            elif mode.startswith("text:"):
+                _, code, text = mode.split(":", 2)
+                self.reply(int(code), text, "text/plain")
             elif mode.startswith("slow:"):
                 stopping.wait(float(mode.split(":", 1)[1]))
                 self.reply(200, '{"status":"ok"}\n')

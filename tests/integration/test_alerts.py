@@ -128,9 +128,12 @@ def test_alertmanager_receives_and_resolves(workdirs, start_tcp_listener, start_
     rx = start_receiver()
     am = start_alertmanager(rx.url)
     lst = start_tcp_listener()
-    cfg = config(workdirs, [tcp_check("db", lst.port)],
-                 [{"url": am.url, "format": "alertmanager", "timeout_ms": 2000}],
-                 repeat_interval_s=1)
+    db = tcp_check("db", lst.port)
+    db.update(labels={"team": "dba", "service": "orders"},
+              runbook_url="https://wiki.example.com/runbooks/db?x=1")
+    cfg = config(workdirs, [db],
+                 [{"url": am.url, "format": "alertmanager", "timeout_ms": 2000, "resend_interval_s": 1}],
+                 labels={"env": "prod", "team": "platform"})
     hd = start_healthd(cfg)
     wait_state(hd, "db", "up")
     lst.stop()
@@ -141,21 +144,69 @@ def test_alertmanager_receives_and_resolves(workdirs, start_tcp_listener, start_
 
     wait_until(lambda: am_notifications("firing"), 15, what="Alertmanager's firing notification")
     alert = am_notifications("firing")[0]
-    assert alert["labels"] == {"alertname": "HealthdCheckDown", "instance": "be-test", "check": "db",
-                               "kind": "refused", "severity": "critical"}
-    assert alert["annotations"]["summary"].startswith("connections to 127.0.0.1:%d refused since"
-                                                      % lst.port)
-    assert "Connection refused" in alert["annotations"]["detail"]
+    instance = hd.url("").split("//", 1)[1].rstrip("/")
+    # healthd's own labels, then the configured ones: the check's win over the section's
+    assert alert["labels"] == {"alertname": "HealthdCheckDown", "instance": instance, "node": "be-test",
+                               "job": "healthd", "check": "db", "kind": "refused", "severity": "critical",
+                               "env": "prod", "team": "dba", "service": "orders"}
+    ann = alert["annotations"]
+    assert ann["summary"].startswith("connections to 127.0.0.1:%d refused since" % lst.port)
+    assert "Connection refused" in ann["detail"]
+    assert re.fullmatch(r"tcp check db on be-test \(%s\) to 127\.0\.0\.1:%d from 127\.0\.0\.1: .*"
+                        r"Connection refused.*\. Down since \d\d:\d\d:\d\d UTC.*\." % (re.escape(instance), lst.port),
+                        ann["description"]), ann["description"]
+    assert ann["runbook_url"] == "https://wiki.example.com/runbooks/db?x=1"
     assert alert["generatorURL"] == hd.url("/health/db")
     active = [a for a in am.alerts() if a["labels"].get("check") == "db"]
     assert active and active[0]["status"]["state"] == "active"
-    # while down, the alert is re-sent every repeat_interval_s so that Alertmanager keeps it firing
-    wait_until(lambda: "alert event=reminder" in hd.log(), 5, what="a re-send while down")
+    assert active[0]["annotations"]["runbook_url"] == ann["runbook_url"]
+
+    # While down, healthd re-posts the alert every resend_interval_s with endsAt 4 periods ahead, so that
+    # Alertmanager keeps it firing; Alertmanager itself does the reminding (its repeat_interval). Without
+    # the re-posts, Alertmanager would resolve the alert on its own 4 s after the last one.
+    resends = 'healthd_alert_webhook_resends_total{webhook="%s (alertmanager)"}' % am.url
+    time.sleep(7)
+    assert am_notifications("resolved") == [], "Alertmanager resolved an alert that is still down"
+    active = [a for a in am.alerts() if a["labels"].get("check") == "db"]
+    assert active and active[0]["status"]["state"] == "active"
+    assert metric(hd, resends) >= 4, metric(hd, resends)
+    assert "alert event=reminder" not in hd.log()  # re-posts are not reminders: no log line each second
 
     lst.start()
     wait_until(lambda: am_notifications("resolved"), 15, what="Alertmanager's resolved notification")
     resolved = am_notifications("resolved")[0]
     assert resolved["labels"]["check"] == "db" and resolved["labels"]["kind"] == "refused"
+    assert resolved["labels"]["team"] == "dba"
+    after = metric(hd, resends)
+    time.sleep(2)
+    assert metric(hd, resends) == after, "re-posts go on after the recovery"
+
+
+def test_reminders_follow_each_webhooks_repeat_interval(workdirs, start_tcp_listener, start_receiver,
+                                                        start_healthd):
+    rx = start_receiver()
+    lst = start_tcp_listener()
+    hooks = [{"url": rx.url + "/every-1s", "repeat_interval_s": 1},
+             {"url": rx.url + "/never", "repeat_interval_s": 0},
+             {"url": rx.url + "/global"}]  # inherits alerts.repeat_interval_s
+    cfg = config(workdirs, [tcp_check("db", lst.port)], hooks, repeat_interval_s=2)
+    hd = start_healthd(cfg)
+    wait_state(hd, "db", "up")
+    lst.stop()
+    wait_events(rx, lambda e: len(by_event(e, "regression")) == 3, what="the regression on every webhook")
+    time.sleep(6.5)
+    lst.start()
+    wait_events(rx, lambda e: len(by_event(e, "recovery")) == 3, what="the recovery on every webhook")
+
+    def reminders(path):
+        return len(by_event(events(rx, path), "reminder"))
+    fast, never, glob = reminders("/every-1s"), reminders("/never"), reminders("/global")
+    assert never == 0
+    assert 5 <= fast <= 8, fast
+    assert 2 <= glob <= 4, glob
+    for path in ("/every-1s", "/never", "/global"):
+        assert [e["event"] for e in events(rx, path)][0] == "regression"
+        assert [e["event"] for e in events(rx, path)][-1] == "recovery"
 
 
 def test_outage_and_sigkill_lose_nothing(workdirs, start_tcp_listener, start_receiver, start_healthd):
@@ -245,7 +296,7 @@ def metric(hd, name):
     status, _, body = hd.get("/metrics")
     assert status == 200
     line = [l for l in body.decode().splitlines() if l.startswith(name + " ")]
-    return float(line[0].split()[1]) if line else None
+    return float(line[0].rsplit(None, 1)[1]) if line else None
 
 
 @pytest.mark.parametrize("refusal", [302, 400, 404])
@@ -282,6 +333,31 @@ def test_a_redirect_or_4xx_is_a_configuration_error_kept_and_retried_never_dropp
     assert sorted(e["check"] for e in by_event(evs, "regression")) == ["db0", "db1", "db2"]
     assert "dropped" not in hd.log()
     assert metric(hd, "healthd_alert_deliveries_dropped_total") == 0
+
+
+@pytest.mark.parametrize("error,advice", [
+    ("channel_is_archived", "the channel is archived: unarchive it, or create a webhook for another channel"),
+    ("something_new", "Slack refuses the request: fix url (a reload applies it)")])
+def test_a_slack_error_is_logged_with_what_to_do_and_kept(workdirs, start_tcp_listener, start_receiver,
+                                                          start_healthd, error, advice):
+    """Slack answers a refused incoming-webhook post with 4xx and a bare error string: the log line gives the
+    string and what to do about it; the event is kept and retried, and arrives once the webhook is fixed."""
+    rx = start_receiver(mode="text:410:" + error)
+    lst = start_tcp_listener()
+    hd = start_healthd(config(workdirs, [tcp_check("db", lst.port)],
+                              [{"url": rx.url + "/services/T0/B0/secret", "format": "slack"}]))
+    wait_state(hd, "db", "up")
+    lst.stop()
+    wait_until(lambda: "kept, retrying" in hd.log(), 10, what="a refused Slack post")
+    line = [l for l in hd.log().splitlines() if "kept, retrying" in l][0]
+    assert "HTTP 410, Slack error: %s: %s;" % (error, advice) in line, line
+    assert "secret" not in hd.log()  # a Slack URL's path is its secret
+    assert metric(hd, "healthd_alert_deliveries_dropped_total") == 0
+    rx.stop()
+    rx.clear()
+    rx.start(mode="ok")
+    wait_until(lambda: [p for p in rx.posts() if "*DOWN*" in p["body"]["text"] and "`db`" in p["body"]["text"]],
+               10, what="the Slack message after the fix")
 
 
 def test_hanging_receiver_times_out_while_health_answers(workdirs, start_tcp_listener,
