@@ -402,6 +402,8 @@ struct webhook {
 /* What alerting remembers of one check. */
 struct check_alert {
 	struct check_alert *next;
+	struct check_alert *same_bucket; /* the chain of a->index */
+	uint64_t hash;                   /* hd_hash_str(name) */
 	struct hd_alerts *a;
 	char *name;
 	bool open;                  /* a regression was announced and no recovery yet */
@@ -436,6 +438,9 @@ struct hd_alerts {
 	struct webhook **webhooks;
 	size_t n_webhooks;
 	struct check_alert *checks;
+	struct check_alert **index; /* the checks by hash of their name: a result finds its state in O(1) */
+	size_t index_size;          /* a power of two, at least n_checks */
+	size_t n_checks;
 	struct pending_write *writes;
 	struct hd_alerts_counters counters;
 	char *health_base;
@@ -1067,20 +1072,47 @@ static void enqueue(struct hd_alerts *a, cJSON *event, const bool *due)
 static void on_hold_timer(evutil_socket_t fd, short what, void *arg);
 static void on_reminder_timer(evutil_socket_t fd, short what, void *arg);
 
+/* Doubles the index when it is full; the states themselves never move. */
+static void grow_index(struct hd_alerts *a)
+{
+	size_t size = a->index_size ? a->index_size * 2 : 64;
+	struct check_alert **index = xcalloc(size, sizeof(*index));
+
+	for (struct check_alert *st = a->checks; st; st = st->next) {
+		size_t b = (size_t)(st->hash & (size - 1));
+		st->same_bucket = index[b];
+		index[b] = st;
+	}
+	free(a->index);
+	a->index = index;
+	a->index_size = size;
+}
+
+/* The alert state of a check, made on first use; states are kept until alerts_free (a removed check's is closed). */
 static struct check_alert *check_state(struct hd_alerts *a, const char *name)
 {
+	uint64_t hash = hd_hash_str(name);
 	struct check_alert *st;
 
-	for (st = a->checks; st; st = st->next)
-		if (strcmp(st->name, name) == 0)
-			return st;
+	if (a->index_size > 0)
+		for (st = a->index[hash & (a->index_size - 1)]; st; st = st->same_bucket)
+			if (st->hash == hash && strcmp(st->name, name) == 0)
+				return st;
 	st = xcalloc(1, sizeof(*st));
 	st->a = a;
 	st->name = xstrdup(name);
+	st->hash = hash;
 	st->hold_timer = evtimer_new(a->base, on_hold_timer, st);
 	st->reminder_timer = evtimer_new(a->base, on_reminder_timer, st);
 	st->next = a->checks;
 	a->checks = st;
+	if (++a->n_checks > a->index_size) {
+		grow_index(a); /* links st too */
+	} else {
+		size_t b = (size_t)(hash & (a->index_size - 1));
+		st->same_bucket = a->index[b];
+		a->index[b] = st;
+	}
 	return st;
 }
 
@@ -1786,6 +1818,7 @@ void alerts_free(struct hd_alerts *a)
 		free(st->name);
 		free(st);
 	}
+	free(a->index);
 	conf_unref(a->conf);
 	free(a->health_base);
 	free(a->instance);
