@@ -17,38 +17,7 @@ static const char *const event_names[] = {
 	[HD_ALERT_UPDATE] = "update",
 	[HD_ALERT_REMINDER] = "reminder",
 };
-
-/* How each kind of failure reads for a person: what happens now, a likely cause, and a short past form. */
-struct kind_words {
-	const char *now;  /* printf format, %s = where */
-	const char *hint; /* "" when there is no useful guess */
-	const char *was;
-};
-
-static const struct kind_words kind_words[HD_KIND_COUNT] = {
-	[HD_KIND_OK] = {"%s answers", "", "ok"},
-	[HD_KIND_TIMEOUT] = {"traffic to %s silently dropped", "firewall DROP?", "silently dropped"},
-	[HD_KIND_REFUSED] = {"connections to %s refused", "firewall REJECT, or nothing listening?", "refused"},
-	[HD_KIND_UNREACHABLE] = {"%s unreachable", "firewall REJECT, or no route?", "unreachable"},
-	[HD_KIND_DNS] = {"%s no longer resolves", "DNS record removed, or the resolver down?", "name did not resolve"},
-	[HD_KIND_AUTH] = {"%s rejects our credentials", "credentials or grants changed?", "credentials rejected"},
-	[HD_KIND_PROTOCOL] = {"%s answers, but not as expected", "another service on that port?", "unexpected answer"},
-	[HD_KIND_TLS] = {"TLS with %s fails", "certificate expired or replaced?", "TLS failed"},
-	[HD_KIND_HTTP_STATUS] = {"%s answers with an unexpected HTTP status", "", "unexpected HTTP status"},
-	[HD_KIND_THRESHOLD] = {"%s past its threshold", "", "past its threshold"},
-	[HD_KIND_SLOW] = {"%s answers too slowly", "overloaded?", "too slow"},
-	[HD_KIND_ERROR] = {"%s check fails", "", "failing"},
-};
-
-/* A path (disk check) times out because I/O hangs, not because a firewall drops packets. */
-static const struct kind_words path_timeout_words = {"I/O on %s hangs", "hung mount or failing disk?", "I/O hung"};
-
-static const struct kind_words *words_for(enum hd_kind kind, const char *target)
-{
-	if (kind == HD_KIND_TIMEOUT && target && target[0] == '/')
-		return &path_timeout_words;
-	return &kind_words[(unsigned)kind < HD_KIND_COUNT ? kind : HD_KIND_ERROR];
-}
+_Static_assert(HD_ARRAY_LEN(event_names) == HD_ALERT_EVENT_COUNT, "every event needs its name");
 
 const char *hd_alert_event_name(enum hd_alert_event e)
 {
@@ -147,12 +116,12 @@ static void phrase(const struct hd_alert_facts *f, enum hd_kind kind, char *buf,
 	char where[256];
 
 	where_for(f, kind, where, sizeof(where));
-	snprintf(buf, len, words_for(kind, f->target)->now, where);
+	snprintf(buf, len, hd_kind_words(kind, f->target)->now, where);
 }
 
 void hd_alert_summary(const struct hd_alert_facts *f, char *buf, size_t len)
 {
-	const struct kind_words *now = words_for(f->kind, f->target), *before = words_for(f->previous_kind, f->target);
+	const struct hd_kind_words *now = hd_kind_words(f->kind, f->target), *before = hd_kind_words(f->previous_kind, f->target);
 	char what[384], since[16] = "?", dur[32], where[256];
 
 	if (f->since_wall_ms > 0)
@@ -170,6 +139,7 @@ void hd_alert_summary(const struct hd_alert_facts *f, char *buf, size_t len)
 		return;
 	case HD_ALERT_REMINDER:
 	case HD_ALERT_REGRESSION:
+	case HD_ALERT_EVENT_COUNT: /* not an event */
 		phrase(f, f->kind, what, sizeof(what));
 		snprintf(buf, len, "%s%s%s%s since %s%s%s%s%s%s", f->event == HD_ALERT_REMINDER ? "still down after " : "",
 			 f->event == HD_ALERT_REMINDER ? dur : "", f->event == HD_ALERT_REMINDER ? ": " : "", what, since,
@@ -398,6 +368,7 @@ static cJSON *render_slack(const struct event_view *v)
 		[HD_ALERT_UPDATE] = "STILL DOWN, NEW REASON",
 		[HD_ALERT_REMINDER] = "STILL DOWN",
 	};
+	_Static_assert(HD_ARRAY_LEN(titles) == HD_ALERT_EVENT_COUNT, "every event needs its Slack title");
 	int e = hd_alert_event_from_name(v->event);
 	const char *icon = e == HD_ALERT_RECOVERY ? ":large_green_circle:" : ":large_orange_circle:";
 	char check[128], host[256], summary[1024], detail[1024], target[512], peer[160], source[160], type[64],

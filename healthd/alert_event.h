@@ -15,9 +15,10 @@ enum hd_alert_event {
 	HD_ALERT_RECOVERY,   /* an announced regression ended */
 	HD_ALERT_UPDATE,     /* still down, but for another reason (a DROP became a REJECT) */
 	HD_ALERT_REMINDER,   /* still down, every repeat_interval_s */
+	HD_ALERT_EVENT_COUNT
 };
 
-enum hd_alert_format { HD_FORMAT_GENERIC, HD_FORMAT_ALERTMANAGER, HD_FORMAT_SLACK };
+enum hd_alert_format { HD_FORMAT_GENERIC, HD_FORMAT_ALERTMANAGER, HD_FORMAT_SLACK, HD_FORMAT_COUNT };
 
 /* Everything an event says; strings are borrowed. */
 struct hd_alert_facts {

@@ -13,12 +13,6 @@ struct hd_alerts;
 struct hd_alerts_conf;
 struct hd_engine;
 
-/* Reads the "alerts" section. Returns 0 or -1 (error in ctx). */
-int alerts_parse_config(struct cfg_ctx *ctx, const struct cJSON *node, struct hd_alerts_conf **out);
-void alerts_free_config(struct hd_alerts_conf *conf);
-/* Prints the section's keys for the configuration reference. */
-void alerts_print_reference(void);
-
 /* Starts alerting for the engine's configuration (without an "alerts" section: structured log lines only) and
  * subscribes to its transitions. Start it after the engine has its configuration. */
 struct hd_alerts *alerts_start(struct event_base *base, struct hd_engine *engine);

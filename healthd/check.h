@@ -1,12 +1,14 @@
-/* check.h: the contract between the engine and each check type: kinds, results, the ops table, one attempt. */
+/* check.h: the contract between the engine and each check type: results, the ops table, one attempt. */
 #ifndef HEALTHD_CHECK_H
 #define HEALTHD_CHECK_H
 
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kinds.h"
 #include "util.h"
 
 struct event_base;
@@ -15,29 +17,6 @@ struct cfg_ctx;
 struct cfg_key;
 struct hd_check;
 struct hd_perfdata;
-
-/* The fixed vocabulary of outcomes. The order is part of the metrics and tests; append only. */
-enum hd_kind {
-	HD_KIND_OK,
-	HD_KIND_TIMEOUT,
-	HD_KIND_REFUSED,
-	HD_KIND_UNREACHABLE,
-	HD_KIND_DNS,
-	HD_KIND_AUTH,
-	HD_KIND_PROTOCOL,
-	HD_KIND_TLS,
-	HD_KIND_HTTP_STATUS,
-	HD_KIND_THRESHOLD,
-	HD_KIND_SLOW,
-	HD_KIND_ERROR,
-	HD_KIND_COUNT
-};
-
-const char *hd_kind_name(enum hd_kind kind);
-/* Returns the kind for a name, or -1. */
-int hd_kind_from_name(const char *name);
-/* The kind for a failed connect()'s errno: refused, unreachable, timeout or error. */
-enum hd_kind hd_kind_from_errno(int err);
 
 /* Labels added to alert events (Alertmanager labels): names as Prometheus allows them, values one line. */
 struct hd_labels {
@@ -64,6 +43,17 @@ struct hd_check_conf {
 	void *type_conf;   /* the type's own struct, conf_size bytes, filled from its key table */
 };
 
+/* What one attempt found. */
+struct hd_result {
+	enum hd_kind kind;
+	char detail[384];
+	double latency_ms;
+	char peer[64];
+	char source_addr[64];
+	int64_t wall_ms;
+	bool warn; /* ok, with a warning: stays up, shown as "warn" */
+};
+
 /* One attempt of one check, from start to its single hd_check_done() or cancel. */
 struct hd_check_run {
 	const struct hd_check_conf *conf;
@@ -76,6 +66,8 @@ struct hd_check_run {
 	double started_ms;       /* hd_now_mono_ms_f() at start */
 	int64_t deadline_ms;     /* hd_now_mono_ms() at which the engine gives up */
 	struct hd_check *check;  /* engine-owned; types do not touch it */
+	/* engine-owned: called by hd_check_done() with the result, by hd_check_skip() with NULL */
+	void (*end)(struct hd_check_run *run, const struct hd_result *r);
 	struct hd_persist *persist; /* state a type keeps across attempts (e.g. a persistent session) */
 	int ended;               /* engine-owned: HD_RUN_* once done or cancelled; a second end aborts */
 	const char *state_dir;   /* the state_dir (where state that must survive a restart lives); valid in start() */
@@ -109,6 +101,8 @@ struct hd_check_type {
 extern const struct hd_check_type *const hd_check_types[];
 const struct hd_check_type *hd_check_type_find(const char *name);
 
+/* ---- attempt.c: what a check type calls during an attempt ---- */
+
 /* The one way an attempt ends. detail is for people: what was tried, against what, what happened.
  * A second call for one attempt, or one after its cancel(), is a broken contract: healthd aborts, naming the check. */
 void hd_check_done(struct hd_check_run *run, enum hd_kind kind, const char *fmt, ...) HD_PRINTF(3, 4);
@@ -122,5 +116,8 @@ int hd_sockaddr_ip(const struct sockaddr *sa, char *buf, size_t len);
 void hd_run_set_peer(struct hd_check_run *run, const struct sockaddr *sa);
 /* Fills run->source_addr from a connected socket. */
 void hd_run_set_source(struct hd_check_run *run, int fd);
+/* The result of an attempt ending now with kind and the detail fmt/ap (sanitized: details quote peers). */
+void hd_run_result(const struct hd_check_run *run, struct hd_result *r, enum hd_kind kind, const char *fmt,
+		   va_list ap) HD_PRINTF(4, 0);
 
 #endif

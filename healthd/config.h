@@ -3,6 +3,7 @@
 #define HEALTHD_CONFIG_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 #include <stddef.h>
 
 #include "check.h"
@@ -178,5 +179,20 @@ void config_free(struct hd_config *cfg);
 const struct hd_check_conf *config_find_check(const struct hd_config *cfg, const char *name);
 /* Prints the configuration reference (Markdown), generated from the key tables. */
 void config_print_reference(void);
+
+/* ---- cfgkeys.c: the key-table reader ---- */
+
+/* Records where every node of root sits in ctx->text (cJSON keeps no positions), for the errors below. */
+void cfg_record_positions(struct cfg_ctx *ctx, const struct cJSON *root);
+/* The line of node's value in the file, 0 if unknown. */
+int cfg_line_of(const struct cfg_ctx *ctx, const struct cJSON *node);
+/* One key of a table: its default, then the value v if present (NULL: absent). Returns 0 or -1 (error set). */
+int cfg_read_key(struct cfg_ctx *ctx, const struct cJSON *v, const struct cfg_key *k, void *dst);
+/* "a string", "an object", ... for errors. */
+const char *cfg_json_type_name(const struct cJSON *v);
+/* Refuses item, a key of none of tables, with a "did you mean" when one is close; returns -1. */
+int cfg_unknown_key(struct cfg_ctx *ctx, const struct cJSON *item, const struct cfg_table_ref *tables, size_t n);
+/* A regular file of at most max bytes, NUL-terminated; NULL with *why set ("too large", strerror...). */
+char *cfg_read_regular_file(const char *path, size_t max, size_t *len_out, mode_t *mode_out, const char **why);
 
 #endif

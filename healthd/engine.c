@@ -156,104 +156,39 @@ static void record_result(struct hd_check *c, const struct hd_result *r)
 		e->oneshot_done(e, e->oneshot_arg);
 }
 
-static void finish(struct hd_check_run *run, enum hd_kind kind, const char *fmt, va_list ap)
-{
-	struct hd_check *c = run->check;
-	struct hd_result r = {.kind = kind};
-
-	r.latency_ms = hd_now_mono_ms_f() - run->started_ms;
-	r.wall_ms = hd_now_wall_ms();
-	/*
-	 * Details quote what peers sent (server errors, HTTP bodies, plugin output): this is where they enter the
-	 * shared state, so control characters and invalid UTF-8 are escaped here, once, before any log, JSON body,
-	 * agent line or alert sees them. Already-sanitized text passes unchanged (backslashes are kept as they are).
-	 */
-	hd_vformat_sanitized(r.detail, sizeof(r.detail), fmt, ap);
-	hd_strlcpy(r.peer, run->peer, sizeof(r.peer));
-	hd_strlcpy(r.source_addr, run->source_addr, sizeof(r.source_addr));
-	r.warn = kind == HD_KIND_OK && run->warn;
-	c->persist = run->persist;
-	free_run(c, HD_RUN_DONE);
-	record_result(c, &r);
-}
-
-void hd_check_done(struct hd_check_run *run, enum hd_kind kind, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (run->ended != HD_RUN_RUNNING || run->check->run != run)
-		hd_fatal("check %s: hd_check_done(%s) for an attempt that %s: a check type must end each attempt exactly "
-			 "once, and never after cancel()", run->conf->name, hd_kind_name(kind),
-			 run->ended == HD_RUN_CANCELLED ? "was cancelled" : "had already ended");
-	va_start(ap, fmt);
-	finish(run, kind, fmt, ap);
-	va_end(ap);
-}
-
-void hd_check_skip(struct hd_check_run *run)
+/* The attempt ended (attempt.c's hd_check_done(), r set) or was skipped (hd_check_skip(), r NULL). */
+static void on_run_end(struct hd_check_run *run, const struct hd_result *r)
 {
 	struct hd_check *c = run->check;
 	struct hd_engine *e = c->engine;
 
-	if (run->ended != HD_RUN_RUNNING || c->run != run)
-		hd_fatal("check %s: hd_check_skip() for an attempt that had already ended", run->conf->name);
+	if (c->run != run)
+		hd_fatal("check %s: an attempt ended that is not the check's current one", run->conf->name);
 	c->persist = run->persist;
-	free_run(c, HD_RUN_DONE); /* the next tick is armed already (on_tick), at the same interval */
+	free_run(c, HD_RUN_DONE);
+	if (r != NULL) {
+		record_result(c, r);
+		return;
+	}
+	/* skipped: the next tick is armed already (on_tick), at the same interval */
 	if (e->oneshot && e->oneshot_pending > 0 && --e->oneshot_pending == 0 && e->oneshot_done)
 		e->oneshot_done(e, e->oneshot_arg);
 }
 
+/* The engine's own ends of an attempt (its deadline), after cancel(): recorded as the type's would be. */
 static void finish_fmt(struct hd_check_run *run, enum hd_kind kind, const char *fmt, ...) HD_PRINTF(3, 4);
 static void finish_fmt(struct hd_check_run *run, enum hd_kind kind, const char *fmt, ...)
 {
+	struct hd_result r;
+	struct hd_check *c = run->check;
 	va_list ap;
 
 	va_start(ap, fmt);
-	finish(run, kind, fmt, ap);
+	hd_run_result(run, &r, kind, fmt, ap);
 	va_end(ap);
-}
-
-int hd_run_remaining_ms(const struct hd_check_run *run)
-{
-	int64_t left = run->deadline_ms - hd_now_mono_ms();
-
-	return left < 1 ? 1 : (int)left;
-}
-
-int hd_sockaddr_ip(const struct sockaddr *sa, char *buf, size_t len)
-{
-	const void *addr;
-
-	if (sa->sa_family == AF_INET)
-		addr = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
-	else if (sa->sa_family == AF_INET6)
-		addr = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
-	else
-		return -1;
-	return inet_ntop(sa->sa_family, addr, buf, (socklen_t)len) ? 0 : -1;
-}
-
-void hd_run_set_peer(struct hd_check_run *run, const struct sockaddr *sa)
-{
-	char ip[INET6_ADDRSTRLEN];
-
-	if (hd_sockaddr_ip(sa, ip, sizeof(ip)) < 0)
-		return;
-	if (sa->sa_family == AF_INET6)
-		snprintf(run->peer, sizeof(run->peer), "[%s]:%d", ip,
-			 ntohs(((const struct sockaddr_in6 *)(const void *)sa)->sin6_port));
-	else
-		snprintf(run->peer, sizeof(run->peer), "%s:%d", ip,
-			 ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port));
-}
-
-void hd_run_set_source(struct hd_check_run *run, int fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-
-	if (fd >= 0 && getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
-		hd_sockaddr_ip((struct sockaddr *)&ss, run->source_addr, sizeof(run->source_addr));
+	c->persist = run->persist;
+	free_run(c, HD_RUN_DONE);
+	record_result(c, &r);
 }
 
 /* ---- scheduling ---- */
@@ -284,6 +219,7 @@ static void start_attempt(struct hd_check *c)
 	run->base = e->base;
 	run->dns = e->dns;
 	run->check = c;
+	run->end = on_run_end;
 	run->persist = c->persist;
 	run->state_dir = e->cfg->state_dir;
 	run->oneshot = e->oneshot;

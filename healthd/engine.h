@@ -14,16 +14,6 @@ struct hd_config;
 enum hd_state { HD_STATE_PENDING, HD_STATE_UP, HD_STATE_DOWN };
 const char *hd_state_name(enum hd_state s);
 
-struct hd_result {
-	enum hd_kind kind;
-	char detail[384];
-	double latency_ms;
-	char peer[64];
-	char source_addr[64];
-	int64_t wall_ms;
-	bool warn; /* ok, with a warning: stays up, shown as "warn" */
-};
-
 /* One configured check while it runs. Other modules read it; only engine.c writes it. */
 struct hd_check {
 	struct hd_check_conf *conf;

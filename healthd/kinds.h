@@ -1,0 +1,39 @@
+/* kinds.h: the fixed vocabulary of check outcomes (timeout, refused, ...), their names and how each reads for a person. */
+#ifndef HEALTHD_KINDS_H
+#define HEALTHD_KINDS_H
+
+/* The order is part of the metrics and tests; append only (and add the kind's row to kinds.c). */
+enum hd_kind {
+	HD_KIND_OK,
+	HD_KIND_TIMEOUT,
+	HD_KIND_REFUSED,
+	HD_KIND_UNREACHABLE,
+	HD_KIND_DNS,
+	HD_KIND_AUTH,
+	HD_KIND_PROTOCOL,
+	HD_KIND_TLS,
+	HD_KIND_HTTP_STATUS,
+	HD_KIND_THRESHOLD,
+	HD_KIND_SLOW,
+	HD_KIND_ERROR,
+	HD_KIND_COUNT
+};
+
+/* How a kind reads for a person: what happens now ("traffic to %s silently dropped", %s = where), a likely
+ * cause ("" when there is no useful guess), and a short past form for "was: ...". */
+struct hd_kind_words {
+	const char *now;
+	const char *hint;
+	const char *was;
+};
+
+/* The kind's name ("timeout"); "error" for a value out of range. */
+const char *hd_kind_name(enum hd_kind kind);
+/* Returns the kind for a name, or -1. */
+int hd_kind_from_name(const char *name);
+/* The kind for a failed connect()'s errno: refused, unreachable, timeout or error. */
+enum hd_kind hd_kind_from_errno(int err);
+/* The kind's words; a timeout on a path (target starting with '/', a disk check) reads as hung I/O. */
+const struct hd_kind_words *hd_kind_words(enum hd_kind kind, const char *target);
+
+#endif
