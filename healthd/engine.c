@@ -42,6 +42,8 @@ struct hd_engine {
 	size_t n_subs;
 	unsigned results_version;
 	unsigned state_version;
+	unsigned checks_generation;
+	uint64_t next_serial;
 	bool oneshot;
 	size_t oneshot_pending;
 	hd_all_done_fn oneshot_done;
@@ -303,6 +305,7 @@ static struct hd_check *check_new(struct hd_engine *e, struct hd_check_conf *con
 	struct hd_check *c = xcalloc(1, sizeof(*c));
 
 	c->engine = e;
+	c->serial = ++e->next_serial;
 	c->conf = conf;
 	c->state = HD_STATE_PENDING;
 	c->tick = evtimer_new(e->base, on_tick, c);
@@ -331,8 +334,6 @@ static void check_free(struct hd_check *c)
 	if (c->deadline)
 		event_free(c->deadline);
 	free(c->ended_run);
-	free(c->json_cache);
-	free(c->health_member);
 	free(c);
 }
 
@@ -463,6 +464,7 @@ void engine_apply_config(struct hd_engine *e, struct hd_config *cfg)
 	e->checks = fresh;
 	e->n_checks = cfg->n_checks;
 	index_build(&e->by_name, e->checks, e->n_checks);
+	e->checks_generation++;
 	e->state_version++;
 	e->results_version++;
 }
@@ -505,6 +507,7 @@ size_t engine_n_checks(const struct hd_engine *e) { return e->n_checks; }
 struct hd_check *engine_check(const struct hd_engine *e, size_t i) { return i < e->n_checks ? e->checks[i] : NULL; }
 unsigned engine_results_version(const struct hd_engine *e) { return e->results_version; }
 unsigned engine_state_version(const struct hd_engine *e) { return e->state_version; }
+unsigned engine_checks_generation(const struct hd_engine *e) { return e->checks_generation; }
 struct event_base *engine_base(const struct hd_engine *e) { return e->base; }
 
 struct hd_check *engine_find(const struct hd_engine *e, const char *name)

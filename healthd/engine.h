@@ -29,14 +29,7 @@ struct hd_check {
 	uint64_t results_by_kind[HD_KIND_COUNT];
 	unsigned version;              /* bumped on every result; render caches compare it */
 	bool added_on_reload;          /* new in a reload: while pending it does not count toward the overall state */
-	/* owned by status.c: this check's rendered JSON and the version it was rendered at */
-	char *json_cache;
-	size_t json_cache_len;
-	unsigned json_cache_version;
-	/* owned by status.c: its "name":{...} member of the /health body, and the version it was rendered at */
-	char *health_member;
-	size_t health_member_len;
-	unsigned health_member_version;
+	uint64_t serial;               /* unique for the engine's life, never reused: what faces key their caches by */
 	/* engine-private */
 	struct hd_engine *engine;
 	struct event *tick;
@@ -85,6 +78,8 @@ struct hd_check *engine_find(const struct hd_engine *e, const char *name);
 /* Bumped on every result, and on every state or configuration change, for caches. */
 unsigned engine_results_version(const struct hd_engine *e);
 unsigned engine_state_version(const struct hd_engine *e);
+/* Bumped whenever the list of checks changes (a configuration applied): faces drop what they keep of gone checks. */
+unsigned engine_checks_generation(const struct hd_engine *e);
 struct event_base *engine_base(const struct hd_engine *e);
 
 /*

@@ -10,8 +10,25 @@
 
 #include "config.h"
 
+/* What status.c keeps of one check: its rendered pieces, each with the check's version it was rendered at. */
+struct check_pieces {
+	struct check_pieces *same_bucket;
+	uint64_t serial;           /* the check's (hd_check.serial) */
+	unsigned seen_generation;  /* the engine's checks generation at which the check was last listed */
+	char *json;                /* /health/NAME */
+	size_t json_len;
+	unsigned json_version;
+	char *member;              /* its "name":{...} member of the /health body */
+	size_t member_len;
+	unsigned member_version;
+};
+
 struct hd_status {
 	struct hd_engine *engine;
+	/* the checks' pieces by serial; swept of gone checks when the engine's list changes */
+	struct check_pieces **pieces;
+	size_t pieces_size, n_pieces; /* a power of two; the entries */
+	unsigned pieces_generation;
 	struct hd_admin admin;
 	struct hd_admin stop_admin; /* what clients see while stopping */
 	bool stopping;
@@ -67,6 +84,78 @@ const char *hd_admin_name(enum hd_admin_mode m)
 	return m == HD_ADMIN_DRAIN ? "drain" : m == HD_ADMIN_MAINT ? "maint" : "ready";
 }
 
+static void pieces_free(struct check_pieces *p)
+{
+	free(p->json);
+	free(p->member);
+	free(p);
+}
+
+static void pieces_link(struct check_pieces **table, size_t size, struct check_pieces *p)
+{
+	size_t b = (size_t)(hd_hash_u64(p->serial) & (size - 1));
+
+	p->same_bucket = table[b];
+	table[b] = p;
+}
+
+/* After a reload: drops the pieces of checks that are gone (once per change of the list, not per request). */
+static void pieces_sweep(struct hd_status *s, unsigned generation)
+{
+	for (size_t i = 0; i < engine_n_checks(s->engine); i++) {
+		const struct hd_check *c = engine_check(s->engine, i);
+		size_t b = s->pieces_size ? (size_t)(hd_hash_u64(c->serial) & (s->pieces_size - 1)) : 0;
+		for (struct check_pieces *p = s->pieces_size ? s->pieces[b] : NULL; p; p = p->same_bucket)
+			if (p->serial == c->serial)
+				p->seen_generation = generation;
+	}
+	for (size_t b = 0; b < s->pieces_size; b++)
+		for (struct check_pieces **pp = &s->pieces[b]; *pp;) {
+			struct check_pieces *p = *pp;
+			if (p->seen_generation != generation) {
+				*pp = p->same_bucket;
+				pieces_free(p);
+				s->n_pieces--;
+			} else {
+				pp = &p->same_bucket;
+			}
+		}
+	s->pieces_generation = generation;
+}
+
+/* The pieces of check c, made empty on first use; O(1). */
+static struct check_pieces *pieces_of(struct hd_status *s, const struct hd_check *c)
+{
+	unsigned generation = engine_checks_generation(s->engine);
+	struct check_pieces *p;
+
+	if (generation != s->pieces_generation)
+		pieces_sweep(s, generation);
+	if (s->pieces_size > 0)
+		for (p = s->pieces[hd_hash_u64(c->serial) & (s->pieces_size - 1)]; p; p = p->same_bucket)
+			if (p->serial == c->serial)
+				return p;
+	if (s->n_pieces + 1 > s->pieces_size) {
+		size_t size = s->pieces_size ? s->pieces_size * 2 : 64;
+		struct check_pieces **table = xcalloc(size, sizeof(*table));
+		for (size_t b = 0; b < s->pieces_size; b++)
+			while (s->pieces[b] != NULL) {
+				struct check_pieces *q = s->pieces[b];
+				s->pieces[b] = q->same_bucket;
+				pieces_link(table, size, q);
+			}
+		free(s->pieces);
+		s->pieces = table;
+		s->pieces_size = size;
+	}
+	p = xcalloc(1, sizeof(*p));
+	p->serial = c->serial;
+	p->seen_generation = generation;
+	pieces_link(s->pieces, s->pieces_size, p);
+	s->n_pieces++;
+	return p;
+}
+
 struct hd_status *status_new(struct hd_engine *e)
 {
 	struct hd_status *s = xcalloc(1, sizeof(*s));
@@ -79,6 +168,13 @@ void status_free(struct hd_status *s)
 {
 	if (s == NULL)
 		return;
+	for (size_t b = 0; b < s->pieces_size; b++)
+		while (s->pieces[b] != NULL) {
+			struct check_pieces *p = s->pieces[b];
+			s->pieces[b] = p->same_bucket;
+			pieces_free(p);
+		}
+	free(s->pieces);
 	free(s->health_json);
 	free(s->ietf_json);
 	free(s);
@@ -251,14 +347,15 @@ static char *print_owned(cJSON *root, size_t *len)
 
 /* The check's member of the /health "checks" object, "name":{...}, as cJSON prints it; rendered again only
  * after a result (version), so that a /health body costs a copy per unchanged check. */
-static void refresh_health_member(struct hd_check *c)
+static const struct check_pieces *health_member(struct hd_status *s, const struct hd_check *c)
 {
+	struct check_pieces *p = pieces_of(s, c);
 	cJSON *key, *value;
 	char *k, *v;
 	size_t klen, vlen;
 
-	if (c->health_member != NULL && c->health_member_version == c->version)
-		return;
+	if (p->member != NULL && p->member_version == c->version)
+		return p;
 	key = cJSON_CreateString(c->conf->name);
 	value = hd_check_to_json(c);
 	k = cJSON_PrintUnformatted(key);
@@ -267,17 +364,18 @@ static void refresh_health_member(struct hd_check *c)
 		hd_fatal("status: out of memory");
 	klen = strlen(k);
 	vlen = strlen(v);
-	free(c->health_member);
-	c->health_member = xmalloc(klen + 1 + vlen + 1);
-	memcpy(c->health_member, k, klen);
-	c->health_member[klen] = ':';
-	memcpy(c->health_member + klen + 1, v, vlen + 1);
-	c->health_member_len = klen + 1 + vlen;
-	c->health_member_version = c->version;
+	free(p->member);
+	p->member = xmalloc(klen + 1 + vlen + 1);
+	memcpy(p->member, k, klen);
+	p->member[klen] = ':';
+	memcpy(p->member + klen + 1, v, vlen + 1);
+	p->member_len = klen + 1 + vlen;
+	p->member_version = c->version;
 	cJSON_free(k);
 	cJSON_free(v);
 	cJSON_Delete(key);
 	cJSON_Delete(value);
+	return p;
 }
 
 /* The body cJSON would print for the whole tree, built from the head (an empty "checks", printed last) and each
@@ -303,21 +401,18 @@ static char *render_health(struct hd_status *s, size_t *len)
 		hd_fatal("status: /health head does not end with its empty checks object");
 	head_len -= 2; /* up to and with the opening brace of "checks" */
 	total = head_len + sizeof(tail);
-	for (size_t i = 0; i < n; i++) {
-		struct hd_check *c = engine_check(s->engine, i);
-		refresh_health_member(c);
-		total += c->health_member_len + 1;
-	}
+	for (size_t i = 0; i < n; i++)
+		total += health_member(s, engine_check(s->engine, i))->member_len + 1;
 	out = xmalloc(total);
 	memcpy(out, head, head_len);
 	used = head_len;
 	cJSON_free(head);
 	for (size_t i = 0; i < n; i++) {
-		const struct hd_check *c = engine_check(s->engine, i);
+		const struct check_pieces *p = health_member(s, engine_check(s->engine, i)); /* cached by the pass above */
 		if (i > 0)
 			out[used++] = ',';
-		memcpy(out + used, c->health_member, c->health_member_len);
-		used += c->health_member_len;
+		memcpy(out + used, p->member, p->member_len);
+		used += p->member_len;
 	}
 	memcpy(out + used, tail, sizeof(tail));
 	*len = used + sizeof(tail) - 1;
@@ -444,16 +539,17 @@ const char *status_health_ietf_json(struct hd_status *s, bool full_details, size
 
 const char *status_check_json(struct hd_status *s, struct hd_check *c, size_t *len)
 {
-	if (c->json_cache == NULL || c->json_cache_version != c->version) {
+	struct check_pieces *p = pieces_of(s, c);
+
+	if (p->json == NULL || p->json_version != c->version) {
 		cJSON *o = hd_check_to_json(c);
 		cJSON_AddStringToObject(o, "name", c->conf->name);
-		free(c->json_cache);
-		c->json_cache = print_owned(o, &c->json_cache_len);
-		c->json_cache_version = c->version;
+		free(p->json);
+		p->json = print_owned(o, &p->json_len);
+		p->json_version = c->version;
 	}
-	(void)s;
-	*len = c->json_cache_len;
-	return c->json_cache;
+	*len = p->json_len;
+	return p->json;
 }
 
 const char *status_deps_body(struct hd_status *s, size_t *len)

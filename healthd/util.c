@@ -38,6 +38,15 @@ uint64_t hd_hash_str(const char *s)
 	return h;
 }
 
+uint64_t hd_hash_u64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
 char *xasprintf(const char *fmt, ...)
 {
 	va_list ap;

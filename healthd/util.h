@@ -35,6 +35,8 @@ void hd_hhmmss(int64_t wall_ms, char *buf, size_t len);
 
 /* FNV-1a (64-bit) of a NUL-terminated string: for hash tables keyed by names. */
 uint64_t hd_hash_str(const char *s);
+/* Mixes the bits of an integer key (splitmix64's finalizer), for tables indexed by serial numbers. */
+uint64_t hd_hash_u64(uint64_t x);
 
 /* Splits "ADDR:PORT" or "[v6]:PORT". Returns 0, or -1 with a reason in why. */
 int hd_split_hostport(const char *s, char *host, size_t hostlen, int *port, const char **why);
