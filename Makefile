@@ -220,9 +220,10 @@ bench: deps $(BUILD)/healthd
 	@dpkg-query -W -f='$${Status}' nginx-light wrk 2>/dev/null | grep -q 'install ok installed.*install ok installed' || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light wrk)
 	HEALTHD_BIN=$(BUILD)/healthd bench/run.sh
+	@$(MAKE) --no-print-directory bench-scale
 
 # Cost per check as the number of checks grows, against the smallest N of the same run (bench/scale.sh): as root,
-# in a network namespace of its own; SCALE_NS="1000 5000" and MEASURE_S=20 by default.
+# in a network namespace of its own; SCALE_NS="100 1000 10000" and MEASURE_S=20 by default. `make bench` runs it too.
 bench-scale: deps-build $(BUILD)/healthd
 	@[ "$$(id -u)" = 0 ] || { echo "make bench-scale: run it as root (it creates a network namespace and a firewall rule)" >&2; exit 2; }
 	$(call apt_install_missing,python3 iptables iproute2)

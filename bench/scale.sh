@@ -8,7 +8,7 @@
 #   the smallest N of the same run. Root only (namespaces, iptables); traffic stays inside the namespace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SCALE_NS=${SCALE_NS:-"1000 5000"}
+SCALE_NS=${SCALE_NS:-"100 1000 10000"}
 MEASURE_S=${MEASURE_S:-20}
 BYNAME_S=${BYNAME_S:-3}
 BIN=$(realpath "${HEALTHD_BIN:-build/healthd}")
