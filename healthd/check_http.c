@@ -54,7 +54,6 @@ struct http_attempt {
 
 static int parse_url(struct cfg_ctx *ctx, const cJSON *node, void *field);
 static int parse_expect_status(struct cfg_ctx *ctx, const cJSON *node, void *field);
-static int parse_ca(struct cfg_ctx *ctx, const cJSON *node, void *field);
 
 static const struct cfg_key http_keys[] = {
 	{"url", CFG_STRING, offsetof(struct http_conf, url), true, 0, 0, NULL, NULL,
@@ -72,7 +71,7 @@ static const struct cfg_key http_keys[] = {
 	{"tls_verify", CFG_BOOL, offsetof(struct http_conf, tls_verify), false, 0, 0, "true", NULL,
 	 "verify the server's certificate and name (https)"},
 	{"ca", CFG_STRING, offsetof(struct http_conf, ca), false, 0, 0, NULL, NULL,
-	 "PEM file of the CA(s) to verify the server with, instead of the system's", parse_ca},
+	 "PEM file of the CA(s) to verify the server with, instead of the system's", cfg_parse_ca},
 	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL, NULL},
 };
 
@@ -192,17 +191,6 @@ out:
 	curl_free(host);
 	curl_url_cleanup(u);
 	return ret;
-}
-
-static int parse_ca(struct cfg_ctx *ctx, const cJSON *node, void *field)
-{
-	if (!cJSON_IsString(node) || node->valuestring[0] == '\0')
-		return cfg_error(ctx, node, false, "expected the path of a PEM file");
-	if (cfg_check_named_file(ctx, node, "CA file", node->valuestring) < 0)
-		return -1;
-	free(*(char **)field);
-	*(char **)field = xstrdup(node->valuestring);
-	return 0;
 }
 
 /* "10.0.0.5:8080": the host part is an IPv4 literal (no name to resolve). */

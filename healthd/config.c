@@ -1516,3 +1516,14 @@ void config_print_reference(void)
 		cfg_print_keys("", hd_check_types[i]->keys);
 	}
 }
+
+int cfg_parse_ca(struct cfg_ctx *ctx, const cJSON *node, void *field)
+{
+	if (!cJSON_IsString(node) || node->valuestring[0] == '\0')
+		return cfg_error(ctx, node, false, "expected the path of a PEM file");
+	if (cfg_check_named_file(ctx, node, "CA file", node->valuestring) < 0)
+		return -1;
+	free(*(char **)field);
+	*(char **)field = xstrdup(node->valuestring);
+	return 0;
+}
