@@ -43,28 +43,6 @@ int hd_cert_from_x509(struct hd_cert_info *info, struct x509_st *x)
 	return 0;
 }
 
-int hd_cert_from_texts(struct hd_cert_info *info, const char *subject, const char *issuer, const char *expire)
-{
-	struct tm tm;
-	const char *end;
-
-	memset(info, 0, sizeof(*info));
-	hd_sanitize_text(subject ? subject : "", subject ? strlen(subject) : 0, info->subject, sizeof(info->subject));
-	hd_sanitize_text(issuer ? issuer : "", issuer ? strlen(issuer) : 0, info->issuer, sizeof(info->issuer));
-	if (expire == NULL)
-		return -1;
-	memset(&tm, 0, sizeof(tm));
-	end = strptime(expire, "%b %d %H:%M:%S %Y GMT", &tm);
-	if (end == NULL) {
-		memset(&tm, 0, sizeof(tm));
-		end = strptime(expire, "%Y-%m-%d %H:%M:%S GMT", &tm);
-	}
-	if (end == NULL || *end != '\0')
-		return -1;
-	info->not_after_s = (int64_t)timegm(&tm);
-	return 0;
-}
-
 int64_t hd_cert_days_left(int64_t not_after_s, int64_t now_s)
 {
 	int64_t d = not_after_s - now_s;

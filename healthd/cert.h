@@ -18,9 +18,6 @@ struct hd_cert_info {
 
 /* Fills info from a certificate (RFC 2253 names). 0, or -1 when its notAfter cannot be read. */
 int hd_cert_from_x509(struct hd_cert_info *info, struct x509_st *x);
-/* Fills info from libcurl's certinfo texts ("Subject:", "Issuer:", "Expire date:" lines of the first certificate):
- * expire is "Dec  6 02:00:00 2026 GMT" or "2026-12-06 02:00:00 GMT". 0, or -1 when the date is not understood. */
-int hd_cert_from_texts(struct hd_cert_info *info, const char *subject, const char *issuer, const char *expire);
 /* Whole days from now until not_after, rounded down (negative once expired). */
 int64_t hd_cert_days_left(int64_t not_after_s, int64_t now_s);
 /* "2026-12-06" (UTC). buf needs 16 bytes. */

@@ -180,8 +180,31 @@ def test_tls_not_a_tls_server_garbage_and_refused(start_healthd, tls_server):
     assert hd.running and hd.json("/health")[0] == 503
 
 
+def test_https_http_check_records_the_certificate(start_healthd, tls_server, certs):
+    good = tls_server("tls", "s200")
+    soon = tls_server("tls", "s2")
+    ca = os.path.join(certs, "ca.pem")
+    hd = start_healthd(config([
+        {"name": "web", "type": "http", "url": "https://localhost:%d/" % good.port, "ca": ca, "min_cert_days": 14},
+        {"name": "web-soon", "type": "http", "url": "https://localhost:%d/" % soon.port, "ca": ca,
+         "min_cert_days": 14},
+    ], timeout_ms=2000, interval_ms=2500))
+    subject, issuer, not_after = cert_facts(os.path.join(certs, "s200.pem"))
+    c = wait_check(hd, "web", settled)
+    assert c["status"] == "up", c
+    assert c["cert"] == {"subject": subject, "issuer": issuer, "days_left": (not_after - int(time.time())) // 86400,
+                         "not_after": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(not_after))}
+    _, _, soon_after = cert_facts(os.path.join(certs, "s2.pem"))
+    c = wait_check(hd, "web-soon", settled)
+    assert c["kind"] == "threshold" and c["detail"] == "certificate for web-soon expires in 1 day (%s), below 14" % (
+        time.strftime("%Y-%m-%d", time.gmtime(soon_after))), c
+    _, _, body = hd.get("/metrics")
+    assert '\nhealthd_check_cert_expiry_timestamp_seconds{check="web"} %d\n' % not_after in body.decode()
+
+
 @pytest.mark.parametrize("key,value,message", [
     ("min_cert_days", -1, "checks[\"db-main\"].min_cert_days: expected an integer from 0 to 36500, got -1"),
+    ("min_cert_days", 36501, "checks[\"db-main\"].min_cert_days: expected an integer from 0 to 36500, got 36501"),
     ("ca", "/nonexistent/ca.pem", "checks[\"db-main\"].ca: cannot read the CA file /nonexistent/ca.pem: No such file or directory"),
 ])
 def test_tls_config_errors(workdirs, key, value, message):
@@ -197,3 +220,18 @@ def test_tls_config_errors(workdirs, key, value, message):
     line = text.count("\n", 0, anchor) + 1
     col = anchor - (text.rfind("\n", 0, anchor) + 1) + 1
     assert rc == 2 and err == "%s:%d:%d: %s\n" % (path, line, col, message), err
+
+
+def test_http_min_cert_days_needs_https(workdirs):
+    d = workdirs.new("tlscfg")
+    text = json.dumps(config([{"name": "web", "type": "http", "url": "http://127.0.0.1:8080/",
+                               "min_cert_days": 14}]), indent=1)
+    path = os.path.join(d, "bad.json")
+    with open(path, "w") as f:
+        f.write(text)
+    rc, out, err = run_healthd(["--check-config", "--config", path])
+    anchor = text.index('"min_cert_days"')
+    line = text.count("\n", 0, anchor) + 1
+    col = anchor - (text.rfind("\n", 0, anchor) + 1) + 1
+    assert rc == 2 and err == ("%s:%d:%d: checks[\"web\"].min_cert_days: min_cert_days needs an https:// URL "
+                               "(an http:// server has no certificate)\n" % (path, line, col)), err
