@@ -12,7 +12,7 @@ SYSCONFDIR ?= /etc
 SANITIZE ?=
 WERROR ?= -Werror
 
-PKGS := libevent libevent_pthreads libcjson libcurl hiredis libmariadb libsystemd
+PKGS := libevent libevent_pthreads libevent_openssl openssl libcjson libcurl hiredis libmariadb libsystemd
 CFLAGS_WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith \
 	-Wcast-qual -Wno-missing-field-initializers -Wno-format-nonliteral $(WERROR)
 
@@ -58,7 +58,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 # Debian packages. Building (and the unit tests' cmocka) needs only DEB_BUILD: `make`, `make install` and
 # `make unit` install just those. The servers and tools the tests and the demo run are DEB_TEST, installed by
 # `make test` and `make demo` only.
-DEB_BUILD := build-essential dpkg-dev pkg-config libevent-dev libcjson-dev libcurl4-openssl-dev libmariadb-dev \
+DEB_BUILD := build-essential dpkg-dev pkg-config libevent-dev libcjson-dev libcurl4-openssl-dev libssl-dev libmariadb-dev \
 	libhiredis-dev libsystemd-dev libcmocka-dev
 DEB_TEST := python3 python3-pytest haproxy iptables iproute2 mariadb-server mariadb-client redis-server \
 	redis-tools prometheus-alertmanager prometheus socat curl ca-certificates openssl procps e2fsprogs python3-fusepy \

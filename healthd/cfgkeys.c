@@ -430,6 +430,17 @@ int cfg_check_named_file(struct cfg_ctx *ctx, const cJSON *node, const char *wha
 	return 0;
 }
 
+int cfg_parse_ca(struct cfg_ctx *ctx, const cJSON *node, void *field)
+{
+	if (!cJSON_IsString(node) || node->valuestring[0] == '\0')
+		return cfg_error(ctx, node, false, "expected the path of a PEM file");
+	if (cfg_check_named_file(ctx, node, "CA file", node->valuestring) < 0)
+		return -1;
+	free(*(char **)field);
+	*(char **)field = xstrdup(node->valuestring);
+	return 0;
+}
+
 /* ---- the generic key reader ---- */
 
 const char *cfg_json_type_name(const cJSON *v)

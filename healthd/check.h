@@ -17,6 +17,7 @@ struct cfg_ctx;
 struct cfg_key;
 struct hd_check;
 struct hd_perfdata;
+struct hd_cert_info;
 
 /* Labels added to alert events (Alertmanager labels): names as Prometheus allows them, values one line. */
 struct hd_labels {
@@ -95,6 +96,8 @@ struct hd_check_type {
 	void (*free_persist)(struct hd_persist *persist);
 	/* May be NULL: the latest attempt's measurements (a plugin's perfdata), for /metrics. Returns how many. */
 	size_t (*perfdata)(const struct hd_persist *persist, const struct hd_perfdata **items);
+	/* May be NULL: the peer certificate the latest handshake saw (cert.h), or NULL when none was seen. */
+	const struct hd_cert_info *(*cert)(const struct hd_persist *persist);
 };
 
 /* Every registered type, NULL-terminated (checks.c). */

@@ -9,6 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
+#include "cert.h"
 #include "check.h"
 #include "config.h"
 #include "curl_loop.h"
@@ -34,12 +37,19 @@ struct http_conf {
 	char *expect_body;
 	bool tls_verify;
 	char *ca;
+	int min_cert_days;
 	/* derived by http_validate */
 	struct status_range ranges[HTTP_MAX_STATUS_RANGES];
 	size_t n_ranges;
 	bool https;
 	char *host_port; /* "host:port" from the URL, for details before curl knows the address */
 	bool host_is_ip;
+};
+
+/* Kept across attempts: the certificate the latest https attempt saw. */
+struct hd_persist {
+	bool have_cert;
+	struct hd_cert_info cert;
 };
 
 struct http_attempt {
@@ -54,7 +64,6 @@ struct http_attempt {
 
 static int parse_url(struct cfg_ctx *ctx, const cJSON *node, void *field);
 static int parse_expect_status(struct cfg_ctx *ctx, const cJSON *node, void *field);
-static int parse_ca(struct cfg_ctx *ctx, const cJSON *node, void *field);
 
 static const struct cfg_key http_keys[] = {
 	{"url", CFG_STRING, offsetof(struct http_conf, url), true, 0, 0, NULL, NULL,
@@ -72,7 +81,9 @@ static const struct cfg_key http_keys[] = {
 	{"tls_verify", CFG_BOOL, offsetof(struct http_conf, tls_verify), false, 0, 0, "true", NULL,
 	 "verify the server's certificate and name (https)"},
 	{"ca", CFG_STRING, offsetof(struct http_conf, ca), false, 0, 0, NULL, NULL,
-	 "PEM file of the CA(s) to verify the server with, instead of the system's", parse_ca},
+	 "PEM file of the CA(s) to verify the server with, instead of the system's", cfg_parse_ca},
+	{"min_cert_days", CFG_INT, offsetof(struct http_conf, min_cert_days), false, 0, 36500, "0 (off)", NULL,
+	 "https: fail (kind threshold) when the server's certificate expires in fewer days than this"},
 	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL, NULL},
 };
 
@@ -194,17 +205,6 @@ out:
 	return ret;
 }
 
-static int parse_ca(struct cfg_ctx *ctx, const cJSON *node, void *field)
-{
-	if (!cJSON_IsString(node) || node->valuestring[0] == '\0')
-		return cfg_error(ctx, node, false, "expected the path of a PEM file");
-	if (cfg_check_named_file(ctx, node, "CA file", node->valuestring) < 0)
-		return -1;
-	free(*(char **)field);
-	*(char **)field = xstrdup(node->valuestring);
-	return 0;
-}
-
 /* "10.0.0.5:8080": the host part is an IPv4 literal (no name to resolve). */
 static bool is_ipv4_host(const char *host_port)
 {
@@ -245,6 +245,9 @@ static int http_validate(struct hd_check_conf *conf, struct cfg_ctx *ctx)
 		return cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(ctx->check_node, "url"), false,
 				 "expected an http:// or https:// URL: %s", why);
 	hc->host_is_ip = hc->host_port[0] == '[' || is_ipv4_host(hc->host_port);
+	if (hc->min_cert_days > 0 && !hc->https)
+		return cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(ctx->check_node, "min_cert_days"), true,
+				 "min_cert_days needs an https:// URL (an http:// server has no certificate)");
 	return 0;
 }
 
@@ -257,6 +260,32 @@ static void http_free_conf(void *type_conf)
 }
 
 /* ---- one attempt ---- */
+
+/*
+ * The certificate, read while the connection is open (curl calls this for each header line of the answer; the
+ * connection is closed by the time the transfer ends): the same OpenSSL object the tls check reads, so the same
+ * facts, names and dates. A header callback runs for HEAD answers and empty bodies too.
+ */
+static size_t on_header(char *data, size_t size, size_t n, void *arg)
+{
+	struct http_attempt *a = arg;
+	struct hd_persist *p = a->run->persist;
+	struct curl_tlssessioninfo *info = NULL;
+	X509 *x;
+
+	(void)data;
+	if (p == NULL || p->have_cert)
+		return size * n;
+	if (curl_easy_getinfo(a->easy, CURLINFO_TLS_SSL_PTR, &info) != CURLE_OK || info == NULL ||
+	    info->backend != CURLSSLBACKEND_OPENSSL || info->internals == NULL)
+		return size * n;
+	x = SSL_get1_peer_certificate(info->internals);
+	if (x != NULL) {
+		p->have_cert = hd_cert_from_x509(&p->cert, x) == 0;
+		X509_free(x);
+	}
+	return size * n;
+}
 
 static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
@@ -411,7 +440,7 @@ static void judge_answer(struct http_attempt *a, const char *method, const char 
 	struct hd_check_run *run = a->run;
 	const struct http_conf *hc = run->conf->type_conf;
 	long status = 0;
-	char sample[HTTP_SAMPLE_SHOWN * 2];
+	char sample[HTTP_SAMPLE_SHOWN * 2], below[384];
 
 	curl_easy_getinfo(a->easy, CURLINFO_RESPONSE_CODE, &status);
 	body_sample(a, sample, sizeof(sample));
@@ -428,6 +457,13 @@ static void judge_answer(struct http_attempt *a, const char *method, const char 
 		attempt_free(a);
 		hd_check_done(run, HD_KIND_PROTOCOL, "%s %s: status %ld but the body (%s%zu bytes) does not contain \"%s\"; it starts: \"%s\"",
 			      method, where, status, capped ? "first " : "", len, hc->expect_body, sample);
+		return;
+	}
+	if (run->persist != NULL && run->persist->have_cert &&
+	    hd_cert_below(&run->persist->cert, hc->min_cert_days, hd_now_wall_ms() / 1000, run->conf->name, below,
+			  sizeof(below))) {
+		attempt_free(a);
+		hd_check_done(run, HD_KIND_THRESHOLD, "%s", below);
 		return;
 	}
 	attempt_free(a);
@@ -527,6 +563,13 @@ static void http_start(struct hd_check_run *run)
 	curl_easy_setopt(a->easy, CURLOPT_HTTPHEADER, a->headers);
 	curl_easy_setopt(a->easy, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(a->easy, CURLOPT_WRITEDATA, a);
+	if (hc->https) {
+		if (run->persist == NULL)
+			run->persist = xcalloc(1, sizeof(*run->persist));
+		run->persist->have_cert = false; /* /health shows what this attempt saw, or nothing */
+		curl_easy_setopt(a->easy, CURLOPT_HEADERFUNCTION, on_header);
+		curl_easy_setopt(a->easy, CURLOPT_HEADERDATA, a);
+	}
 	curl_easy_setopt(a->easy, CURLOPT_ERRORBUFFER, a->errbuf);
 	curl_easy_setopt(a->easy, CURLOPT_SSL_VERIFYPEER, hc->tls_verify ? 1L : 0L);
 	curl_easy_setopt(a->easy, CURLOPT_SSL_VERIFYHOST, hc->tls_verify ? 2L : 0L);
@@ -548,6 +591,16 @@ static void http_start(struct hd_check_run *run)
 		attempt_free(a);
 		hd_check_done(run, HD_KIND_ERROR, "libcurl refused to start the request to %s", run->conf->target);
 	}
+}
+
+static void http_free_persist(struct hd_persist *p)
+{
+	free(p);
+}
+
+static const struct hd_cert_info *http_cert(const struct hd_persist *p)
+{
+	return p->have_cert ? &p->cert : NULL;
 }
 
 static void http_cancel(struct hd_check_run *run)
@@ -572,4 +625,6 @@ const struct hd_check_type hd_check_http = {
 	.start = http_start,
 	.cancel = http_cancel,
 	.free_conf = http_free_conf,
+	.free_persist = http_free_persist,
+	.cert = http_cert,
 };

@@ -60,14 +60,14 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	attempt_free(a);
-	hd_check_done(run, hd_kind_from_errno(err), "connect %s: %s%s", run->peer, strerror(err),
-		      err == ECONNREFUSED ? " (nothing listening, or a firewall REJECT)" : "");
+	hd_connect_failed(run, err);
 }
 
 static void on_resolved(const struct sockaddr *sa, socklen_t salen, const char *error, void *arg)
 {
 	struct tcp_attempt *a = arg;
 	struct hd_check_run *run = a->run;
+	int err;
 
 	a->resolve = NULL;
 	if (error != NULL) {
@@ -75,17 +75,11 @@ static void on_resolved(const struct sockaddr *sa, socklen_t salen, const char *
 		hd_check_done(run, HD_KIND_DNS, "%s", error);
 		return;
 	}
-	run->phase = "connect";
-	hd_run_set_peer(run, sa);
-	a->bev = bufferevent_socket_new(run->base, -1, BEV_OPT_CLOSE_ON_FREE);
-	bufferevent_setcb(a->bev, NULL, NULL, on_event, a);
-	if (bufferevent_socket_connect(a->bev, sa, (int)salen) < 0) {
-		int err = EVUTIL_SOCKET_ERROR();
+	a->bev = hd_connect_start(run, sa, salen, on_event, a, &err);
+	if (a->bev == NULL) {
 		attempt_free(a);
-		hd_check_done(run, hd_kind_from_errno(err), "connect %s: %s", run->peer, strerror(err));
-		return;
+		hd_connect_failed(run, err);
 	}
-	hd_run_set_source(run, bufferevent_getfd(a->bev));
 }
 
 static void tcp_start(struct hd_check_run *run)

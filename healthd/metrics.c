@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "cert.h"
 #include "alerts.h"
 #include "connlimit.h"
 #include "engine.h"
@@ -144,6 +145,19 @@ void hd_prom_render_checks(struct evbuffer *out, struct hd_check *const *checks,
 			hd_prom_add_label_value(out, perf[j].label);
 			evbuffer_add_printf(out, "\"} %.15g\n", perf[j].value);
 		}
+	}
+
+	add_family(out, "healthd_check_cert_expiry_timestamp_seconds", "gauge",
+		   "When the peer certificate the check's latest handshake saw expires (notAfter, Unix time).");
+	for (size_t i = 0; i < n; i++) {
+		const struct hd_cert_info *cert;
+		if (checks[i]->conf->type->cert == NULL || checks[i]->persist == NULL)
+			continue;
+		cert = checks[i]->conf->type->cert(checks[i]->persist);
+		if (cert == NULL)
+			continue;
+		start_check_sample(out, "healthd_check_cert_expiry_timestamp_seconds", checks[i]);
+		evbuffer_add_printf(out, "} %lld\n", (long long)cert->not_after_s);
 	}
 
 	add_family(out, "healthd_check_transitions_total", "counter",

@@ -2,6 +2,8 @@
 #include "resolve.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <event2/bufferevent.h>
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/util.h>
@@ -100,4 +102,28 @@ int hd_resolve_settle(struct event_base *base)
 		if (event_base_loop(base, EVLOOP_NONBLOCK) < 0) /* called from inside the loop: it cannot turn */
 			break;
 	return cancels_in_flight == 0 ? 0 : -1;
+}
+
+struct bufferevent *hd_connect_start(struct hd_check_run *run, const struct sockaddr *sa, socklen_t salen,
+				     bufferevent_event_cb cb, void *arg, int *err)
+{
+	struct bufferevent *bev;
+
+	run->phase = "connect";
+	hd_run_set_peer(run, sa);
+	bev = bufferevent_socket_new(run->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_setcb(bev, NULL, NULL, cb, arg);
+	if (bufferevent_socket_connect(bev, sa, (int)salen) < 0) {
+		*err = EVUTIL_SOCKET_ERROR();
+		bufferevent_free(bev);
+		return NULL;
+	}
+	hd_run_set_source(run, bufferevent_getfd(bev));
+	return bev;
+}
+
+void hd_connect_failed(struct hd_check_run *run, int err)
+{
+	hd_check_done(run, hd_kind_from_errno(err), "connect %s: %s%s", run->peer, strerror(err),
+		      err == ECONNREFUSED ? " (nothing listening, or a firewall REJECT)" : "");
 }

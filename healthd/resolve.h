@@ -2,6 +2,7 @@
 #ifndef HEALTHD_RESOLVE_H
 #define HEALTHD_RESOLVE_H
 
+#include <event2/bufferevent.h>
 #include <sys/socket.h>
 
 struct event_base;
@@ -24,5 +25,14 @@ void hd_resolve_cancel(struct hd_resolve *r);
  * Returns 0 when none is left, -1 otherwise (their memory stays allocated).
  */
 int hd_resolve_settle(struct event_base *base);
+
+/*
+ * After a resolution: fills run->peer, sets run->phase to "connect" and starts a non-blocking TCP connect on a
+ * new bufferevent (closed when freed) whose event callback is cb. NULL with *err set when it failed at once.
+ */
+struct bufferevent *hd_connect_start(struct hd_check_run *run, const struct sockaddr *sa, socklen_t salen,
+				     bufferevent_event_cb cb, void *arg, int *err);
+/* Ends the attempt for a failed connect: the kind of the errno, the peer, and what a refusal means. */
+void hd_connect_failed(struct hd_check_run *run, int err);
 
 #endif
