@@ -133,6 +133,15 @@ static const struct cfg_key http_keys[] = {
 	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL},
 };
 
+static const struct cfg_key history_keys[] = {
+	{"max_events", CFG_INT, OFF(hd_config, history.max_events), false, 10, 100000, "500", NULL,
+	 "state and admin changes kept in state_dir/history.json and shown by /history and the status page "
+	 "(the oldest go first)"},
+	{"max_bytes", CFG_INT, OFF(hd_config, history.max_bytes), false, 4096, 67108864, "1048576", NULL,
+	 "the history file's size at most; the oldest changes go first to stay within it"},
+	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL},
+};
+
 static const char *const log_levels[] = {"error", "warning", "info", "debug", NULL};
 
 static const struct cfg_key log_keys[] = {
@@ -384,7 +393,7 @@ static struct hd_config *parse_root(struct cfg_ctx *ctx, const cJSON *root)
 	const cJSON *item;
 	/* The top level's keys, for the unknown-key check and its "did you mean" (each section has its own table). */
 	static const struct cfg_key sections[] = {{"node_name"}, {"state_dir"}, {"shutdown_grace_ms"}, {"listen"},
-						  {"defaults"}, {"agent"}, {"http"}, {"log"}, {"checks"}, {"alerts"}, {NULL}};
+						  {"defaults"}, {"agent"}, {"http"}, {"log"}, {"history"}, {"checks"}, {"alerts"}, {NULL}};
 	static const struct cfg_table_ref top_level = {sections, NULL};
 
 	if (!cJSON_IsObject(root)) {
@@ -422,11 +431,12 @@ static struct hd_config *parse_root(struct cfg_ctx *ctx, const cJSON *root)
 	if (read_root_keys(ctx, root, cfg) < 0)
 		goto fail;
 	struct cfg_table_ref listen = {listen_keys, cfg}, defaults = {defaults_keys, &cfg->defaults},
-			     agent = {agent_keys, cfg}, http = {http_keys, cfg}, log = {log_keys, cfg};
+			     agent = {agent_keys, cfg}, http = {http_keys, cfg}, log = {log_keys, cfg},
+			     history = {history_keys, cfg};
 	if (cfg_read_object(ctx, SECTION("listen"), &listen, 1) < 0 ||
 	    cfg_read_object(ctx, SECTION("defaults"), &defaults, 1) < 0 ||
 	    cfg_read_object(ctx, SECTION("agent"), &agent, 1) < 0 || cfg_read_object(ctx, SECTION("http"), &http, 1) < 0 ||
-	    cfg_read_object(ctx, SECTION("log"), &log, 1) < 0)
+	    cfg_read_object(ctx, SECTION("log"), &log, 1) < 0 || cfg_read_object(ctx, SECTION("history"), &history, 1) < 0)
 		goto fail;
 	if (check_listen_ip(ctx, SECTION("listen"), "http", cfg->listen.http) < 0 ||
 	    check_listen_ip(ctx, SECTION("listen"), "agent", cfg->listen.agent) < 0)
@@ -721,6 +731,7 @@ void config_print_reference(void)
 	cfg_print_keys("agent", agent_keys);
 	cfg_print_keys("http", http_keys);
 	cfg_print_keys("log", log_keys);
+	cfg_print_keys("history", history_keys);
 	alerts_print_reference();
 	printf("\nEvery check (`checks[]`):\n\n| key | type | default | meaning |\n|---|---|---|---|\n");
 	cfg_print_keys("", check_keys);

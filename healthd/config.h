@@ -158,6 +158,10 @@ struct hd_config {
 		bool syslog;
 		int level;                /* enum hd_log_level */
 	} log;
+	struct {
+		int max_events;           /* state and admin changes kept (memory, file, /history) */
+		int max_bytes;            /* the history file's size at most */
+	} history;
 	struct hd_check_conf **checks;
 	size_t n_checks;
 	struct hd_alerts_conf *alerts; /* NULL when no "alerts" section */

@@ -24,6 +24,8 @@
 #define LINGER_MS 1000
 #define ALLOWED_METHODS "GET, HEAD, OPTIONS"
 #define HEALTH_JSON "application/health+json"
+/* The status page is all inline: nothing it could be made to load from elsewhere runs or is fetched. */
+#define PAGE_CSP "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; img-src data:\r\n"
 
 struct route {
 	char *path;
@@ -108,8 +110,8 @@ static void send_answer(struct http_conn *c, const struct hd_http_head *req, int
 	bool head_only = req != NULL && req->method == HD_HTTP_HEAD;
 
 	if (evbuffer_add_printf(out, "HTTP/1.%d %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-			       "Cache-Control: no-store\r\n%s%s\r\n", minor, code, reason_phrase(code), type, len,
-			       allow ? "Allow: " ALLOWED_METHODS "\r\n" : "",
+			       "Cache-Control: no-store\r\n%s%s%s\r\n", minor, code, reason_phrase(code), type, len,
+			       strncmp(type, "text/html", 9) == 0 ? PAGE_CSP : "", allow ? "Allow: " ALLOWED_METHODS "\r\n" : "",
 			       !keep ? "Connection: close\r\n" : minor == 0 ? "Connection: keep-alive\r\n" : "") < 0 ||
 	    (!head_only && evbuffer_add(out, body, len) < 0)) {
 		log_warn("http: out of memory for an answer; closing the connection");
@@ -170,7 +172,8 @@ static void serve_check(struct http_conn *c, const struct hd_http_head *req, con
 	}
 }
 
-static void serve_route(struct http_conn *c, const struct hd_http_head *req, const struct route *r)
+/* false when the route declined the request (returned 0): the caller answers as if it were not there. */
+static bool serve_route(struct http_conn *c, const struct hd_http_head *req, const struct route *r)
 {
 	struct hd_http_request hr = {.method = req->method, .path = req->path, .accept = req->accept,
 				     .full_details = c->full_details};
@@ -181,15 +184,20 @@ static void serve_route(struct http_conn *c, const struct hd_http_head *req, con
 
 	if (body == NULL) {
 		send_error(c, req, 500, "out of memory");
-		return;
+		return true;
 	}
 	code = r->fn(&hr, body, &type, r->arg);
+	if (code == 0) {
+		evbuffer_free(body);
+		return false;
+	}
 	bytes = evbuffer_pullup(body, -1);
 	if (bytes == NULL && evbuffer_get_length(body) > 0)
 		send_error(c, req, 500, "out of memory");
 	else
 		send_answer(c, req, code, type, (const char *)bytes, evbuffer_get_length(body), false);
 	evbuffer_free(body);
+	return true;
 }
 
 static void dispatch(struct http_conn *c, const struct hd_http_head *req)
@@ -231,12 +239,11 @@ static void dispatch(struct http_conn *c, const struct hd_http_head *req)
 		send_answer(c, req, 200, "text/plain; charset=utf-8", "live\n", 5, false);
 	} else {
 		static const char index_body[] = "{\"error\":\"not found\",\"endpoints\":[\"/health\",\"/health/NAME\","
-						 "\"/ready\",\"/ready/deps\",\"/live\",\"/metrics\"]}\n";
+						 "\"/ready\",\"/ready/deps\",\"/live\",\"/metrics\",\"/history\","
+						 "\"/ (HTML, for browsers)\"]}\n";
 		for (size_t i = 0; i < h->n_routes; i++)
-			if (strcmp(path, h->routes[i].path) == 0) {
-				serve_route(c, req, &h->routes[i]);
+			if (strcmp(path, h->routes[i].path) == 0 && serve_route(c, req, &h->routes[i]))
 				return;
-			}
 		send_answer(c, req, 404, "application/json", index_body, sizeof(index_body) - 1, false);
 	}
 }

@@ -22,6 +22,8 @@
 #include "oneshot.h"
 #include "reload.h"
 #include "statefile.h"
+#include "history.h"
+#include "page.h"
 #include "status.h"
 #include "util.h"
 
@@ -34,6 +36,8 @@ struct daemon {
 	struct hd_agent *agent;
 	struct hd_alerts *alerts;
 	struct hd_metrics *metrics;
+	struct hd_history *history;
+	struct hd_page *page;
 	char *config_path;
 	struct event *sig_term, *sig_int, *sig_hup;
 	/* operations: admin socket and state, graceful stop, systemd */
@@ -165,7 +169,10 @@ static char *apply_reload(struct hd_config *cfg, void *arg)
 /* maint holds alerts: the one thing alerts need to know of the admin state */
 static void on_admin_mode(enum hd_admin_mode mode, void *arg)
 {
-	alerts_admin_changed(arg, mode == HD_ADMIN_MAINT);
+	struct daemon *d = arg;
+
+	alerts_admin_changed(d->alerts, mode == HD_ADMIN_MAINT);
+	history_admin_changed(d->history);
 }
 
 static void on_reload_outcome(bool ok, void *arg)
@@ -328,9 +335,13 @@ static int run_daemon(const char *config_path, bool use_syslog, bool debug)
 	d.reloader = reloader_new(d.base, config_path, apply_reload, &d);
 	reloader_on_outcome(d.reloader, on_reload_outcome, d.status);
 	d.alerts = alerts_start(d.base, d.engine);
-	status_on_admin_change(d.status, on_admin_mode, d.alerts); /* before start_operations restores it */
+	status_on_admin_change(d.status, on_admin_mode, &d); /* before start_operations restores it */
 	d.http = http_api_start(d.base, engine_config(d.engine), d.engine, d.status);
 	d.agent = agent_start(d.base, engine_config(d.engine), d.status);
+	if (d.http != NULL) {
+		d.history = history_new(d.base, d.engine, d.status, d.http);
+		d.page = page_new(d.engine, d.status, d.history, d.http);
+	}
 	if (d.http == NULL || d.agent == NULL || start_operations(&d) < 0)
 		goto out;
 	d.metrics = metrics_new(d.engine, d.http, d.agent, d.alerts);
@@ -353,6 +364,8 @@ out:
 	reloader_free(d.reloader); /* after the admin socket: no connection waits for it any more */
 	engine_stop(d.engine);
 	alerts_free(d.alerts);
+	history_free(d.history);
+	page_free(d.page);
 	http_api_free(d.http);
 	metrics_free(d.metrics);
 	agent_free(d.agent);

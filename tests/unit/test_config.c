@@ -200,7 +200,7 @@ static void unknown_top_level_key(void **unused)
 		     "healthd.json:2:3: chekcs: unknown key \"chekcs\" (did you mean \"checks\"?)");
 	expect_error("{\"checks\": [], \"metrics\": {}}",
 		     "healthd.json:1:16: metrics: unknown key \"metrics\" (expected one of: node_name, state_dir, "
-		     "shutdown_grace_ms, listen, defaults, agent, http, log, checks, alerts)");
+		     "shutdown_grace_ms, listen, defaults, agent, http, log, history, checks, alerts)");
 }
 
 static void unknown_check_key_suggests_the_close_one(void **unused)
