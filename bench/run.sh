@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/run.sh: healthd's answers under load, side by side with a reference measured in the same run.
-#   /health and /ready  vs  nginx serving the same bytes as static files (the cost floor of an HTTP answer)
+#   /health, the status page, /history and /ready  vs  nginx serving the same bytes as static files (the cost floor of an HTTP answer)
 #   agent port          vs  line_server.c (an epoll loop that writes one fixed line: the floor of that protocol)
 # Prints requests/s, latency and the ratio healthd/reference. Bounded: each load runs DURATION seconds.
 set -euo pipefail
@@ -51,6 +51,8 @@ curl -sf "http://127.0.0.1:$http_port/ready" >/dev/null || { echo "healthd did n
 mkdir -p "$work/www"
 curl -s "http://127.0.0.1:$http_port/health" >"$work/www/health"
 curl -s "http://127.0.0.1:$http_port/ready" >"$work/www/ready"
+curl -s -H 'Accept: text/html' "http://127.0.0.1:$http_port/" >"$work/www/page"
+curl -s "http://127.0.0.1:$http_port/history" >"$work/www/history"
 cat >"$work/nginx.conf" <<NGINX
 worker_processes 1;
 daemon off;
@@ -69,7 +71,7 @@ sleep 0.5
 
 # wrk: prints "Requests/sec" and a latency distribution; returns "rps p50 p99".
 run_wrk() {
-	wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$1" >"$work/wrk.out"
+	wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$@" >"$work/wrk.out"
 	awk '/Requests\/sec/ {rps=$2}
 	     /^ +50%/ {p50=$2} /^ +99%/ {p99=$2}
 	     END {print rps, p50, p99}' "$work/wrk.out"
@@ -87,6 +89,10 @@ row() {
 }
 row "/health ($(wc -c <"$work/www/health") B)" "$(run_wrk "http://127.0.0.1:$http_port/health")" \
 	"$(run_wrk "http://127.0.0.1:$nginx_port/health")"
+row "/ page ($(wc -c <"$work/www/page") B)" "$(run_wrk -H 'Accept: text/html' "http://127.0.0.1:$http_port/")" \
+	"$(run_wrk -H 'Accept: text/html' "http://127.0.0.1:$nginx_port/page")"
+row "/history ($(wc -c <"$work/www/history") B)" "$(run_wrk "http://127.0.0.1:$http_port/history")" \
+	"$(run_wrk "http://127.0.0.1:$nginx_port/history")"
 row "/ready" "$(run_wrk "http://127.0.0.1:$http_port/ready")" "$(run_wrk "http://127.0.0.1:$nginx_port/ready")"
 row "agent port" "$(run_agent "$agent_port")" "$(run_agent "$ref_agent_port")"
 printf '\nreference: nginx %s (1 worker, static files) for HTTP; bench/line_server.c for the agent port.\n' \

@@ -55,8 +55,7 @@ struct hd_history {
 	enum hd_admin_mode admin_mode;
 	int64_t admin_since_ms;
 	struct check_hist *table[HISTORY_BUCKETS];
-	char *json;               /* the /history body (also the file's text), rebuilt on change */
-	size_t json_len;
+	struct evbuffer *json;    /* the /history body (also the file's text), a new one on each change; never modified */
 	struct event *flush;      /* coalesces the changes of one loop turn into one rebuild and write */
 	/* the writer thread */
 	pthread_t thread;
@@ -169,19 +168,18 @@ static void rebuild_json(struct hd_history *h)
 	}
 	h->n = kept; /* what did not fit is gone from memory too, so that /history and the file agree */
 	evbuffer_add(buf, "]}\n", 3);
-	free(h->json);
-	h->json_len = evbuffer_get_length(buf);
-	h->json = xmalloc(h->json_len + 1);
-	evbuffer_remove(buf, h->json, h->json_len);
-	h->json[h->json_len] = '\0';
-	evbuffer_free(buf);
+	if (h->json != NULL)
+		evbuffer_free(h->json); /* answers still queued keep their references to its bytes */
+	h->json = buf;
 }
 
 static void queue_write(struct hd_history *h)
 {
 	pthread_mutex_lock(&h->lock);
 	free(h->pending);
-	h->pending = xstrdup(h->json);
+	h->pending = xmalloc(evbuffer_get_length(h->json) + 1);
+	evbuffer_copyout(h->json, h->pending, evbuffer_get_length(h->json));
+	h->pending[evbuffer_get_length(h->json)] = '\0';
 	pthread_cond_broadcast(&h->wake);
 	pthread_mutex_unlock(&h->lock);
 }
@@ -401,7 +399,7 @@ static int serve_history(const struct hd_http_request *req, struct evbuffer *bod
 		evbuffer_add_printf(body, "{\"error\":\"the history is shown to http.details_from only\"}\n");
 		return 403;
 	}
-	evbuffer_add_reference(body, h->json, h->json_len, NULL, NULL);
+	evbuffer_add_buffer_reference(body, h->json);
 	return 200;
 }
 
@@ -520,7 +518,8 @@ void history_free(struct hd_history *h)
 	pthread_mutex_destroy(&h->lock);
 	pthread_cond_destroy(&h->wake);
 	free(h->pending);
-	free(h->json);
+	if (h->json != NULL)
+		evbuffer_free(h->json);
 	free(h->events);
 	free(h->dir);
 	free(h);

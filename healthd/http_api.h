@@ -32,7 +32,11 @@ struct hd_http_request {
 	bool full_details;
 };
 
-/* An extra endpoint served by another module (e.g. /metrics): fills body, may set *content_type, returns the status. */
+/*
+ * An extra endpoint served by another module (e.g. /metrics): fills body, may set *content_type, returns the status
+ * (0: not this route's request). A cached answer goes in by evbuffer_add_buffer_reference from an evbuffer the module
+ * never changes again (it renders a new one and frees the old): queued answers keep their bytes alive.
+ */
 typedef int (*hd_http_handler)(const struct hd_http_request *req, struct evbuffer *body, const char **content_type,
 			       void *arg);
 void http_api_add_route(struct hd_http *h, const char *path, hd_http_handler fn, void *arg);

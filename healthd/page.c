@@ -21,8 +21,7 @@ struct hd_page {
 	struct hd_engine *engine;
 	struct hd_status *status;
 	struct hd_history *history;
-	char *html;
-	size_t html_len;
+	struct evbuffer *html; /* the rendered page, a new one on each change; never modified */
 	/* what the cached page was rendered from */
 	unsigned results_version, state_version, history_version;
 	struct hd_admin admin;
@@ -289,11 +288,9 @@ static void render(struct hd_page *p)
 	history_each_event(p->history, PAGE_EVENTS, add_event_row, b);
 	evbuffer_add_printf(b, "</table>\n</body></html>\n");
 	free(order);
-	free(p->html);
-	p->html_len = evbuffer_get_length(b);
-	p->html = xmalloc(p->html_len + 1);
-	evbuffer_remove(b, p->html, p->html_len);
-	evbuffer_free(b);
+	if (p->html != NULL)
+		evbuffer_free(p->html); /* answers still queued keep their references to its bytes */
+	p->html = b;
 }
 
 /* Accept names text/html (a browser): the page; anything else keeps the JSON index at /. */
@@ -327,7 +324,7 @@ static int serve_page(const struct hd_http_request *req, struct evbuffer *body, 
 		p->admin = *admin;
 	}
 	*content_type = "text/html; charset=utf-8";
-	evbuffer_add_reference(body, p->html, p->html_len, NULL, NULL);
+	evbuffer_add_buffer_reference(body, p->html);
 	return 200;
 }
 
@@ -347,6 +344,7 @@ void page_free(struct hd_page *p)
 {
 	if (p == NULL)
 		return;
-	free(p->html);
+	if (p->html != NULL)
+		evbuffer_free(p->html);
 	free(p);
 }
