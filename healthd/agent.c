@@ -94,7 +94,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		.max_per_source_key = "agent.max_connections_per_source",
 		.allow_key = "not in agent.allow_from",
 	};
-	struct timeval tv = {.tv_sec = cfg->agent.timeout_ms / 1000, .tv_usec = (cfg->agent.timeout_ms % 1000) * 1000};
+	struct timeval tv = hd_ms_tv(cfg->agent.timeout_ms);
 	struct agent_conn *c = calloc(1, sizeof(*c));
 	const char *line;
 	size_t len;

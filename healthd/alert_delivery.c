@@ -179,8 +179,7 @@ static int64_t back_off(struct webhook *wh, int64_t retry_after_ms)
 	delay = hd_alert_backoff_ms(wh->failures, a->conf->retry_initial_ms, a->conf->retry_max_ms, next_random(a));
 	if (retry_after_ms > delay)
 		delay = retry_after_ms < 3600000 ? retry_after_ms : 3600000;
-	tv.tv_sec = (time_t)(delay / 1000);
-	tv.tv_usec = (suseconds_t)(delay % 1000) * 1000;
+	tv = hd_ms_tv(delay);
 	evtimer_add(wh->retry_timer, &tv);
 	return delay;
 }
@@ -581,7 +580,7 @@ void alert_enqueue(struct hd_alerts *a, cJSON *event, const bool *due)
 	const char *check = alert_event_string(event, "check");
 	struct pending_write *pw;
 	char *line, *text, delivery[128];
-	struct timeval tv = {SPOOL_STALL_MS / 1000, (SPOOL_STALL_MS % 1000) * 1000};
+	struct timeval tv = hd_ms_tv(SPOOL_STALL_MS);
 	size_t n = 0, n_due = 0;
 
 	pw = xcalloc(1, sizeof(*pw));

@@ -272,7 +272,7 @@ static void reconcile(struct hd_alerts *a, struct check_alert *st, const struct 
 	if (wait_ms > 0) {
 		char delivery[80];
 		if (!evtimer_pending(st->hold_timer, NULL)) {
-			struct timeval tv = {(time_t)(wait_ms / 1000), (suseconds_t)(wait_ms % 1000) * 1000};
+			struct timeval tv = hd_ms_tv(wait_ms);
 			evtimer_add(st->hold_timer, &tv);
 			a->counters.held++;
 		}

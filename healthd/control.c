@@ -242,7 +242,7 @@ static void do_admin(struct ctl_conn *cc, enum hd_control_cmd cmd, const char *r
 	struct hd_control *c = cc->ctl;
 	enum hd_admin_mode mode = cmd == HD_CTL_DRAIN ? HD_ADMIN_DRAIN : cmd == HD_CTL_MAINT ? HD_ADMIN_MAINT : HD_ADMIN_READY;
 	char reason[sizeof(((struct hd_admin *)0)->reason)];
-	struct timeval tv = {CONTROL_SAVE_WAIT_MS / 1000, (CONTROL_SAVE_WAIT_MS % 1000) * 1000};
+	struct timeval tv = hd_ms_tv(CONTROL_SAVE_WAIT_MS);
 	bool changed;
 	cJSON *r;
 
@@ -322,7 +322,7 @@ static void on_push_saved(uint64_t generation, int rc, const char *error, void *
 static void do_push(struct ctl_conn *cc, const char *args)
 {
 	struct hd_control *c = cc->ctl;
-	struct timeval tv = {CONTROL_SAVE_WAIT_MS / 1000, (CONTROL_SAVE_WAIT_MS % 1000) * 1000};
+	struct timeval tv = hd_ms_tv(CONTROL_SAVE_WAIT_MS);
 	char name[64], detail[HD_PUSH_DETAIL_MAX + 1], *error = NULL;
 	const struct hd_check *chk;
 	const char *why;
@@ -450,7 +450,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	static const struct hd_conn_policy policy = {.max_total = CONTROL_MAX_CONNECTIONS,
 						     .max_total_key = "the admin socket's limit"};
 	struct ctl_conn *cc = calloc(1, sizeof(*cc));
-	struct timeval tv = {CONTROL_IO_TIMEOUT_MS / 1000, (CONTROL_IO_TIMEOUT_MS % 1000) * 1000};
+	struct timeval tv = hd_ms_tv(CONTROL_IO_TIMEOUT_MS);
 
 	(void)l;
 	(void)sa;

@@ -52,7 +52,7 @@ void ctl_usage(FILE *out)
 static int connect_socket(const char *path, int timeout_ms)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+	struct timeval tv = hd_ms_tv(timeout_ms);
 	int fd, saved;
 
 	if (strlen(path) >= sizeof(sun.sun_path)) {

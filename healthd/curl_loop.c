@@ -119,8 +119,7 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 		evtimer_del(loop.timer);
 		return 0;
 	}
-	tv.tv_sec = timeout_ms / 1000;
-	tv.tv_usec = (timeout_ms % 1000) * 1000;
+	tv = hd_ms_tv(timeout_ms);
 	evtimer_add(loop.timer, &tv); /* 0 ms: runs on the next turn of the loop, outside curl */
 	return 0;
 }

@@ -229,8 +229,7 @@ static void start_attempt(struct hd_check *c)
 	run->started_ms = hd_now_mono_ms_f();
 	run->deadline_ms = hd_now_mono_ms() + c->conf->timeout_ms;
 	c->run = run;
-	tv.tv_sec = c->conf->timeout_ms / 1000;
-	tv.tv_usec = (c->conf->timeout_ms % 1000) * 1000;
+	tv = hd_ms_tv(c->conf->timeout_ms);
 	/* Timers count from the loop's cached time, taken before this callback ran: count from the real start. */
 	event_base_update_cache_time(e->base);
 	evtimer_add(c->deadline, &tv);
@@ -239,7 +238,7 @@ static void start_attempt(struct hd_check *c)
 
 static void arm_tick(struct hd_check *c, int64_t delay_ms)
 {
-	struct timeval tv = {.tv_sec = (time_t)(delay_ms / 1000), .tv_usec = (suseconds_t)((delay_ms % 1000) * 1000)};
+	struct timeval tv = hd_ms_tv(delay_ms);
 
 	c->next_start_ms = hd_now_mono_ms() + delay_ms;
 	evtimer_add(c->tick, &tv);

@@ -77,7 +77,7 @@ static void evict(struct hd_conn_slot *slot)
 
 static void arm_deadline(struct http_conn *c, int ms)
 {
-	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	struct timeval tv = hd_ms_tv(ms);
 
 	evtimer_add(c->deadline, &tv);
 }

@@ -212,7 +212,7 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	int grace_ms = engine_config(d->engine)->shutdown_grace_ms;
 	const char *name = sig == SIGINT ? "SIGINT" : "SIGTERM";
 	char reason[128];
-	struct timeval tv = {grace_ms / 1000, (grace_ms % 1000) * 1000};
+	struct timeval tv = hd_ms_tv(grace_ms);
 
 	(void)what;
 	if (sig == SIGINT || grace_ms == 0 || status_stopping(d->status)) {

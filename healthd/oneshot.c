@@ -354,7 +354,7 @@ int oneshot_check_main(int argc, char **argv)
 	evdns_base_set_option(dns, "timeout:", "1");
 	evdns_base_set_option(dns, "attempts:", "2");
 	guard_ms = max_timeout_ms(cfg) + GUARD_MARGIN_MS;
-	guard_tv = (struct timeval){.tv_sec = guard_ms / 1000, .tv_usec = (guard_ms % 1000) * 1000};
+	guard_tv = hd_ms_tv(guard_ms);
 	guard = evtimer_new(ctx.base, on_guard, ctx.base);
 	evtimer_add(guard, &guard_tv);
 	hd_iso8601(hd_now_wall_ms(), timestamp, sizeof(timestamp));

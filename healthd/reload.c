@@ -118,7 +118,7 @@ static void on_job_ready(evutil_socket_t fd, short what, void *arg);
 static int start_read(struct hd_reloader *r)
 {
 	struct read_job *job = xcalloc(1, sizeof(*job));
-	struct timeval tv = {HD_RELOAD_TIMEOUT_MS / 1000, (HD_RELOAD_TIMEOUT_MS % 1000) * 1000};
+	struct timeval tv = hd_ms_tv(HD_RELOAD_TIMEOUT_MS);
 	sigset_t all, old;
 	pthread_attr_t attr;
 	pthread_t thread;

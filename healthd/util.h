@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/time.h>
 
 #ifndef HD_VERSION
 #error "HD_VERSION comes from the Makefile (VERSION)"
@@ -28,6 +29,13 @@ void hd_appendf(char *buf, size_t len, size_t *used, const char *fmt, ...) HD_PR
 int64_t hd_now_mono_ms(void);   /* monotonic clock, for deadlines and latencies */
 double hd_now_mono_ms_f(void);  /* monotonic clock with sub-millisecond precision */
 int64_t hd_now_wall_ms(void);   /* wall clock, for timestamps people read */
+/* Milliseconds (a negative value counts as 0) as the struct timeval libevent's timers take. */
+static inline struct timeval hd_ms_tv(int64_t ms)
+{
+	if (ms < 0)
+		ms = 0;
+	return (struct timeval){.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+}
 /* "2026-11-23T04:12:07.123Z"; buf needs 32 bytes. wall_ms <= 0 gives "". */
 void hd_iso8601(int64_t wall_ms, char *buf, size_t len);
 /* "04:12:07" UTC; buf needs 16 bytes. */
