@@ -9,6 +9,7 @@ import time
 from harness import free_port, run_healthd, wait_until
 from core_common import sanitizer_reports  # noqa: F401 (autouse)
 from core_common import config, render_haproxy_cfg, tcp_check
+from harness.haproxy import TCP_TEST_HEAD
 
 ADMIN_MAINT = 0x01  # srv_admin_state: forced maintenance
 ADMIN_DRAIN = 0x08  # srv_admin_state: forced drain
@@ -113,19 +114,7 @@ def test_ready_answers_503_in_drain_maint_and_the_stop_grace(start_healthd, star
 
 # --------------------------------------------------------------------------- several HAProxy processes
 
-HAPROXY_TCP = """
-global
-    stats socket {stats_socket} mode 600 level admin
-    log stderr format short local0 info
-
-defaults
-    mode tcp
-    log global
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
-    timeout check 1s
-
+HAPROXY_TCP = TCP_TEST_HEAD + """
 backend be
     option log-health-checks
     server s1 127.0.0.1:%(app)d source %(source)s weight 100 check inter 100ms rise 1 fall 1 agent-check agent-port %(agent)d agent-inter 100ms

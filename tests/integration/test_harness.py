@@ -15,6 +15,7 @@ import pytest
 
 from harness import HarnessError, free_port, http_request, make_veth, run_healthd, wait_until
 from harness.util import CIDict, parse_hostport
+from harness.haproxy import TCP_TEST_HEAD
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAKE_HEALTHD = os.path.join(HERE, "harness", "fake_healthd.py")
@@ -131,19 +132,7 @@ def test_redis_replica(start_redis):
 
 # --------------------------------------------------------------------------- HAProxy
 
-HAPROXY_CFG = """
-global
-    stats socket {stats_socket} mode 600 level admin
-    log stderr format short local0 info
-
-defaults
-    mode tcp
-    log global
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
-    timeout check 1s
-
+HAPROXY_CFG = TCP_TEST_HEAD + """
 backend be
     option log-health-checks
     server s1 127.0.0.1:%(up)d weight 100 check inter 200ms rise 1 fall 1 agent-check agent-port %(agent)d agent-inter 200ms

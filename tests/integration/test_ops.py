@@ -20,20 +20,9 @@ from harness import REPO, free_port, http_request, run_healthd, wait_until
 from harness.proc import die_with_parent
 from harness.unit_sandbox import UnitSandbox
 from harness.util import register_pid, stop_popen, unregister_pid
+from harness.haproxy import TCP_TEST_HEAD
 
-HAPROXY_CFG = """
-global
-    stats socket {stats_socket} mode 600 level admin
-    log stderr format short local0 info
-
-defaults
-    mode tcp
-    log global
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
-    timeout check 1s
-
+HAPROXY_CFG = TCP_TEST_HEAD + """
 backend be
     option log-health-checks
     server s1 127.0.0.1:%(app)d %(source)s weight 100 check inter 100ms rise 1 fall 1 agent-check agent-port %(agent)d agent-inter 100ms

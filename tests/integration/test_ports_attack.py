@@ -19,6 +19,7 @@ import time
 from harness import free_port, run_healthd, wait_until
 from core_common import sanitizer_reports  # noqa: F401 (autouse)
 from core_common import config, render_haproxy_cfg, tcp_check, wait_check
+from harness.haproxy import TCP_TEST_HEAD
 
 PIPELINE_RSS_BOUND_MB = 48  # growth allowed while clients pipeline and never read (ASan's quarantine included)
 
@@ -382,19 +383,7 @@ def test_descriptors_exhausted_pause_accepting_quietly(start_healthd, start_tcp_
 
 # --------------------------------------------------------------------------- 4. "ready" for everyone
 
-HAPROXY_AGENT_CFG = """
-global
-    stats socket {stats_socket} mode 600 level admin
-    log stderr format short local0 info
-
-defaults
-    mode tcp
-    log global
-    timeout connect 1s
-    timeout client 5s
-    timeout server 5s
-    timeout check 1s
-
+HAPROXY_AGENT_CFG = TCP_TEST_HEAD + """
 backend be
     option log-health-checks
     server s1 127.0.0.1:%(app)d weight 100 check inter 1s rise 1 fall 1 agent-check agent-port %(agent)d agent-inter 1s

@@ -22,6 +22,23 @@ from .proc import ManagedProcess
 from .util import HarnessError, wait_until
 
 
+# The global and defaults sections of the tests' TCP-mode HAProxy (stats socket, health-check log): a test adds
+# its backend after it.
+TCP_TEST_HEAD = """
+global
+    stats socket {stats_socket} mode 600 level admin
+    log stderr format short local0 info
+
+defaults
+    mode tcp
+    log global
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+    timeout check 1s
+"""
+
+
 class HAProxy(ManagedProcess):
     kind = "haproxy"
     expect = "haproxy"
