@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "worker.h"
 
 #define PROBE_BYTES 4096
 
@@ -441,9 +442,6 @@ static void disk_start(struct hd_check_run *run)
 	const struct disk_conf *dc = run->conf->type_conf;
 	struct hd_persist *p = persist_of(run);
 	struct disk_job *job;
-	pthread_attr_t attr;
-	sigset_t all, old;
-	pthread_t tid;
 	int err;
 
 	if (still_blocked(run, p))
@@ -460,14 +458,7 @@ static void disk_start(struct hd_check_run *run)
 	job->wake = event_new(run->base, -1, 0, on_wake, job);
 	run->state = job;
 	run->phase = "stat";
-	/* The thread takes no signals: they stay with the loop's thread. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	err = pthread_create(&tid, &attr, worker, job);
-	pthread_attr_destroy(&attr);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	err = hd_thread_start(NULL, true, worker, job);
 	if (err != 0) {
 		event_free(job->wake);
 		job->wake = NULL;

@@ -16,6 +16,7 @@
 #include "fileio.h"
 #include "http_api.h"
 #include "util.h"
+#include "worker.h"
 
 #define HISTORY_VERSION 1
 #define HISTORY_BUCKETS 1024 /* hash chains of the per-check table */
@@ -58,12 +59,9 @@ struct hd_history {
 	struct evbuffer *json;    /* the /history body (also the file's text), a new one on each change; never modified */
 	struct event *flush;      /* coalesces the changes of one loop turn into one rebuild and write */
 	/* the writer thread */
-	pthread_t thread;
+	struct hd_worker *writer;
 	pthread_mutex_t lock;
-	pthread_cond_t wake;
 	char *pending;            /* guarded by lock: the newest text to write, or NULL */
-	bool busy, quit;
-	struct event *written;
 	int last_rc;              /* guarded by lock */
 	char last_error[512];
 };
@@ -180,8 +178,8 @@ static void queue_write(struct hd_history *h)
 	h->pending = xmalloc(evbuffer_get_length(h->json) + 1);
 	evbuffer_copyout(h->json, h->pending, evbuffer_get_length(h->json));
 	h->pending[evbuffer_get_length(h->json)] = '\0';
-	pthread_cond_broadcast(&h->wake);
 	pthread_mutex_unlock(&h->lock);
+	hd_worker_kick(h->writer);
 }
 
 static void on_flush(evutil_socket_t fd, short what, void *arg)
@@ -341,14 +339,12 @@ static void load_file(struct hd_history *h)
 	free(path);
 }
 
-static void on_written(evutil_socket_t fd, short what, void *arg)
+static void on_written(void *arg)
 {
 	struct hd_history *h = arg;
 	char error[sizeof(h->last_error)];
 	int rc;
 
-	(void)fd;
-	(void)what;
 	pthread_mutex_lock(&h->lock);
 	rc = h->last_rc;
 	hd_strlcpy(error, h->last_error, sizeof(error));
@@ -357,34 +353,26 @@ static void on_written(evutil_socket_t fd, short what, void *arg)
 		log_err("history not saved, it will not survive a restart: %s", error);
 }
 
-static void *writer_main(void *arg)
+/* On the writer thread: writes the newest text queued, if the previous run did not already. */
+static void write_pending(void *arg)
 {
 	struct hd_history *h = arg;
+	char *text, *error = NULL;
+	int rc;
 
 	pthread_mutex_lock(&h->lock);
-	for (;;) {
-		char *text, *error = NULL;
-		int rc;
-
-		while (h->pending == NULL && !h->quit)
-			pthread_cond_wait(&h->wake, &h->lock);
-		if (h->pending == NULL)
-			break;
-		text = h->pending;
-		h->pending = NULL;
-		h->busy = true;
-		pthread_mutex_unlock(&h->lock);
-		rc = hd_write_file_atomic(h->dir, HD_HISTORY_FILE, text, strlen(text), &error);
-		free(text);
-		pthread_mutex_lock(&h->lock);
-		h->busy = false;
-		h->last_rc = rc;
-		hd_strlcpy(h->last_error, error ? error : "", sizeof(h->last_error));
-		free(error);
-		event_active(h->written, EV_READ, 0);
-	}
+	text = h->pending;
+	h->pending = NULL;
 	pthread_mutex_unlock(&h->lock);
-	return NULL;
+	if (text == NULL)
+		return;
+	rc = hd_write_file_atomic(h->dir, HD_HISTORY_FILE, text, strlen(text), &error);
+	free(text);
+	pthread_mutex_lock(&h->lock);
+	h->last_rc = rc;
+	hd_strlcpy(h->last_error, error ? error : "", sizeof(h->last_error));
+	pthread_mutex_unlock(&h->lock);
+	free(error);
 }
 
 /* ---- GET /history ---- */
@@ -408,7 +396,6 @@ struct hd_history *history_new(struct event_base *base, struct hd_engine *engine
 {
 	const struct hd_config *cfg = engine_config(engine);
 	struct hd_history *h = xcalloc(1, sizeof(*h));
-	int err;
 
 	h->engine = engine;
 	h->status = status;
@@ -430,12 +417,8 @@ struct hd_history *history_new(struct event_base *base, struct hd_engine *engine
 	}
 	rebuild_json(h);
 	h->flush = event_new(base, -1, 0, on_flush, h);
-	h->written = event_new(base, -1, 0, on_written, h);
 	pthread_mutex_init(&h->lock, NULL);
-	pthread_cond_init(&h->wake, NULL);
-	err = pthread_create(&h->thread, NULL, writer_main, h);
-	if (err != 0)
-		hd_fatal("cannot start the history writer thread: %s", strerror(err));
+	h->writer = hd_worker_new(base, "history writer", write_pending, on_written, h);
 	engine_subscribe(engine, on_result, on_transition, h);
 	if (http != NULL)
 		http_api_add_route(http, "/history", serve_history, h);
@@ -487,19 +470,11 @@ bool history_availability(const struct hd_history *h, const char *check, int64_t
 
 void history_free(struct hd_history *h)
 {
-	struct timespec until;
-
 	if (h == NULL)
 		return;
 	if (h->version != h->flushed_version)
 		on_flush(-1, 0, h);
-	pthread_mutex_lock(&h->lock);
-	h->quit = true;
-	pthread_cond_broadcast(&h->wake);
-	pthread_mutex_unlock(&h->lock);
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += HISTORY_EXIT_WAIT_S;
-	if (pthread_timedjoin_np(h->thread, NULL, &until) != 0) {
+	if (!hd_worker_stop(h->writer, HISTORY_EXIT_WAIT_S * 1000)) {
 		log_err("history: the write to %s did not finish within %d s at exit; it may be lost", h->dir,
 			HISTORY_EXIT_WAIT_S);
 		return;
@@ -514,9 +489,7 @@ void history_free(struct hd_history *h)
 			free(c);
 		}
 	event_free(h->flush);
-	event_free(h->written);
 	pthread_mutex_destroy(&h->lock);
-	pthread_cond_destroy(&h->wake);
 	free(h->pending);
 	if (h->json != NULL)
 		evbuffer_free(h->json);

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "notify.h"
 #include "util.h"
+#include "worker.h"
 
 struct hd_reload_wait {
 	hd_reload_done_fn done;
@@ -119,9 +120,6 @@ static int start_read(struct hd_reloader *r)
 {
 	struct read_job *job = xcalloc(1, sizeof(*job));
 	struct timeval tv = hd_ms_tv(HD_RELOAD_TIMEOUT_MS);
-	sigset_t all, old;
-	pthread_attr_t attr;
-	pthread_t thread;
 	int rc;
 
 	pthread_mutex_init(&job->lock, NULL);
@@ -133,14 +131,7 @@ static int start_read(struct hd_reloader *r)
 	if (job->ready == NULL)
 		hd_fatal("libevent: cannot create an event");
 	notify_reloading();
-	/* Signals stay with the loop's thread: the worker blocks them all. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	rc = pthread_create(&thread, &attr, read_main, job);
-	pthread_attr_destroy(&attr);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	rc = hd_thread_start(NULL, true, read_main, job);
 	if (rc != 0) {
 		char *text = xasprintf("cannot start a thread to read %s: %s", r->path, strerror(rc));
 		log_err("reload refused, the running configuration stays: %s", text);

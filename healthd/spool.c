@@ -17,6 +17,7 @@
 
 #include "fileio.h"
 #include "util.h"
+#include "worker.h"
 
 #define SPOOL_MAX_FILE (1024 * 1024)
 #define STATE_DIR "open"
@@ -614,7 +615,7 @@ struct hd_spool *hd_spool_open(struct event_base *base, const char *dir)
 	pthread_mutex_init(&sp->mu, NULL);
 	pthread_cond_init(&sp->work_cv, NULL);
 	pthread_cond_init(&sp->exit_cv, NULL);
-	if (sp->wake == NULL || pthread_create(&sp->thread, NULL, writer_thread, sp) != 0)
+	if (sp->wake == NULL || hd_thread_start(&sp->thread, false, writer_thread, sp) != 0)
 		hd_fatal("alerts spool: cannot start the writer thread");
 	return sp;
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "worker.h"
 
 #define STATEFILE_MAX_BYTES 65536
 #define STATEFILE_VERSION 1
@@ -22,12 +23,10 @@
 
 struct hd_statefile {
 	char *dir;
-	struct event *done_event;
 	hd_statefile_done_fn done;
 	void *done_arg;
-	pthread_t thread;
+	struct hd_worker *writer;
 	pthread_mutex_t lock;
-	pthread_cond_t wake;
 	/* guarded by lock */
 	struct hd_saved_admin pending;
 	uint64_t pending_generation;  /* the newest state queued */
@@ -36,10 +35,7 @@ struct hd_statefile {
 	uint64_t reported_generation; /* the newest one on_written told about */
 	int last_rc;
 	char last_error[512];
-	bool quit;
 };
-
-static void *writer_main(void *arg);
 
 static char *state_path(const char *dir)
 {
@@ -191,15 +187,13 @@ int statefile_write(const char *dir, const struct hd_saved_admin *st, char **err
 
 /* ---- the writer thread ---- */
 
-static void on_written(evutil_socket_t fd, short what, void *arg)
+static void on_written(void *arg)
 {
 	struct hd_statefile *sf = arg;
 	uint64_t generation;
 	char error[sizeof(sf->last_error)];
 	int rc;
 
-	(void)fd;
-	(void)what;
 	pthread_mutex_lock(&sf->lock);
 	generation = sf->reported_generation = sf->written_generation;
 	rc = sf->last_rc;
@@ -211,51 +205,41 @@ static void on_written(evutil_socket_t fd, short what, void *arg)
 		sf->done(generation, rc, rc < 0 ? error : NULL, sf->done_arg);
 }
 
-static void *writer_main(void *arg)
+/* On the writer thread: writes the newest state queued, if the previous run did not already. */
+static void write_pending(void *arg)
 {
 	struct hd_statefile *sf = arg;
+	struct hd_saved_admin snapshot;
+	uint64_t generation;
+	char *error = NULL;
+	int rc;
 
 	pthread_mutex_lock(&sf->lock);
-	for (;;) {
-		struct hd_saved_admin snapshot;
-		uint64_t generation;
-		char *error = NULL;
-		int rc;
-
-		while (sf->taken_generation == sf->pending_generation && !sf->quit)
-			pthread_cond_wait(&sf->wake, &sf->lock);
-		if (sf->taken_generation == sf->pending_generation)
-			break; /* quit, with nothing left to write */
-		snapshot = sf->pending;
-		generation = sf->taken_generation = sf->pending_generation;
+	if (sf->taken_generation == sf->pending_generation) {
 		pthread_mutex_unlock(&sf->lock);
-		rc = statefile_write(sf->dir, &snapshot, &error);
-		pthread_mutex_lock(&sf->lock);
-		sf->written_generation = generation;
-		sf->last_rc = rc;
-		hd_strlcpy(sf->last_error, error ? error : "", sizeof(sf->last_error));
-		free(error);
-		event_active(sf->done_event, EV_READ, 0); /* thread-safe: main.c enabled libevent's pthreads locking */
-		pthread_cond_broadcast(&sf->wake);
+		return;
 	}
+	snapshot = sf->pending;
+	generation = sf->taken_generation = sf->pending_generation;
 	pthread_mutex_unlock(&sf->lock);
-	return NULL;
+	rc = statefile_write(sf->dir, &snapshot, &error);
+	pthread_mutex_lock(&sf->lock);
+	sf->written_generation = generation;
+	sf->last_rc = rc;
+	hd_strlcpy(sf->last_error, error ? error : "", sizeof(sf->last_error));
+	pthread_mutex_unlock(&sf->lock);
+	free(error);
 }
 
 struct hd_statefile *statefile_new(struct event_base *base, const char *dir, hd_statefile_done_fn done, void *arg)
 {
 	struct hd_statefile *sf = xcalloc(1, sizeof(*sf));
-	int err;
 
 	sf->dir = xstrdup(dir);
 	sf->done = done;
 	sf->done_arg = arg;
-	sf->done_event = event_new(base, -1, 0, on_written, sf);
 	pthread_mutex_init(&sf->lock, NULL);
-	pthread_cond_init(&sf->wake, NULL);
-	err = pthread_create(&sf->thread, NULL, writer_main, sf);
-	if (err != 0)
-		hd_fatal("cannot start the state file writer thread: %s", strerror(err));
+	sf->writer = hd_worker_new(base, "state file writer", write_pending, on_written, sf);
 	return sf;
 }
 
@@ -267,8 +251,8 @@ uint64_t statefile_save(struct hd_statefile *sf, const struct hd_admin *admin, b
 	sf->pending.admin = *admin;
 	sf->pending.stopped_draining = stopped_draining;
 	generation = ++sf->pending_generation;
-	pthread_cond_broadcast(&sf->wake);
 	pthread_mutex_unlock(&sf->lock);
+	hd_worker_kick(sf->writer);
 	return generation;
 }
 
@@ -279,19 +263,9 @@ const char *statefile_dir(const struct hd_statefile *sf)
 
 void statefile_free(struct hd_statefile *sf)
 {
-	struct timespec until;
-	int err;
-
 	if (sf == NULL)
 		return;
-	pthread_mutex_lock(&sf->lock);
-	sf->quit = true;
-	pthread_cond_broadcast(&sf->wake);
-	pthread_mutex_unlock(&sf->lock);
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += STATEFILE_EXIT_WAIT_S;
-	err = pthread_timedjoin_np(sf->thread, NULL, &until);
-	if (err != 0) {
+	if (!hd_worker_stop(sf->writer, STATEFILE_EXIT_WAIT_S * 1000)) {
 		/* The thread is stuck in the kernel (a hung disk): leave it and its memory, the process is ending. */
 		log_err("admin state: the write to %s did not finish within %d s at exit; it may be lost", sf->dir,
 			STATEFILE_EXIT_WAIT_S);
@@ -299,9 +273,7 @@ void statefile_free(struct hd_statefile *sf)
 	}
 	if (sf->written_generation > sf->reported_generation && sf->last_rc < 0)
 		log_err("admin state not saved at exit: %s", sf->last_error);
-	event_free(sf->done_event);
 	pthread_mutex_destroy(&sf->lock);
-	pthread_cond_destroy(&sf->wake);
 	free(sf->dir);
 	free(sf);
 }
