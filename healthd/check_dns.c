@@ -457,6 +457,10 @@ static int dns_validate(struct hd_check_conf *conf, struct cfg_ctx *ctx)
 
 	if (hd_dns_build_query(dc->query, HD_DNS_A, 0, buf, sizeof(buf), why, sizeof(why)) < 0)
 		return cfg_error(ctx, key_node(ctx, "query"), false, "\"%s\" is not a DNS name: %s", dc->query, why);
+	from_resolv = normalized(dc->query); /* asked and shown as answers are: lowercase, no trailing dot */
+	free(dc->query);
+	dc->query = from_resolv;
+	from_resolv = NULL;
 	if (server == NULL && (server = from_resolv = resolv_conf_server()) == NULL)
 		return cfg_error(ctx, ctx->check_node, true,
 				 "no server given and no nameserver line in " RESOLV_CONF ": set server");

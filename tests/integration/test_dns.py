@@ -1,0 +1,170 @@
+"""The dns check against a real dnsmasq in a network namespace: every record type, answers changed
+under it (addn-hosts rewritten, SIGHUP), NXDOMAIN and REFUSED, a dropped and a closed port, the
+default server from the namespace's resolv.conf, and configuration errors."""
+
+import json
+import os
+import re
+import signal
+
+from harness import run_healthd, wait_until
+
+PORT = 53
+SERVER = "127.0.0.1"
+
+
+def dns_check(name, query, record="A", **extra):
+    check = {"name": name, "type": "dns", "query": query, "record": record}
+    check.update(extra)
+    return check
+
+
+def config(checks):
+    return {"node_name": "be-test",
+            "defaults": {"interval_ms": 300, "timeout_ms": 250, "rise": 1, "fall": 1},
+            "checks": checks}
+
+
+def wait_check(hd, name, pred, timeout=5.0):
+    last = {}
+
+    def probe():
+        last["c"] = hd.json("/health/" + name)[1]
+        return last["c"] if last["c"] is not None and pred(last["c"]) else None
+
+    try:
+        return wait_until(probe, timeout, interval=0.03, what="check %s" % name)
+    except AssertionError as exc:
+        raise AssertionError("%s; last answer: %r" % (exc, last.get("c"))) from None
+
+
+def start_dnsmasq(ns, workdirs, hosts_text):
+    d = workdirs.new("dnsmasq")
+    hosts = os.path.join(d, "hosts")
+    with open(hosts, "w") as f:
+        f.write(hosts_text)
+    proc = ns.popen(["dnsmasq", "--no-daemon", "--port=%d" % PORT, "--listen-address=" + SERVER,
+                     "--bind-interfaces", "--no-resolv", "--no-hosts", "--local=/example/",
+                     "--user=root", "--pid-file=" + os.path.join(d, "pid"),
+                     "--addn-hosts=" + hosts,
+                     "--host-record=v6.example,2001:db8::53",
+                     "--mx-host=example,Mail.Example,10",
+                     "--txt-record=t.example,v=spf1 -all",
+                     "--srv-host=_sip._udp.example,sip.example,5060,0,5",
+                     "--cname=alias.example,db-main.example"],
+                    stdout=open(os.path.join(d, "log"), "w"), stderr=subprocess_stdout())
+    wait_until(lambda: ns.run(["sh", "-c", "ss -Hlun 'sport = :%d'" % PORT]).stdout.strip(), 5,
+               what="dnsmasq listening")
+    return proc, hosts
+
+
+def subprocess_stdout():
+    import subprocess
+    return subprocess.STDOUT
+
+
+def rewrite(path, text, proc):
+    with open(path, "w") as f:
+        f.write(text)
+    os.kill(proc.pid, signal.SIGHUP)
+
+
+def test_every_record_type_a_change_rcodes_and_silent_servers(make_netns, netns_resolv_conf,
+                                                                workdirs, start_healthd):
+    ns = make_netns("dns")
+    netns_resolv_conf(ns, "# test\nsearch example\nnameserver 127.0.0.1\nnameserver 10.9.9.9\n")
+    proc, hosts = start_dnsmasq(ns, workdirs, "10.0.13.1 db-main.example\n")
+    ns.block(5400, proto="udp")  # DROP: the server never answers
+    srv = "%s:%d" % (SERVER, PORT)
+    checks = [
+        dns_check("a", "db-main.example", server=SERVER, expect_answers=["10.0.13.1"]),
+        dns_check("default", "DB-MAIN.example."),  # the first nameserver of resolv.conf
+        dns_check("aaaa", "v6.example", "AAAA", server=srv, expect_answers=["2001:DB8:0::53"]),
+        dns_check("cname", "alias.example", "CNAME", server=srv, expect_answers=["DB-main.example."]),
+        dns_check("mx", "example", "MX", server=srv, expect_answers=["10 mail.example"]),
+        dns_check("txt", "t.example", "TXT", server=srv, expect_answers=["v=spf1 -all"]),
+        dns_check("srv", "_sip._udp.example", "SRV", server=srv,
+                  expect_answers=["0 5 5060 sip.example"]),
+        dns_check("nx", "gone.example", server=srv),
+        dns_check("refused", "db.elsewhere.test", server=srv),
+        dns_check("dropped", "db-main.example", server="127.0.0.1:5400"),
+        dns_check("closed", "db-main.example", server="127.0.0.1:5401"),
+    ]
+    hd = start_healthd(config(checks), netns=ns)
+    want = {"a": "A db-main.example at %s: 10.0.13.1" % srv,
+            "default": "A db-main.example at %s: 10.0.13.1" % srv,
+            "aaaa": "AAAA v6.example at %s: 2001:db8::53" % srv,
+            "cname": "CNAME alias.example at %s: db-main.example" % srv,
+            "mx": "MX example at %s: 10 mail.example" % srv,
+            "txt": "TXT t.example at %s: v=spf1 -all" % srv,
+            "srv": "SRV _sip._udp.example at %s: 0 5 5060 sip.example" % srv}
+    for name, detail in want.items():
+        c = wait_check(hd, name, lambda c: c["status"] == "up")
+        assert c["kind"] == "ok" and c["detail"] == detail, c
+        assert c["type"] == "dns" and c["address"] == srv and c["source_addr"] == SERVER
+    c = wait_check(hd, "nx", lambda c: c["status"] == "down")
+    assert c["kind"] == "dns"
+    assert c["detail"] == "A gone.example at %s: NXDOMAIN (no such name)" % srv
+    c = wait_check(hd, "refused", lambda c: c["status"] == "down")
+    assert c["kind"] == "dns"
+    assert c["detail"] == ("A db.elsewhere.test at %s: REFUSED (the server refuses to answer for "
+                           "this name)" % srv)
+    c = wait_check(hd, "dropped", lambda c: c["status"] == "down")
+    assert c["kind"] == "timeout" and "127.0.0.1:5400" in c["detail"], c
+    c = wait_check(hd, "closed", lambda c: c["status"] == "down")
+    assert c["kind"] == "refused"
+    assert c["detail"] == ("A db-main.example at 127.0.0.1:5401: Connection refused (no DNS server "
+                           "listening there: ICMP port unreachable)")
+
+    # The record changes under the check: the answer set no longer matches.
+    rewrite(hosts, "10.0.13.9 db-main.example\n", proc)
+    c = wait_check(hd, "a", lambda c: c["status"] == "down")
+    assert c["kind"] == "threshold"
+    assert c["detail"] == ("db-main.example now resolves to 10.0.13.9, expected 10.0.13.1 (A at %s)"
+                           % srv)
+    c = wait_check(hd, "default", lambda c: c["detail"].endswith("10.0.13.9"))
+    assert c["status"] == "up"  # no expectation: any answer passes
+    # Two addresses where one was expected: a set differs by a member too.
+    rewrite(hosts, "10.0.13.1 db-main.example\n10.0.13.2 db-main.example\n", proc)
+    c = wait_check(hd, "a", lambda c: "10.0.13.2" in c["detail"])
+    assert c["kind"] == "threshold"
+    assert c["detail"] == ("db-main.example now resolves to 10.0.13.1, 10.0.13.2, expected "
+                           "10.0.13.1 (A at %s)" % srv)
+    # The name removed: NXDOMAIN; then back as expected.
+    rewrite(hosts, "", proc)
+    c = wait_check(hd, "a", lambda c: c["kind"] == "dns")
+    assert c["detail"] == "A db-main.example at %s: NXDOMAIN (no such name)" % srv
+    rewrite(hosts, "10.0.13.1 db-main.example\n", proc)
+    wait_check(hd, "a", lambda c: c["status"] == "up")
+
+
+def check_config_error(workdirs, check):
+    d = workdirs.new("badcfg")
+    path = os.path.join(d, "healthd.json")
+    with open(path, "w") as f:
+        f.write(json.dumps({"checks": [check]}, indent=2))
+    rc, out, err = run_healthd(["--check-config", "--config", path])
+    assert rc == 2, (rc, out, err)
+    m = re.match(r"^%s:\d+:\d+: (.*)$" % re.escape(path), err.strip())
+    assert m, err
+    return m.group(1)
+
+
+def test_configuration_errors_name_the_key(workdirs):
+    base = {"name": "d", "type": "dns", "query": "db.example", "server": "10.0.0.53"}
+    assert check_config_error(workdirs, dict(base, record="PTR")) == (
+        'checks["d"].record: expected one of "A", "AAAA", "CNAME", "MX", "TXT", "SRV", got "PTR"')
+    assert check_config_error(workdirs, dict(base, server="10.0.0.53:99999")) == (
+        'checks["d"].server: "10.0.0.53:99999" is not ADDR or ADDR:PORT (an IP address, e.g. '
+        '10.0.0.53 or 10.0.0.53:5353 or [2001:db8::53]:53)')
+    assert check_config_error(workdirs, dict(base, server="dns.example")).startswith(
+        'checks["d"].server: "dns.example" is not ADDR or ADDR:PORT')
+    assert check_config_error(workdirs, dict(base, expect_answers=["db.example"])) == (
+        'checks["d"].expect_answers: "db.example" is not an IPv4 address (record A)')
+    assert check_config_error(workdirs, dict(base, expect_answers=[])) == (
+        'checks["d"].expect_answers: expected an array of 1 to 32 strings (the answers, e.g. '
+        '["10.0.13.1"] or ["10 mail.example"])')
+    assert check_config_error(workdirs, dict(base, query="a..example")) == (
+        'checks["d"].query: "a..example" is not a DNS name: each label (between dots) needs 1 to '
+        '63 characters')
+    assert check_config_error(workdirs, {"name": "d", "type": "dns"}).startswith('checks["d"]')
