@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 
 from harness import run_healthd, wait_until
 
@@ -52,15 +53,10 @@ def start_dnsmasq(ns, workdirs, hosts_text):
                      "--txt-record=t.example,v=spf1 -all",
                      "--srv-host=_sip._udp.example,sip.example,5060,0,5",
                      "--cname=alias.example,db-main.example"],
-                    stdout=open(os.path.join(d, "log"), "w"), stderr=subprocess_stdout())
+                    stdout=open(os.path.join(d, "log"), "w"), stderr=subprocess.STDOUT)
     wait_until(lambda: ns.run(["sh", "-c", "ss -Hlun 'sport = :%d'" % PORT]).stdout.strip(), 5,
                what="dnsmasq listening")
     return proc, hosts
-
-
-def subprocess_stdout():
-    import subprocess
-    return subprocess.STDOUT
 
 
 def rewrite(path, text, proc):
@@ -110,7 +106,8 @@ def test_every_record_type_a_change_rcodes_and_silent_servers(make_netns, netns_
     assert c["detail"] == ("A db.elsewhere.test at %s: REFUSED (the server refuses to answer for "
                            "this name)" % srv)
     c = wait_check(hd, "dropped", lambda c: c["status"] == "down")
-    assert c["kind"] == "timeout" and "127.0.0.1:5400" in c["detail"], c
+    assert c["kind"] == "timeout"
+    assert c["detail"] == "query 127.0.0.1:5400: no answer within 250 ms"
     c = wait_check(hd, "closed", lambda c: c["status"] == "down")
     assert c["kind"] == "refused"
     assert c["detail"] == ("A db-main.example at 127.0.0.1:5401: Connection refused (no DNS server "
