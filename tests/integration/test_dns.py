@@ -1,12 +1,16 @@
 """The dns check against a real dnsmasq in a network namespace: every record type, answers changed
 under it (addn-hosts rewritten, SIGHUP), NXDOMAIN and REFUSED, a dropped and a closed port, the
-default server from the namespace's resolv.conf, and configuration errors."""
+default server from the namespace's resolv.conf, IPv6 servers, hostile answers (forged id, control
+bytes, TC, rdlength past the end) from a UDP peer in the namespace, and configuration errors."""
 
 import json
 import os
 import re
 import signal
+import socket
+import struct
 import subprocess
+import threading
 
 from harness import run_healthd, wait_until
 
@@ -44,7 +48,7 @@ def start_dnsmasq(ns, workdirs, hosts_text):
     hosts = os.path.join(d, "hosts")
     with open(hosts, "w") as f:
         f.write(hosts_text)
-    proc = ns.popen(["dnsmasq", "--no-daemon", "--port=%d" % PORT, "--listen-address=" + SERVER,
+    proc = ns.popen(["dnsmasq", "--no-daemon", "--port=%d" % PORT, "--listen-address=%s,::1" % SERVER,
                      "--bind-interfaces", "--no-resolv", "--no-hosts", "--local=/example/",
                      "--user=root", "--pid-file=" + os.path.join(d, "pid"),
                      "--addn-hosts=" + hosts,
@@ -85,6 +89,8 @@ def test_every_record_type_a_change_rcodes_and_silent_servers(make_netns, netns_
         dns_check("refused", "db.elsewhere.test", server=srv),
         dns_check("dropped", "db-main.example", server="127.0.0.1:5400"),
         dns_check("closed", "db-main.example", server="127.0.0.1:5401"),
+        dns_check("v6-server", "db-main.example", server="[::1]:53"),
+        dns_check("v6-bare", "db-main.example", server="::1"),
     ]
     hd = start_healthd(config(checks), netns=ns)
     want = {"a": "A db-main.example at %s: 10.0.13.1" % srv,
@@ -93,11 +99,17 @@ def test_every_record_type_a_change_rcodes_and_silent_servers(make_netns, netns_
             "cname": "CNAME alias.example at %s: db-main.example" % srv,
             "mx": "MX example at %s: 10 mail.example" % srv,
             "txt": "TXT t.example at %s: v=spf1 -all" % srv,
-            "srv": "SRV _sip._udp.example at %s: 0 5 5060 sip.example" % srv}
+            "srv": "SRV _sip._udp.example at %s: 0 5 5060 sip.example" % srv,
+            "v6-server": "A db-main.example at [::1]:53: 10.0.13.1",
+            "v6-bare": "A db-main.example at [::1]:53: 10.0.13.1"}
     for name, detail in want.items():
         c = wait_check(hd, name, lambda c: c["status"] == "up")
         assert c["kind"] == "ok" and c["detail"] == detail, c
-        assert c["type"] == "dns" and c["address"] == srv and c["source_addr"] == SERVER
+        assert c["type"] == "dns"
+        if name.startswith("v6"):
+            assert c["address"] == "[::1]:53" and c["source_addr"] == "::1"
+        else:
+            assert c["address"] == srv and c["source_addr"] == SERVER
     c = wait_check(hd, "nx", lambda c: c["status"] == "down")
     assert c["kind"] == "dns"
     assert c["detail"] == "A gone.example at %s: NXDOMAIN (no such name)" % srv
@@ -165,3 +177,68 @@ def test_configuration_errors_name_the_key(workdirs):
         'checks["d"].query: "a..example" is not a DNS name: each label (between dots) needs 1 to '
         '63 characters')
     assert check_config_error(workdirs, {"name": "d", "type": "dns"}).startswith('checks["d"]')
+
+
+class HostileServer:
+    """A UDP peer in the namespace that answers every query with what reply(query) builds."""
+
+    def __init__(self, ns, port, reply):
+        self.sock = ns.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((SERVER, port))
+        self.sock.settimeout(0.2)
+        self.reply = reply
+        self.queries = 0
+        self.stop = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while not self.stop:
+            try:
+                q, peer = self.sock.recvfrom(512)
+            except socket.timeout:
+                continue
+            self.queries += 1
+            for packet in self.reply(q):
+                self.sock.sendto(packet, peer)
+
+    def close(self):
+        self.stop = True
+        self.thread.join(2)
+        self.sock.close()
+
+
+def txt_answer(q, strings, flags=0x8180, qid=None):
+    """An answer to query q (its id and question copied) with one TXT record of strings."""
+    qid = q[:2] if qid is None else qid
+    rdata = b"".join(bytes([len(s)]) + s for s in strings)
+    rr = b"\xc0\x0c" + struct.pack(">HHIH", 16, 1, 60, len(rdata)) + rdata
+    return qid + struct.pack(">HHHHH", flags, 1, 1, 0, 0) + q[12:] + rr
+
+
+def test_hostile_answers_are_escaped_judged_or_ignored(make_netns, start_healthd):
+    ns = make_netns("dnsbad")
+    # A forged answer (another id) first, then the real one whose text carries control bytes and escapes.
+    evil = HostileServer(ns, 5402, lambda q: [txt_answer(q, [b"ignored"], qid=bytes([q[0] ^ 1, q[1]])),
+                                              txt_answer(q, [b"v=1\n\x1b[31mred", b"\\x00 \xff"])])
+    trunc = HostileServer(ns, 5403, lambda q: [txt_answer(q, [b"part"], flags=0x8380)])
+    broken = HostileServer(ns, 5404, lambda q: [txt_answer(q, [b"x" * 10])[:-4]])
+    try:
+        hd = start_healthd(config([
+            dns_check("evil", "t.example", "TXT", server="127.0.0.1:5402"),
+            dns_check("trunc", "t.example", "TXT", server="127.0.0.1:5403"),
+            dns_check("broken", "t.example", "TXT", server="127.0.0.1:5404")]), netns=ns)
+        c = wait_check(hd, "evil", lambda c: c["status"] == "up")
+        assert c["detail"] == ("TXT t.example at 127.0.0.1:5402: "
+                               "v=1\\x0a\\x1b[31mred\\x5cx00 \\xff")
+        c = wait_check(hd, "trunc", lambda c: c["status"] == "down")
+        assert c["kind"] == "protocol"
+        assert c["detail"] == ("TXT t.example at 127.0.0.1:5403: the answer is truncated (TC set; "
+                               "healthd does not retry over TCP)")
+        c = wait_check(hd, "broken", lambda c: c["status"] == "down")
+        assert c["kind"] == "protocol"
+        assert c["detail"] == ("TXT t.example at 127.0.0.1:5404: an answer record (1 of 1) longer "
+                               "than the message")
+    finally:
+        for s in (evil, trunc, broken):
+            s.close()
