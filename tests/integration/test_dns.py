@@ -159,6 +159,19 @@ def check_config_error(workdirs, check):
     return m.group(1)
 
 
+def test_no_server_and_no_nameserver_is_a_configuration_error(make_netns, netns_resolv_conf, workdirs):
+    ns = make_netns("dnsconf")
+    netns_resolv_conf(ns, "search example\n# nameserver 10.0.0.53\n")
+    d = workdirs.new("noserver")
+    path = os.path.join(d, "healthd.json")
+    with open(path, "w") as f:
+        f.write(json.dumps({"checks": [{"name": "d", "type": "dns", "query": "db.example"}]}))
+    rc, out, err = run_healthd(["--check-config", "--config", path], netns=ns)
+    assert rc == 2, (rc, out, err)
+    assert err.strip() == ('%s:1:13: checks["d"]: no server given and no nameserver line in '
+                           '/etc/resolv.conf: set server' % path)
+
+
 def test_configuration_errors_name_the_key(workdirs):
     base = {"name": "d", "type": "dns", "query": "db.example", "server": "10.0.0.53"}
     assert check_config_error(workdirs, dict(base, record="PTR")) == (
