@@ -11,6 +11,7 @@ extern const struct hd_check_type hd_check_disk;
 extern const struct hd_check_type hd_check_program;
 extern const struct hd_check_type hd_check_push;
 extern const struct hd_check_type hd_check_tls;
+extern const struct hd_check_type hd_check_dns;
 
 const struct hd_check_type *const hd_check_types[] = {
 	&hd_check_tcp,
@@ -21,6 +22,7 @@ const struct hd_check_type *const hd_check_types[] = {
 	&hd_check_program,
 	&hd_check_push,
 	&hd_check_tls,
+	&hd_check_dns,
 	NULL,
 };
 

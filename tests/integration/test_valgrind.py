@@ -60,6 +60,9 @@ def checks(mariadb, redis, app, silent_port, dropped_port, refused_port, disk_pa
         {"name": "tcp-nx", "type": "tcp", "host": "healthd-vg.invalid", "port": 80},
         {"name": "redis-nx", "type": "redis", "host": "healthd-vg.invalid"},
         {"name": "data", "type": "disk", "path": disk_path, "max_latency_ms": 1000},
+        {"name": "dns-dropped", "type": "dns", "query": "db.example", "record": "MX"},  # resolv.conf's
+        {"name": "dns-closed", "type": "dns", "query": "db.example", "server": "127.0.0.1:%d" % refused_port,
+         "expect_answers": ["10.0.13.1"]},
     ]
 
 
@@ -107,7 +110,8 @@ def test_every_check_type_and_two_reloads_under_valgrind(make_netns, netns_resol
     wait_all_reported(hd, [c["name"] for c in first], 20)
     h = health(hd)
     for name, kind in (("db", "ok"), ("db-persistent", "ok"), ("cache", "ok"), ("app", "ok"), ("data", "ok"),
-                       ("tcp-refused", "refused"), ("tcp-dropped", "timeout"), ("db-silent", "timeout")):
+                       ("tcp-refused", "refused"), ("tcp-dropped", "timeout"), ("db-silent", "timeout"),
+                       ("dns-dropped", "timeout"), ("dns-closed", "refused")):
         assert h[name]["kind"] == kind, (name, h[name])
     dropped_since = h["tcp-dropped"]["since"]
     app.set(status=500)  # a regression: alerts go out (the DROPped webhook keeps retrying)
@@ -127,10 +131,11 @@ def test_every_check_type_and_two_reloads_under_valgrind(make_netns, netns_resol
     # Reload 2: the silent ones removed (a mysql login may be draining), disk and db changed, a tcp check added.
     third = [c for c in second if c["name"] not in ("db-silent", "cache-silent")]
     third = [dict(c, timeout_ms=1100) if c["name"] in ("data", "db") else c for c in third]
+    third = [dict(c, expect_answers=["10.0.13.2"]) if c["name"] == "dns-closed" else c for c in third]
     third.append({"name": "tcp-db", "type": "tcp", "host": "127.0.0.1", "port": db.port})
     hd.write_config({"defaults": SLOW, "checks": third, "alerts": hooks})
     hd.signal(signal.SIGHUP)
-    wait_all_reported(hd, ["tcp-db", "db", "data"], 15)
+    wait_all_reported(hd, ["tcp-db", "db", "data", "dns-closed"], 15)
     time.sleep(5)
 
     h = health(hd)
@@ -138,7 +143,8 @@ def test_every_check_type_and_two_reloads_under_valgrind(make_netns, netns_resol
     assert h["tcp-dropped"]["since"] == dropped_since, "an unchanged check kept its state over both reloads"
     log = hd.log_current()
     for line in ("check tcp-refused: removed", "check app: changed, restarted", "check cache2: added",
-                 "check db-silent: removed", "check data: changed, restarted", "check tcp-db: added"):
+                 "check db-silent: removed", "check data: changed, restarted", "check tcp-db: added",
+                 "check dns-closed: changed, restarted"):
         assert line in log, line
 
     status = hd.stop(timeout=30)
