@@ -71,8 +71,10 @@ void hd_avail_add(struct hd_avail_bucket *b, size_t n, int64_t width_ms, int64_t
 	int64_t epoch = now_ms / width_ms;
 	struct hd_avail_bucket *slot = &b[(size_t)(epoch % (int64_t)n)];
 
-	if (slot->epoch != epoch)
-		*slot = (struct hd_avail_bucket){.epoch = epoch};
+	if (slot->epoch != (int32_t)epoch)
+		*slot = (struct hd_avail_bucket){.epoch = (int32_t)epoch};
+	if (slot->total == UINT16_MAX)
+		return;
 	slot->total++;
 	if (ok)
 		slot->ok++;
@@ -210,7 +212,7 @@ static void on_result(const struct hd_check *c, void *arg)
 	bool ok = c->last.kind == HD_KIND_OK;
 	int64_t now = c->last.wall_ms ? c->last.wall_ms : hd_now_wall_ms();
 
-	ch->ring[ch->head] = (struct hd_history_sample){now, (float)c->last.latency_ms, ok};
+	ch->ring[ch->head] = (struct hd_history_sample){(float)c->last.latency_ms, ok};
 	ch->head = (ch->head + 1) % HD_HISTORY_RING;
 	if (ch->n < HD_HISTORY_RING)
 		ch->n++;

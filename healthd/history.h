@@ -18,17 +18,17 @@ struct hd_history;
 #define HD_HISTORY_MINUTES 60   /* one-minute buckets: availability over the last hour */
 #define HD_HISTORY_HOURS 24     /* one-hour buckets: availability over the last day */
 
-/* One result as the sparkline sees it. */
+/* One result as the sparkline sees it (8 bytes: 120 of them per check). */
 struct hd_history_sample {
-	int64_t wall_ms;
 	float latency_ms;
 	bool ok;
 };
 
-/* ok/total within one fixed time bucket; epoch is wall_ms / width of the bucket it counts. */
+/* ok/total within one fixed time bucket; epoch is wall_ms / width of the bucket it counts (8 bytes; an hour at the
+ * shortest interval, 100 ms, counts 36,000 results; counts stop at 65,535). */
 struct hd_avail_bucket {
-	int64_t epoch;
-	uint32_t ok, total;
+	int32_t epoch;
+	uint16_t ok, total;
 };
 
 /*
