@@ -12,6 +12,7 @@
 #include "check.h"
 #include "config.h"
 #include "curl_loop.h"
+#include "tcp_connect.h"
 
 #define HTTP_BODY_CAP (64 * 1024) /* read at most this much of a body to look for expect_body */
 #define HTTP_SAMPLE_CAP 256       /* without expect_body, only the start is kept, for the detail */
@@ -34,12 +35,16 @@ struct http_conf {
 	char *expect_body;
 	bool tls_verify;
 	char *ca;
+	int expect;             /* HD_EXPECT_*: blocked is a plain TCP connect to the URL's host and port */
+	unsigned blocked_kinds; /* 0 = the default */
 	/* derived by http_validate */
 	struct status_range ranges[HTTP_MAX_STATUS_RANGES];
 	size_t n_ranges;
 	bool https;
 	char *host_port; /* "host:port" from the URL, for details before curl knows the address */
 	bool host_is_ip;
+	char *host;      /* the URL's host without brackets, and its port: where expect blocked connects */
+	int port;
 };
 
 struct http_attempt {
@@ -73,6 +78,7 @@ static const struct cfg_key http_keys[] = {
 	 "verify the server's certificate and name (https)"},
 	{"ca", CFG_STRING, offsetof(struct http_conf, ca), false, 0, 0, NULL, NULL,
 	 "PEM file of the CA(s) to verify the server with, instead of the system's", parse_ca},
+	HD_BLOCKED_KEYS(struct http_conf, expect, blocked_kinds),
 	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL, NULL},
 };
 
@@ -219,6 +225,21 @@ static bool is_ipv4_host(const char *host_port)
 	return inet_pton(AF_INET, host, &v4) == 1;
 }
 
+/* host and port from host_port ("10.0.0.5:8080", "[::1]:443"), which curl built with the scheme's default port. */
+static void split_host_port(struct http_conf *hc)
+{
+	const char *colon = strrchr(hc->host_port, ':');
+	const char *h = hc->host_port;
+	int n = (int)(colon - h);
+
+	if (h[0] == '[' && n >= 2 && h[n - 1] == ']') {
+		h++;
+		n -= 2;
+	}
+	hc->host = xasprintf("%.*s", n, h);
+	hc->port = atoi(colon + 1);
+}
+
 static int http_validate(struct hd_check_conf *conf, struct cfg_ctx *ctx)
 {
 	struct http_conf *hc = conf->type_conf;
@@ -245,7 +266,8 @@ static int http_validate(struct hd_check_conf *conf, struct cfg_ctx *ctx)
 		return cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(ctx->check_node, "url"), false,
 				 "expected an http:// or https:// URL: %s", why);
 	hc->host_is_ip = hc->host_port[0] == '[' || is_ipv4_host(hc->host_port);
-	return 0;
+	split_host_port(hc);
+	return hd_blocked_validate(hc->expect, hc->blocked_kinds, ctx);
 }
 
 static void http_free_conf(void *type_conf)
@@ -254,6 +276,8 @@ static void http_free_conf(void *type_conf)
 
 	free(hc->host_port);
 	hc->host_port = NULL;
+	free(hc->host);
+	hc->host = NULL;
 }
 
 /* ---- one attempt ---- */
@@ -493,11 +517,16 @@ static void on_done(CURL *easy, CURLcode result, void *arg)
 static void http_start(struct hd_check_run *run)
 {
 	const struct http_conf *hc = run->conf->type_conf;
-	struct http_attempt *a = xcalloc(1, sizeof(*a));
+	struct http_attempt *a;
 	long remaining = hd_run_remaining_ms(run);
 	/* curl gives up just before the engine would, so that its own error says which step was late */
 	long curl_ms = remaining - (remaining / 20 + 5 < 50 ? remaining / 20 + 5 : 50);
 
+	if (hc->expect == HD_EXPECT_BLOCKED) {
+		hd_connect_start(run, hc->host, hc->port, hc->expect, hc->blocked_kinds);
+		return;
+	}
+	a = xcalloc(1, sizeof(*a));
 	a->run = run;
 	run->state = a;
 	run->phase = "request";
@@ -555,6 +584,10 @@ static void http_cancel(struct hd_check_run *run)
 	struct http_attempt *a = run->state;
 	const struct http_conf *hc = run->conf->type_conf;
 
+	if (hc->expect == HD_EXPECT_BLOCKED) {
+		hd_connect_cancel(run);
+		return;
+	}
 	if (a == NULL)
 		return;
 	/* The engine's timeout detail names the step and the address: take both from curl before letting go. */
