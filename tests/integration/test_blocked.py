@@ -178,11 +178,16 @@ def test_http_variant(workdirs, make_netns, start_tcp_listener):
     assert c["detail"] == "%s:8080 accepted a connection from %s: it must be blocked" % (JENKINS, BACKEND), c
 
 
-def test_the_daemon_turns_exposed_when_the_rule_goes(start_healthd, make_netns, start_tcp_listener):
+def test_the_daemon_turns_exposed_when_the_rule_goes(workdirs, start_healthd, make_netns, start_tcp_listener,
+                                                    start_receiver):
     jenkins, backend, _ = topology(make_netns, start_tcp_listener)
     jenkins.block(8080, how="drop")
+    rx = start_receiver(netns=backend)
     cfg = {"node_name": "be-1", "defaults": {"interval_ms": 300, "timeout_ms": 300, "rise": 1, "fall": 1},
-           "checks": [blocked_tcp("jenkins", critical=False)]}
+           "checks": [blocked_tcp("jenkins", critical=False)],
+           "alerts": {"spool_dir": os.path.join(workdirs.new("spool"), "spool"),
+                      "webhooks": [{"url": rx.url + "/hook", "timeout_ms": 1000}],
+                      "min_gap_s": 0, "repeat_interval_s": 0, "retry_initial_ms": 50, "retry_max_ms": 300}}
     hd = start_healthd(cfg, netns=backend)
 
     def check(pred):
@@ -196,6 +201,15 @@ def test_the_daemon_turns_exposed_when_the_rule_goes(start_healthd, make_netns, 
     jenkins.unblock(8080, how="drop")
     c = check(lambda c: c["status"] == "down")
     assert c["kind"] == "exposed", c
+    assert c["detail"] == "%s:8080 accepted a connection from %s: it must be blocked" % (JENKINS, BACKEND), c
     _, _, body = hd.get("/metrics")
-    text = body.decode() if isinstance(body, bytes) else body
+    text = body.decode()
     assert 'healthd_check_failures_total{check="jenkins",kind="exposed"}' in text, text
+
+    def regression(posts):
+        return [p["body"] for p in posts if isinstance(p["body"], dict) and p["body"].get("event") == "regression"]
+    ev = regression(rx.wait_for(lambda posts: regression(posts), timeout=8, what="the regression"))[0]
+    assert (ev["kind"], ev["previous_kind"]) == ("exposed", "ok"), ev
+    assert ev["source_addr"] == BACKEND, ev
+    assert ev["summary"].startswith("%s:8080 accepts connections but must be blocked since " % JENKINS), ev
+    assert ev["summary"].endswith("(firewall rule removed or changed?)"), ev
