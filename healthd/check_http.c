@@ -267,6 +267,16 @@ static int http_validate(struct hd_check_conf *conf, struct cfg_ctx *ctx)
 				 "expected an http:// or https:// URL: %s", why);
 	hc->host_is_ip = hc->host_port[0] == '[' || is_ipv4_host(hc->host_port);
 	split_host_port(hc);
+	if (hc->expect == HD_EXPECT_BLOCKED) {
+		static const char *const request_keys[] = {"method", "headers", "body", "expect_status", "expect_body",
+							   "tls_verify", "ca", NULL};
+		for (size_t i = 0; request_keys[i]; i++) {
+			const cJSON *k = cJSON_GetObjectItemCaseSensitive(ctx->check_node, request_keys[i]);
+			if (k != NULL)
+				return cfg_error(ctx, k, true, "%s has no effect with expect: \"blocked\" (no request is "
+						 "sent, only a TCP connect to %s)", request_keys[i], hc->host_port);
+		}
+	}
 	return hd_blocked_validate(hc->expect, hc->blocked_kinds, ctx);
 }
 

@@ -213,3 +213,14 @@ def test_the_daemon_turns_exposed_when_the_rule_goes(workdirs, start_healthd, ma
     assert ev["source_addr"] == BACKEND, ev
     assert ev["summary"].startswith("%s:8080 accepts connections but must be blocked since " % JENKINS), ev
     assert ev["summary"].endswith("(firewall rule removed or changed?)"), ev
+
+
+def test_http_ipv6_url_and_default_port(workdirs, make_netns):
+    """The URL's host without brackets, and the scheme's default port: nothing listens on [::1]:80 or :443."""
+    ns = make_netns("v6")
+    rc, checks, _ = one_shot(workdirs, ns, [blocked_http("v6", "http://[::1]/admin"),
+                                           blocked_http("tls", "https://127.0.0.1/")])
+    assert rc == 0, checks
+    assert checks["v6"]["detail"] == "connect [::1]:80 from ::1: refused (Connection refused), as expected", checks
+    assert checks["tls"]["detail"] == ("connect 127.0.0.1:443 from 127.0.0.1: refused (Connection refused), "
+                                       "as expected"), checks

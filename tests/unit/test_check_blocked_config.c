@@ -59,11 +59,39 @@ static void test_errors_name_the_position_and_the_key(void **state)
 	expect_error(HOST "\"expect\": \"closed\"", "checks[\"jenkins\"].expect: expected one of \"open\", \"blocked\"");
 }
 
+static void expect_http_error(const char *keys, const char *fragment)
+{
+	char text[1024], *error = NULL;
+	struct hd_config *cfg;
+
+	snprintf(text, sizeof(text), "{\"checks\": [{\"name\": \"jenkins\", \"type\": \"http\", %s}]}", keys);
+	cfg = config_parse("t.json", text, strlen(text), &error);
+	if (cfg != NULL || error == NULL || strstr(error, fragment) == NULL)
+		fail_msg("for %s: expected an error containing \"%s\", got %s", keys, fragment, error ? error : "none");
+	free(error);
+}
+
+static void test_http_request_keys_have_no_effect_when_blocked(void **state)
+{
+	(void)state;
+	expect_http_error("\"url\": \"http://10.0.0.5:8080/login\", \"expect\": \"blocked\", \"expect_status\": 403",
+			  "t.json:1:107: checks[\"jenkins\"].expect_status: expect_status has no effect with expect: "
+			  "\"blocked\" (no request is sent, only a TCP connect to 10.0.0.5:8080)");
+	expect_http_error("\"url\": \"https://ci.internal/\", \"expect\": \"blocked\", \"ca\": \"/x.pem\"",
+			  "cannot read the CA file /x.pem");
+	expect_http_error("\"url\": \"https://ci.internal/\", \"expect\": \"blocked\", \"tls_verify\": false",
+			  "checks[\"jenkins\"].tls_verify: tls_verify has no effect with expect: \"blocked\" (no request is "
+			  "sent, only a TCP connect to ci.internal:443)");
+	expect_http_error("\"url\": \"http://ci.internal/\", \"blocked_kinds\": [\"timeout\"]",
+			  "checks[\"jenkins\"].blocked_kinds: blocked_kinds needs expect: \"blocked\"");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid_forms),
 		cmocka_unit_test(test_errors_name_the_position_and_the_key),
+		cmocka_unit_test(test_http_request_keys_have_no_effect_when_blocked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
