@@ -15,6 +15,7 @@
 #include "check.h"
 #include "config.h"
 #include "curl_loop.h"
+#include "tcp_connect.h"
 
 #define HTTP_BODY_CAP (64 * 1024) /* read at most this much of a body to look for expect_body */
 #define HTTP_SAMPLE_CAP 256       /* without expect_body, only the start is kept, for the detail */
@@ -38,12 +39,16 @@ struct http_conf {
 	bool tls_verify;
 	char *ca;
 	int min_cert_days;
+	int expect;             /* HD_EXPECT_*: blocked is a plain TCP connect to the URL's host and port */
+	unsigned blocked_kinds; /* 0 = the default */
 	/* derived by http_validate */
 	struct status_range ranges[HTTP_MAX_STATUS_RANGES];
 	size_t n_ranges;
 	bool https;
 	char *host_port; /* "host:port" from the URL, for details before curl knows the address */
 	bool host_is_ip;
+	char *host;      /* the URL's host without brackets, and its port: where expect blocked connects */
+	int port;
 };
 
 /* Kept across attempts: the certificate the latest https attempt saw. */
@@ -84,6 +89,7 @@ static const struct cfg_key http_keys[] = {
 	 "PEM file of the CA(s) to verify the server with, instead of the system's", cfg_parse_ca},
 	{"min_cert_days", CFG_INT, offsetof(struct http_conf, min_cert_days), false, 0, 36500, "0 (off)", NULL,
 	 "https: fail (kind threshold) when the server's certificate expires in fewer days than this"},
+	HD_BLOCKED_KEYS(struct http_conf, expect, blocked_kinds),
 	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL, NULL},
 };
 
@@ -219,6 +225,21 @@ static bool is_ipv4_host(const char *host_port)
 	return inet_pton(AF_INET, host, &v4) == 1;
 }
 
+/* host and port from host_port ("10.0.0.5:8080", "[::1]:443"), which curl built with the scheme's default port. */
+static void split_host_port(struct http_conf *hc)
+{
+	const char *colon = strrchr(hc->host_port, ':');
+	const char *h = hc->host_port;
+	int n = (int)(colon - h);
+
+	if (h[0] == '[' && n >= 2 && h[n - 1] == ']') {
+		h++;
+		n -= 2;
+	}
+	hc->host = xasprintf("%.*s", n, h);
+	hc->port = atoi(colon + 1);
+}
+
 static int http_validate(struct hd_check_conf *conf, struct cfg_ctx *ctx)
 {
 	struct http_conf *hc = conf->type_conf;
@@ -248,7 +269,18 @@ static int http_validate(struct hd_check_conf *conf, struct cfg_ctx *ctx)
 	if (hc->min_cert_days > 0 && !hc->https)
 		return cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(ctx->check_node, "min_cert_days"), true,
 				 "min_cert_days needs an https:// URL (an http:// server has no certificate)");
-	return 0;
+	split_host_port(hc);
+	if (hc->expect == HD_EXPECT_BLOCKED) {
+		static const char *const request_keys[] = {"method", "headers", "body", "expect_status", "expect_body",
+							   "tls_verify", "ca", "min_cert_days", NULL};
+		for (size_t i = 0; request_keys[i]; i++) {
+			const cJSON *k = cJSON_GetObjectItemCaseSensitive(ctx->check_node, request_keys[i]);
+			if (k != NULL)
+				return cfg_error(ctx, k, true, "%s has no effect with expect: \"blocked\" (no request is "
+						 "sent, only a TCP connect to %s)", request_keys[i], hc->host_port);
+		}
+	}
+	return hd_blocked_validate(hc->expect, hc->blocked_kinds, ctx);
 }
 
 static void http_free_conf(void *type_conf)
@@ -257,6 +289,8 @@ static void http_free_conf(void *type_conf)
 
 	free(hc->host_port);
 	hc->host_port = NULL;
+	free(hc->host);
+	hc->host = NULL;
 }
 
 /* ---- one attempt ---- */
@@ -529,11 +563,16 @@ static void on_done(CURL *easy, CURLcode result, void *arg)
 static void http_start(struct hd_check_run *run)
 {
 	const struct http_conf *hc = run->conf->type_conf;
-	struct http_attempt *a = xcalloc(1, sizeof(*a));
+	struct http_attempt *a;
 	long remaining = hd_run_remaining_ms(run);
 	/* curl gives up just before the engine would, so that its own error says which step was late */
 	long curl_ms = remaining - (remaining / 20 + 5 < 50 ? remaining / 20 + 5 : 50);
 
+	if (hc->expect == HD_EXPECT_BLOCKED) {
+		hd_connect_start(run, hc->host, hc->port, hc->expect, hc->blocked_kinds);
+		return;
+	}
+	a = xcalloc(1, sizeof(*a));
 	a->run = run;
 	run->state = a;
 	run->phase = "request";
@@ -608,6 +647,10 @@ static void http_cancel(struct hd_check_run *run)
 	struct http_attempt *a = run->state;
 	const struct http_conf *hc = run->conf->type_conf;
 
+	if (hc->expect == HD_EXPECT_BLOCKED) {
+		hd_connect_cancel(run);
+		return;
+	}
 	if (a == NULL)
 		return;
 	/* The engine's timeout detail names the step and the address: take both from curl before letting go. */

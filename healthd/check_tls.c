@@ -283,7 +283,7 @@ static void on_resolved(const struct sockaddr *sa, socklen_t salen, const char *
 		hd_check_done(run, HD_KIND_DNS, "%s", error);
 		return;
 	}
-	a->tcp = hd_connect_start(run, sa, salen, on_tcp_event, a, &err);
+	a->tcp = hd_socket_connect(run, sa, salen, on_tcp_event, a, &err);
 	if (a->tcp == NULL) {
 		attempt_free(a);
 		hd_connect_failed(run, err);

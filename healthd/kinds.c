@@ -25,6 +25,8 @@ static const struct {
 	[HD_KIND_THRESHOLD] = {"threshold", {"%s past its threshold", "", "past its threshold"}},
 	[HD_KIND_SLOW] = {"slow", {"%s answers too slowly", "overloaded?", "too slow"}},
 	[HD_KIND_ERROR] = {"error", {"%s check fails", "", "failing"}},
+	[HD_KIND_EXPOSED] = {"exposed", {"%s accepts connections but must be blocked", "firewall rule removed or changed?",
+					 "reachable, must be blocked"}},
 };
 /* A kind appended to the enum without its row here does not compile. */
 _Static_assert(HD_ARRAY_LEN(kinds) == HD_KIND_COUNT, "every kind needs its row in kinds[]");

@@ -16,6 +16,7 @@ enum hd_kind {
 	HD_KIND_THRESHOLD,
 	HD_KIND_SLOW,
 	HD_KIND_ERROR,
+	HD_KIND_EXPOSED, /* expect "blocked": the connection was accepted */
 	HD_KIND_COUNT
 };
 

@@ -104,8 +104,8 @@ int hd_resolve_settle(struct event_base *base)
 	return cancels_in_flight == 0 ? 0 : -1;
 }
 
-struct bufferevent *hd_connect_start(struct hd_check_run *run, const struct sockaddr *sa, socklen_t salen,
-				     bufferevent_event_cb cb, void *arg, int *err)
+struct bufferevent *hd_socket_connect(struct hd_check_run *run, const struct sockaddr *sa, socklen_t salen,
+				      bufferevent_event_cb cb, void *arg, int *err)
 {
 	struct bufferevent *bev;
 

@@ -30,8 +30,8 @@ int hd_resolve_settle(struct event_base *base);
  * After a resolution: fills run->peer, sets run->phase to "connect" and starts a non-blocking TCP connect on a
  * new bufferevent (closed when freed) whose event callback is cb. NULL with *err set when it failed at once.
  */
-struct bufferevent *hd_connect_start(struct hd_check_run *run, const struct sockaddr *sa, socklen_t salen,
-				     bufferevent_event_cb cb, void *arg, int *err);
+struct bufferevent *hd_socket_connect(struct hd_check_run *run, const struct sockaddr *sa, socklen_t salen,
+				      bufferevent_event_cb cb, void *arg, int *err);
 /* Ends the attempt for a failed connect: the kind of the errno, the peer, and what a refusal means. */
 void hd_connect_failed(struct hd_check_run *run, int err);
 

@@ -100,7 +100,7 @@ def test_metrics_pass_promtool_and_agree_with_health(start_healthd, start_tcp_li
         attempts = value(samples, "healthd_check_attempts_total", check=name)
         failures = {k: value(samples, "healthd_check_failures_total", check=name, kind=k)
                     for k in ("timeout", "refused", "unreachable", "dns", "auth", "protocol", "tls",
-                              "http_status", "threshold", "slow", "error")}
+                              "http_status", "threshold", "slow", "error", "exposed")}
         assert attempts >= 1
         if check["status"] == "up":
             assert sum(failures.values()) == 0, (name, failures)

@@ -221,7 +221,7 @@ static void unknown_check_key_suggests_the_close_one(void **unused)
 		     "healthd.json:1:13: listen.htp: unknown key \"htp\" (did you mean \"http\"?)");
 	expect_error("{\"checks\": [{\"name\": \"db\", \"type\": \"tcp\", \"host\": \"h\", \"port\": 1, \"color\": 1}]}",
 		     "healthd.json:1:67: checks[\"db\"].color: unknown key \"color\" (expected one of: name, type, critical, "
-		     "interval_ms, timeout_ms, rise, fall, fastinterval_ms, downinterval_ms, labels, runbook_url, host, port)");
+		     "interval_ms, timeout_ms, rise, fall, fastinterval_ms, downinterval_ms, labels, runbook_url, host, port, expect, blocked_kinds)");
 }
 
 static void wrong_types(void **unused)
