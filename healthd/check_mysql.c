@@ -35,6 +35,9 @@ struct mysql_conf {
 	bool expect_read_only;
 	int max_replication_lag_s;
 	bool persistent;
+	bool galera;
+	bool available_when_donor;
+	bool available_when_readonly;
 	struct hd_mysql_expect expect_rows; /* a number N is "== N"; op HD_CMP_STRING: not given */
 	char *expect_value;
 	/* set by validate */
@@ -56,7 +59,7 @@ struct mysql_call {
 };
 
 /* What an attempt runs, in order, once logged in. */
-enum mysql_stage { STAGE_USER_QUERY, STAGE_READ_ONLY, STAGE_REPLICA, STAGE_REPLICA_LEGACY, STAGE_DONE };
+enum mysql_stage { STAGE_USER_QUERY, STAGE_READ_ONLY, STAGE_GALERA, STAGE_REPLICA, STAGE_REPLICA_LEGACY, STAGE_DONE };
 
 /* What a check keeps across attempts. */
 struct hd_persist {
@@ -132,6 +135,13 @@ static const struct cfg_key mysql_keys[] = {
 	 "when given, @@global.read_only must equal it (a primary must be writable, a replica read-only)"},
 	{"max_replication_lag_s", CFG_INT, offsetof(struct mysql_conf, max_replication_lag_s), false, 1, 604800, NULL,
 	 NULL, "when given, the server must be a running replica at most this many seconds behind its primary"},
+	{"galera", CFG_BOOL, offsetof(struct mysql_conf, galera), false, 0, 0, "false", NULL,
+	 "a Galera node, judged as clustercheck does: wsrep_ready ON, wsrep_cluster_status Primary, wsrep_local_state 4 "
+	 "(Synced) and read_only OFF (else kind threshold)"},
+	{"available_when_donor", CFG_BOOL, offsetof(struct mysql_conf, available_when_donor), false, 0, 0, "false", NULL,
+	 "with galera: a node in state 2 (Donor/Desynced) is up too"},
+	{"available_when_readonly", CFG_BOOL, offsetof(struct mysql_conf, available_when_readonly), false, 0, 0, "false",
+	 NULL, "with galera: a node with read_only ON is up too"},
 	{"persistent", CFG_BOOL, offsetof(struct mysql_conf, persistent), false, 0, 0, "false", NULL,
 	 "keep one session and ping it instead of a new connection per attempt"},
 	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL},
@@ -291,6 +301,11 @@ static int mysql_validate(struct hd_check_conf *conf, struct cfg_ctx *ctx)
 	if (mc->expect_value && hd_mysql_expect_parse(mc->expect_value, &mc->expect, &why) < 0)
 		return cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(node, "expect_value"), false, "\"%s\": %s",
 				 mc->expect_value, why);
+	if (!mc->galera && (mc->available_when_donor || mc->available_when_readonly))
+		return cfg_error(ctx,
+				 cJSON_GetObjectItemCaseSensitive(node, mc->available_when_donor ? "available_when_donor"
+												   : "available_when_readonly"),
+				 true, "this judges a Galera node's state, which needs \"galera\": true");
 	conf->target = hd_join_hostport(mc->host, mc->port);
 	return 0;
 }
@@ -598,6 +613,16 @@ static int query_failed(struct mysql_attempt *a)
 	return finish(a, code < CR_MIN_ERROR);
 }
 
+/*
+ * A Galera node's state, read_only and wsrep_on in one round trip. Subqueries, not one aggregate over
+ * information_schema: in the aggregate's own SELECT MariaDB 10.11 reads @@global.wsrep_on as 0.
+ */
+#define GALERA_STATUS(name) "(SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = '" name "')"
+#define GALERA_STATEMENT                                                                                         \
+	"SELECT " GALERA_STATUS("WSREP_READY") ", " GALERA_STATUS("WSREP_CLUSTER_STATUS") ", "                     \
+	GALERA_STATUS("WSREP_LOCAL_STATE") ", " GALERA_STATUS("WSREP_LOCAL_STATE_COMMENT") ", @@global.read_only, " \
+	"@@global.wsrep_on"
+
 static const char *stage_statement(const struct mysql_attempt *a)
 {
 	switch (a->stage) {
@@ -605,6 +630,8 @@ static const char *stage_statement(const struct mysql_attempt *a)
 		return a->mc->query;
 	case STAGE_READ_ONLY:
 		return "SELECT @@global.read_only";
+	case STAGE_GALERA:
+		return GALERA_STATEMENT;
 	case STAGE_REPLICA:
 		return "SHOW REPLICA STATUS";
 	case STAGE_REPLICA_LEGACY:
@@ -761,6 +788,38 @@ static void judge_user_query(struct mysql_attempt *a, MYSQL_RES *res)
 		append(a, ", first value %s as expected", shown);
 }
 
+/* A Galera node as clustercheck judges it: ready, in the primary component, Synced (or a donor), writable. */
+static void judge_galera(struct mysql_attempt *a, MYSQL_RES *res)
+{
+	const struct mysql_conf *mc = a->mc;
+	MYSQL_ROW row = mysql_fetch_row(res);
+	unsigned long *len;
+	char v[6][48];
+
+	if (row == NULL || mysql_num_fields(res) != 6) {
+		fail(a, HD_KIND_PROTOCOL, "galera: the wsrep status query on %s returned no row", a->run->peer);
+		return;
+	}
+	len = mysql_fetch_lengths(res);
+	for (int i = 0; i < 6; i++)
+		hd_sanitize_text(row[i] ? row[i] : "NULL", row[i] ? len[i] : 4, v[i], sizeof(v[i]));
+	if (row[0] == NULL || strcmp(v[5], "0") == 0 || strcmp(v[5], "OFF") == 0)
+		fail(a, HD_KIND_THRESHOLD, "galera: %s is not a Galera node (wsrep_on %s)", a->run->peer, v[5]);
+	else if (strcmp(v[0], "ON") != 0)
+		fail(a, HD_KIND_THRESHOLD, "galera: wsrep_ready %s, expected ON (%s)", v[0], a->run->peer);
+	else if (strcmp(v[1], "Primary") != 0)
+		fail(a, HD_KIND_THRESHOLD, "galera: wsrep_cluster_status %s, expected Primary: this node is not in the "
+		     "primary component (%s)", v[1], a->run->peer);
+	else if (strcmp(v[2], "4") != 0 && !(strcmp(v[2], "2") == 0 && mc->available_when_donor))
+		fail(a, HD_KIND_THRESHOLD, "galera: wsrep_local_state %s (%s), expected 4 (Synced)%s (%s)", v[2], v[3],
+		     strcmp(v[2], "2") == 0 ? "; available_when_donor accepts 2" : "", a->run->peer);
+	else if ((strcmp(v[4], "1") == 0 || strcmp(v[4], "ON") == 0) && !mc->available_when_readonly)
+		fail(a, HD_KIND_THRESHOLD, "galera: %s is read-only (@@global.read_only=%s), expected writable; "
+		     "available_when_readonly accepts it", a->run->peer, v[4]);
+	else
+		append(a, ", galera: wsrep_local_state %s (%s), %s, read_only %s", v[2], v[3], v[1], v[4]);
+}
+
 /* A stored result of the current stage: judge it, then go on to the next stage. */
 static int stage_result(struct mysql_attempt *a)
 {
@@ -780,6 +839,10 @@ static int stage_result(struct mysql_attempt *a)
 	case STAGE_READ_ONLY:
 		if (res != NULL)
 			judge_read_only(a, res);
+		break;
+	case STAGE_GALERA:
+		if (res != NULL)
+			judge_galera(a, res);
 		break;
 	case STAGE_REPLICA:
 	case STAGE_REPLICA_LEGACY:
@@ -802,6 +865,8 @@ static int stage_result(struct mysql_attempt *a)
 	case STAGE_USER_QUERY:
 		return begin_stage(a, STAGE_READ_ONLY);
 	case STAGE_READ_ONLY:
+		return begin_stage(a, STAGE_GALERA);
+	case STAGE_GALERA:
 		return begin_stage(a, STAGE_REPLICA);
 	case STAGE_REPLICA:
 	case STAGE_REPLICA_LEGACY:
@@ -817,6 +882,8 @@ static int begin_stage(struct mysql_attempt *a, enum mysql_stage stage)
 	const char *stmt;
 
 	if (stage == STAGE_READ_ONLY && !a->mc->check_read_only)
+		stage = STAGE_GALERA;
+	if (stage == STAGE_GALERA && !a->mc->galera)
 		stage = STAGE_REPLICA;
 	if (stage == STAGE_REPLICA && a->mc->max_replication_lag_s == 0)
 		stage = STAGE_DONE;

@@ -463,6 +463,8 @@ def test_password_file_is_read_again_on_reload(mariadb, start_healthd, workdirs)
     ({"expect_rows": ">= many"}, 'checks["db"].expect_rows: ">= many": a comparison needs a decimal number'),
     ({"expect_rows": "ten"}, 'checks["db"].expect_rows: "ten": a row count compares with a number, not a string'),
     ({"expect_rows": -1}, 'checks["db"].expect_rows: expected a row count 0..1000000000, got -1'),
+    ({"available_when_donor": True}, 'checks["db"].available_when_donor: this judges a Galera node\'s state, '
+                                     'which needs "galera": true'),
     ({"expect_rows": True}, 'checks["db"].expect_rows: expected a row count or a comparison such as ">= 1", got'),
 ])
 def test_configuration_errors(workdirs, extra, message):
