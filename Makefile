@@ -60,7 +60,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 # `make test` and `make demo` only.
 DEB_BUILD := build-essential dpkg-dev pkg-config libevent-dev libcjson-dev libcurl4-openssl-dev libssl-dev libmariadb-dev \
 	libhiredis-dev libsystemd-dev libcmocka-dev
-DEB_TEST := python3 python3-pytest haproxy iptables iproute2 mariadb-server mariadb-client redis-server \
+DEB_TEST := python3 python3-pytest haproxy iptables iproute2 mariadb-server mariadb-client galera-4 redis-server \
 	redis-tools prometheus-alertmanager prometheus socat curl ca-certificates openssl procps e2fsprogs python3-fusepy \
 	systemd ansible-core ansible-lint valgrind man-db util-linux monitoring-plugins-basic monitoring-plugins-standard \
 	clang libclang-rt-14-dev libfaketime chromium dnsmasq-base \

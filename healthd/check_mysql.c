@@ -35,7 +35,13 @@ struct mysql_conf {
 	bool expect_read_only;
 	int max_replication_lag_s;
 	bool persistent;
+	bool galera;
+	bool available_when_donor;
+	bool available_when_readonly;
+	struct hd_mysql_expect expect_rows; /* a number N is "== N"; op HD_CMP_STRING: not given */
+	char *expect_value;
 	/* set by validate */
+	struct hd_mysql_expect expect; /* expect_value parsed, when given */
 	char *secret;         /* the password, inline or read from password_file; never printed */
 	bool check_read_only; /* expect_read_only was given */
 };
@@ -53,7 +59,7 @@ struct mysql_call {
 };
 
 /* What an attempt runs, in order, once logged in. */
-enum mysql_stage { STAGE_USER_QUERY, STAGE_READ_ONLY, STAGE_REPLICA, STAGE_REPLICA_LEGACY, STAGE_DONE };
+enum mysql_stage { STAGE_USER_QUERY, STAGE_READ_ONLY, STAGE_GALERA, STAGE_REPLICA, STAGE_REPLICA_LEGACY, STAGE_DONE };
 
 /* What a check keeps across attempts. */
 struct hd_persist {
@@ -97,6 +103,8 @@ struct mysql_attempt {
 
 static const char *const tls_modes[] = {"off", "preferred", "required", NULL};
 
+static int parse_expect_rows(struct cfg_ctx *ctx, const cJSON *node, void *field);
+
 static const struct cfg_key mysql_keys[] = {
 	{"host", CFG_STRING, offsetof(struct mysql_conf, host), true, 0, 0, NULL, NULL,
 	 "name or IP address of the server, always reached over TCP; names are resolved again for every new connection"},
@@ -110,7 +118,15 @@ static const struct cfg_key mysql_keys[] = {
 	{"database", CFG_STRING, offsetof(struct mysql_conf, database), false, 0, 0, NULL, NULL,
 	 "default database to select at login (it must exist and the user must have access to it)"},
 	{"query", CFG_STRING, offsetof(struct mysql_conf, query), false, 0, 0, "SELECT 1", NULL,
-	 "statement to run; any result passes, an error fails with the server's code and message"},
+	 "statement to run; an error fails with the server's code and message; without expect_rows and expect_value "
+	 "any result passes"},
+	{"expect_rows", CFG_CUSTOM, offsetof(struct mysql_conf, expect_rows), false, 0, 0, NULL, NULL,
+	 "when given, the number of rows the query returns: a number is exact, `\">= 1\"` (< <= > >= == !=) compares "
+	 "(else kind threshold)",
+	 parse_expect_rows, NULL, "integer or comparison"},
+	{"expect_value", CFG_STRING, offsetof(struct mysql_conf, expect_value), false, 0, 0, NULL, NULL,
+	 "when given, the first column of the first row must match: `\"ON\"` equals that string; `\"<= 5\"`, `\"< 5\"`, "
+	 "`\">= 5\"`, `\"> 5\"`, `\"== 5\"`, `\"!= 5\"` compare it as a number (else kind threshold)"},
 	{"tls", CFG_ENUM, offsetof(struct mysql_conf, tls), false, 0, 0, "off", tls_modes,
 	 "`preferred`: TLS when the server offers it; `required`: fail with kind tls unless TLS is set up"},
 	{"ca", CFG_STRING, offsetof(struct mysql_conf, ca), false, 0, 0, NULL, NULL,
@@ -119,6 +135,13 @@ static const struct cfg_key mysql_keys[] = {
 	 "when given, @@global.read_only must equal it (a primary must be writable, a replica read-only)"},
 	{"max_replication_lag_s", CFG_INT, offsetof(struct mysql_conf, max_replication_lag_s), false, 1, 604800, NULL,
 	 NULL, "when given, the server must be a running replica at most this many seconds behind its primary"},
+	{"galera", CFG_BOOL, offsetof(struct mysql_conf, galera), false, 0, 0, "false", NULL,
+	 "a Galera node, judged as clustercheck does: wsrep_ready ON, wsrep_cluster_status Primary, wsrep_local_state 4 "
+	 "(Synced) and read_only OFF (else kind threshold)"},
+	{"available_when_donor", CFG_BOOL, offsetof(struct mysql_conf, available_when_donor), false, 0, 0, "false", NULL,
+	 "with galera: a node in state 2 (Donor/Desynced) is up too"},
+	{"available_when_readonly", CFG_BOOL, offsetof(struct mysql_conf, available_when_readonly), false, 0, 0, "false",
+	 NULL, "with galera: a node with read_only ON is up too"},
 	{"persistent", CFG_BOOL, offsetof(struct mysql_conf, persistent), false, 0, 0, "false", NULL,
 	 "keep one session and ping it instead of a new connection per attempt"},
 	{NULL, 0, 0, false, 0, 0, NULL, NULL, NULL},
@@ -128,13 +151,137 @@ static void drive(struct mysql_attempt *a, int status);
 static int begin_stage(struct mysql_attempt *a, enum mysql_stage stage);
 static void begin_connection(struct mysql_attempt *a);
 
+/* ---- expect_value: the comparison grammar (pure) ---- */
+
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+int hd_mysql_number(const char *s, size_t len, double *out)
+{
+	char buf[64], *end;
+	size_t b = 0, e = len, i, digits = 0;
+
+	while (b < e && is_blank(s[b]))
+		b++;
+	while (e > b && is_blank(s[e - 1]))
+		e--;
+	if (e - b == 0 || e - b >= sizeof(buf))
+		return -1;
+	i = b;
+	if (s[i] == '+' || s[i] == '-')
+		i++;
+	for (; i < e && s[i] >= '0' && s[i] <= '9'; i++)
+		digits++;
+	if (i < e && s[i] == '.')
+		for (i++; i < e && s[i] >= '0' && s[i] <= '9'; i++)
+			digits++;
+	if (digits == 0)
+		return -1;
+	if (i < e && (s[i] == 'e' || s[i] == 'E')) {
+		i++;
+		if (i < e && (s[i] == '+' || s[i] == '-'))
+			i++;
+		if (i == e || s[i] < '0' || s[i] > '9')
+			return -1;
+		while (i < e && s[i] >= '0' && s[i] <= '9')
+			i++;
+	}
+	if (i != e)
+		return -1;
+	memcpy(buf, s + b, e - b);
+	buf[e - b] = '\0';
+	*out = strtod(buf, &end);
+	return *end == '\0' ? 0 : -1;
+}
+
+int hd_mysql_expect_parse(const char *s, struct hd_mysql_expect *out, const char **why)
+{
+	static const struct { const char *text; enum hd_mysql_cmp op; } ops[] = {
+		{"<=", HD_CMP_LE}, {">=", HD_CMP_GE}, {"==", HD_CMP_EQ}, {"!=", HD_CMP_NE}, {"<", HD_CMP_LT}, {">", HD_CMP_GT},
+	};
+	const char *p = s;
+
+	while (is_blank(*p))
+		p++;
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		size_t n = strlen(ops[i].text);
+
+		if (strncmp(p, ops[i].text, n) != 0)
+			continue;
+		out->op = ops[i].op;
+		out->text = ops[i].text;
+		if (hd_mysql_number(p + n, strlen(p + n), &out->number) < 0) {
+			*why = "a comparison needs a decimal number after the operator (\"<= 5\", \">= 0.5\"); "
+			       "a string to match exactly must not start with < > = or !";
+			return -1;
+		}
+		return 0;
+	}
+	out->op = HD_CMP_STRING;
+	out->text = s;
+	out->number = 0;
+	return 0;
+}
+
+int hd_mysql_expect_match(const struct hd_mysql_expect *e, const char *value, size_t len)
+{
+	double v;
+
+	if (e->op == HD_CMP_STRING)
+		return value != NULL && len == strlen(e->text) && memcmp(value, e->text, len) == 0;
+	if (value == NULL || hd_mysql_number(value, len, &v) < 0)
+		return -1;
+	switch (e->op) {
+	case HD_CMP_LT:
+		return v < e->number;
+	case HD_CMP_LE:
+		return v <= e->number;
+	case HD_CMP_GT:
+		return v > e->number;
+	case HD_CMP_GE:
+		return v >= e->number;
+	case HD_CMP_EQ:
+		return v == e->number;
+	case HD_CMP_NE:
+		return v != e->number;
+	case HD_CMP_STRING:
+		break;
+	}
+	return 0;
+}
+
 /* ---- configuration ---- */
+
+/* expect_rows: a row count (exact) or a numeric comparison string. */
+static int parse_expect_rows(struct cfg_ctx *ctx, const cJSON *node, void *field)
+{
+	struct hd_mysql_expect *e = field;
+	const char *why = "a row count compares with a number, not a string";
+
+	if (cJSON_IsNumber(node)) {
+		if (node->valuedouble < 0 || node->valuedouble > 1e9 || node->valuedouble != (double)(long long)node->valuedouble)
+			return cfg_error(ctx, node, false, "expected a row count 0..1000000000, got %g", node->valuedouble);
+		e->op = HD_CMP_EQ;
+		e->text = "==";
+		e->number = node->valuedouble;
+		return 0;
+	}
+	if (!cJSON_IsString(node))
+		return cfg_error(ctx, node, false, "expected a row count or a comparison such as \">= 1\", got %s",
+				 cfg_json_type_name(node));
+	if (hd_mysql_expect_parse(node->valuestring, e, &why) < 0 || e->op == HD_CMP_STRING)
+		return cfg_error(ctx, node, false, "\"%s\": %s", node->valuestring, why);
+	return 0;
+}
 
 static int mysql_validate(struct hd_check_conf *conf, struct cfg_ctx *ctx)
 {
 	struct mysql_conf *mc = conf->type_conf;
 	const cJSON *node = ctx->check_node;
 	const cJSON *file_node = cJSON_GetObjectItemCaseSensitive(node, "password_file");
+	const char *why;
 
 	if (mc->password && mc->password_file)
 		return cfg_error(ctx, file_node, true, "give password or password_file, not both");
@@ -151,6 +298,14 @@ static int mysql_validate(struct hd_check_conf *conf, struct cfg_ctx *ctx)
 	if (mc->ca && cfg_check_named_file(ctx, cJSON_GetObjectItemCaseSensitive(node, "ca"), "CA file", mc->ca) < 0)
 		return -1;
 	mc->check_read_only = cJSON_GetObjectItemCaseSensitive(node, "expect_read_only") != NULL;
+	if (mc->expect_value && hd_mysql_expect_parse(mc->expect_value, &mc->expect, &why) < 0)
+		return cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(node, "expect_value"), false, "\"%s\": %s",
+				 mc->expect_value, why);
+	if (!mc->galera && (mc->available_when_donor || mc->available_when_readonly))
+		return cfg_error(ctx,
+				 cJSON_GetObjectItemCaseSensitive(node, mc->available_when_donor ? "available_when_donor"
+												   : "available_when_readonly"),
+				 true, "this judges a Galera node's state, which needs \"galera\": true");
 	conf->target = hd_join_hostport(mc->host, mc->port);
 	return 0;
 }
@@ -458,6 +613,16 @@ static int query_failed(struct mysql_attempt *a)
 	return finish(a, code < CR_MIN_ERROR);
 }
 
+/*
+ * A Galera node's state, read_only and wsrep_on in one round trip. Subqueries, not one aggregate over
+ * information_schema: in the aggregate's own SELECT MariaDB 10.11 reads @@global.wsrep_on as 0.
+ */
+#define GALERA_STATUS(name) "(SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = '" name "')"
+#define GALERA_STATEMENT                                                                                         \
+	"SELECT " GALERA_STATUS("WSREP_READY") ", " GALERA_STATUS("WSREP_CLUSTER_STATUS") ", "                     \
+	GALERA_STATUS("WSREP_LOCAL_STATE") ", " GALERA_STATUS("WSREP_LOCAL_STATE_COMMENT") ", @@global.read_only, " \
+	"@@global.wsrep_on"
+
 static const char *stage_statement(const struct mysql_attempt *a)
 {
 	switch (a->stage) {
@@ -465,6 +630,8 @@ static const char *stage_statement(const struct mysql_attempt *a)
 		return a->mc->query;
 	case STAGE_READ_ONLY:
 		return "SELECT @@global.read_only";
+	case STAGE_GALERA:
+		return GALERA_STATEMENT;
 	case STAGE_REPLICA:
 		return "SHOW REPLICA STATUS";
 	case STAGE_REPLICA_LEGACY:
@@ -558,6 +725,101 @@ static void judge_replica(struct mysql_attempt *a, MYSQL_RES *res)
 	append(a, ", replication lag %ld s (max %d)", lag, a->mc->max_replication_lag_s);
 }
 
+/* A value from the server, bounded and sanitized for the detail: 12, "Yes", NULL. */
+static void shown_value(char *out, size_t outlen, const char *value, size_t len)
+{
+	char clean[96];
+	double number;
+
+	if (value == NULL) {
+		hd_strlcpy(out, "NULL", outlen);
+		return;
+	}
+	hd_sanitize_text(value, len, clean, sizeof(clean));
+	snprintf(out, outlen, hd_mysql_number(value, len, &number) == 0 ? "%s" : "\"%s\"", clean);
+}
+
+/* expect_rows and expect_value against the user query's result (NULL: a statement without a result set). */
+static void judge_user_query(struct mysql_attempt *a, MYSQL_RES *res)
+{
+	const struct mysql_conf *mc = a->mc;
+	bool check_rows = mc->expect_rows.op != HD_CMP_STRING;
+	unsigned long long rows = res ? (unsigned long long)mysql_num_rows(res) : 0;
+	char rows_text[32], shown[128];
+	unsigned long *lengths;
+	MYSQL_ROW row;
+	int verdict;
+
+	if (res == NULL && (check_rows || mc->expect_value)) {
+		fail(a, HD_KIND_THRESHOLD, "query \"%s\" on %s returned no result set, but expect_%s is set", mc->query,
+		     a->run->peer, check_rows ? "rows" : "value");
+		return;
+	}
+	snprintf(rows_text, sizeof(rows_text), "%llu", rows);
+	if (check_rows && hd_mysql_expect_match(&mc->expect_rows, rows_text, strlen(rows_text)) != 1) {
+		fail(a, HD_KIND_THRESHOLD, "query \"%s\" on %s returned %llu row%s, expected %s %.0f", mc->query,
+		     a->run->peer, rows, rows == 1 ? "" : "s", mc->expect_rows.text, mc->expect_rows.number);
+		return;
+	}
+	if (res == NULL || mc->expect_value == NULL)
+		return;
+	row = mysql_fetch_row(res);
+	if (row == NULL) {
+		fail(a, HD_KIND_THRESHOLD, "query \"%s\" on %s returned no rows, expected a first value %s%s%s", mc->query,
+		     a->run->peer, mc->expect.op == HD_CMP_STRING ? "\"" : mc->expect.text,
+		     mc->expect.op == HD_CMP_STRING ? mc->expect_value : " ", mc->expect.op == HD_CMP_STRING ? "\"" : "");
+		if (mc->expect.op != HD_CMP_STRING)
+			append(a, "%g", mc->expect.number);
+		return;
+	}
+	lengths = mysql_fetch_lengths(res);
+	shown_value(shown, sizeof(shown), row[0], row[0] ? lengths[0] : 0);
+	verdict = hd_mysql_expect_match(&mc->expect, row[0], row[0] ? lengths[0] : 0);
+	if (mc->expect.op == HD_CMP_STRING && verdict == 0)
+		fail(a, HD_KIND_THRESHOLD, "first value %s, expected \"%s\" (query \"%s\" on %s)", shown, mc->expect_value,
+		     mc->query, a->run->peer);
+	else if (verdict < 0)
+		fail(a, HD_KIND_THRESHOLD, "first value %s is not a number, expected %s %g (query \"%s\" on %s)", shown,
+		     mc->expect.text, mc->expect.number, mc->query, a->run->peer);
+	else if (verdict == 0)
+		fail(a, HD_KIND_THRESHOLD, "first value %s, expected %s %g (query \"%s\" on %s)", shown, mc->expect.text,
+		     mc->expect.number, mc->query, a->run->peer);
+	else
+		append(a, ", first value %s as expected", shown);
+}
+
+/* A Galera node as clustercheck judges it: ready, in the primary component, Synced (or a donor), writable. */
+static void judge_galera(struct mysql_attempt *a, MYSQL_RES *res)
+{
+	const struct mysql_conf *mc = a->mc;
+	MYSQL_ROW row = mysql_fetch_row(res);
+	unsigned long *len;
+	char v[6][48];
+
+	if (row == NULL || mysql_num_fields(res) != 6) {
+		fail(a, HD_KIND_PROTOCOL, "galera: the wsrep status query on %s returned no row", a->run->peer);
+		return;
+	}
+	len = mysql_fetch_lengths(res);
+	for (int i = 0; i < 6; i++)
+		hd_sanitize_text(row[i] ? row[i] : "NULL", row[i] ? len[i] : 4, v[i], sizeof(v[i]));
+	if (row[0] == NULL || strcmp(v[5], "0") == 0 || strcmp(v[5], "OFF") == 0)
+		fail(a, HD_KIND_THRESHOLD, "galera: %s is not a Galera node (wsrep_on %s)", a->run->peer, v[5]);
+	else if (strcmp(v[0], "ON") != 0)
+		fail(a, HD_KIND_THRESHOLD, "galera: wsrep_ready %s, expected ON (%s)", v[0], a->run->peer);
+	else if (strcmp(v[1], "Primary") != 0)
+		fail(a, HD_KIND_THRESHOLD, "galera: wsrep_cluster_status %s, expected Primary: this node is not in the "
+		     "primary component (%s)", v[1], a->run->peer);
+	else if (strcmp(v[2], "4") != 0 && !(strcmp(v[2], "2") == 0 && mc->available_when_donor))
+		fail(a, HD_KIND_THRESHOLD, "galera: wsrep_local_state %s (%s), expected 4 (Synced)%s (%s)", v[2], v[3],
+		     strcmp(v[2], "2") == 0 ? "; available_when_donor accepts 2" : "", a->run->peer);
+	else if ((strcmp(v[4], "1") == 0 || strcmp(v[4], "ON") == 0) && !mc->available_when_readonly)
+		fail(a, HD_KIND_THRESHOLD, "galera: %s is read-only (@@global.read_only=%s), expected writable; "
+		     "available_when_readonly accepts it", a->run->peer, v[4]);
+	else
+		append(a, ", galera: wsrep_local_state %s (%s), %s, read_only %s", v[2], v[3], v[1], v[4]);
+}
+
 /* A stored result of the current stage: judge it, then go on to the next stage. */
 static int stage_result(struct mysql_attempt *a)
 {
@@ -572,10 +834,15 @@ static int stage_result(struct mysql_attempt *a)
 		else
 			append(a, ": %s: ok, %llu row%s affected", a->mc->query,
 			       (unsigned long long)mysql_affected_rows(a->call.m), mysql_affected_rows(a->call.m) == 1 ? "" : "s");
+		judge_user_query(a, res);
 		break;
 	case STAGE_READ_ONLY:
 		if (res != NULL)
 			judge_read_only(a, res);
+		break;
+	case STAGE_GALERA:
+		if (res != NULL)
+			judge_galera(a, res);
 		break;
 	case STAGE_REPLICA:
 	case STAGE_REPLICA_LEGACY:
@@ -598,6 +865,8 @@ static int stage_result(struct mysql_attempt *a)
 	case STAGE_USER_QUERY:
 		return begin_stage(a, STAGE_READ_ONLY);
 	case STAGE_READ_ONLY:
+		return begin_stage(a, STAGE_GALERA);
+	case STAGE_GALERA:
 		return begin_stage(a, STAGE_REPLICA);
 	case STAGE_REPLICA:
 	case STAGE_REPLICA_LEGACY:
@@ -613,6 +882,8 @@ static int begin_stage(struct mysql_attempt *a, enum mysql_stage stage)
 	const char *stmt;
 
 	if (stage == STAGE_READ_ONLY && !a->mc->check_read_only)
+		stage = STAGE_GALERA;
+	if (stage == STAGE_GALERA && !a->mc->galera)
 		stage = STAGE_REPLICA;
 	if (stage == STAGE_REPLICA && a->mc->max_replication_lag_s == 0)
 		stage = STAGE_DONE;

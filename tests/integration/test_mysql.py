@@ -229,6 +229,47 @@ def test_query_error_carries_the_server_code(mariadb, start_healthd):
     assert "error 1227" in c["detail"] and "GRANT REPLICA MONITOR" in c["detail"]
 
 
+def test_expect_rows_and_expect_value(mariadb, start_healthd):
+    mariadb.sql("DROP DATABASE IF EXISTS expecttest; CREATE DATABASE expecttest; CREATE TABLE expecttest.q (n INT); "
+                "GRANT SELECT ON expecttest.* TO '%s'@'%%'" % mariadb.user)
+    count = "SELECT COUNT(*) FROM expecttest.q"
+    hd = start_healthd(config(
+        mysql_check(mariadb, "rows", query="SELECT n FROM expecttest.q", expect_rows=">= 1"),
+        mysql_check(mariadb, "exact", query="SELECT n FROM expecttest.q", expect_rows=2),
+        mysql_check(mariadb, "value", query=count, expect_value="<= 5"),
+        mysql_check(mariadb, "string", query="SELECT @@global.read_only", expect_value="0"),
+        mysql_check(mariadb, "nan", query="SELECT 'x\x1b[31m'", expect_value="<= 5")))
+    c = wait_check(hd, is_kind("threshold"), "rows")
+    assert c["status"] == "down"
+    assert 'query "SELECT n FROM expecttest.q" on 127.0.0.1:%d returned 0 rows, expected >= 1' % mariadb.port \
+        in c["detail"], c["detail"]
+    c = wait_check(hd, is_kind("threshold"), "exact")
+    assert "returned 0 rows, expected == 2" in c["detail"], c["detail"]
+    c = wait_check(hd, is_kind("ok"), "value")
+    assert "first value 0 as expected" in c["detail"], c["detail"]
+    c = wait_check(hd, is_kind("ok"), "string")
+    assert "first value 0 as expected" in c["detail"], c["detail"]
+    c = wait_check(hd, is_kind("threshold"), "nan")
+    assert "is not a number, expected <= 5" in c["detail"] and "\x1b" not in c["detail"], c["detail"]
+
+    mariadb.sql("INSERT INTO expecttest.q VALUES (1), (2)")
+    wait_check(hd, is_kind("ok"), "rows")
+    c = wait_check(hd, is_kind("ok"), "exact")
+    mariadb.sql("INSERT INTO expecttest.q VALUES (3), (4), (5), (6), (7)")
+    c = wait_check(hd, is_kind("threshold"), "value")
+    assert c["status"] == "down"
+    assert 'first value 7, expected <= 5 (query "%s" on' % count in c["detail"], c["detail"]
+    c = wait_check(hd, is_kind("threshold"), "exact")
+    assert "returned 7 rows, expected == 2" in c["detail"], c["detail"]
+    mariadb.set_read_only(True)
+    c = wait_check(hd, is_kind("threshold"), "string")
+    assert 'first value 1, expected "0"' in c["detail"], c["detail"]
+    mariadb.set_read_only(False)
+    mariadb.sql("DELETE FROM expecttest.q WHERE n > 2")
+    wait_check(hd, is_kind("ok"), "value")
+    wait_check(hd, is_kind("ok"), "string")
+
+
 # --------------------------------------------------------------------------- what the server sees
 
 def test_10000_checks_leave_aborted_connects_unchanged(make_netns, start_mariadb, start_healthd):
@@ -417,6 +458,14 @@ def test_password_file_is_read_again_on_reload(mariadb, start_healthd, workdirs)
     ({"password_file": "/nonexistent"}, "give password or password_file, not both"),
     ({"ca": "/etc/hostname"}, "ca verifies the server's certificate, which needs \"tls\": \"required\""),
     ({"tls": "maybe"}, "expected one of \"off\", \"preferred\", \"required\", got \"maybe\""),
+    ({"expect_value": "<= five"}, 'checks["db"].expect_value: "<= five": a comparison needs a decimal number after '
+                                  'the operator'),
+    ({"expect_rows": ">= many"}, 'checks["db"].expect_rows: ">= many": a comparison needs a decimal number'),
+    ({"expect_rows": "ten"}, 'checks["db"].expect_rows: "ten": a row count compares with a number, not a string'),
+    ({"expect_rows": -1}, 'checks["db"].expect_rows: expected a row count 0..1000000000, got -1'),
+    ({"available_when_donor": True}, 'checks["db"].available_when_donor: this judges a Galera node\'s state, '
+                                     'which needs "galera": true'),
+    ({"expect_rows": True}, 'checks["db"].expect_rows: expected a row count or a comparison such as ">= 1", got'),
 ])
 def test_configuration_errors(workdirs, extra, message):
     d = workdirs.new("cfg")
