@@ -5,7 +5,19 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <mysql.h>
+/*
+ * Connector/C 3.3 has no call that returns the peer certificate (MARIADB_TLS_PEER_CERT_INFO came with 3.4): the
+ * session's OpenSSL handle is reached through the structures of the headers libmariadb-dev installs (its pvio and
+ * TLS container), and only when the library says it is built on OpenSSL.
+ */
+typedef unsigned char uchar;
+#define HAVE_TLS 1
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstrict-prototypes"
+#include <ma_pvio.h>
+#pragma GCC diagnostic pop
 #include <mysqld_error.h>
+#include <openssl/ssl.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +27,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cert.h"
 #include "check.h"
 #include "check_mysql.h"
 #include "config.h"
@@ -32,6 +45,7 @@ struct mysql_conf {
 	char *query;
 	int tls;
 	char *ca;
+	int min_cert_days;
 	bool expect_read_only;
 	int max_replication_lag_s;
 	bool persistent;
@@ -67,6 +81,8 @@ struct hd_persist {
 	char peer[64];
 	char source_addr[64];
 	struct mysql_attempt *drain; /* a timed-out login still completing in the background (at most one) */
+	bool have_cert;              /* the certificate of the session's TLS handshake, when there was one */
+	struct hd_cert_info cert;
 };
 
 /*
@@ -131,6 +147,8 @@ static const struct cfg_key mysql_keys[] = {
 	 "`preferred`: TLS when the server offers it; `required`: fail with kind tls unless TLS is set up"},
 	{"ca", CFG_STRING, offsetof(struct mysql_conf, ca), false, 0, 0, NULL, NULL,
 	 "PEM CA file (tls: required): the server's certificate must be signed by it"},
+	{"min_cert_days", CFG_INT, offsetof(struct mysql_conf, min_cert_days), false, 0, 36500, "0 (off)", NULL,
+	 "with tls: fail (kind threshold) when the server's certificate expires in fewer days than this"},
 	{"expect_read_only", CFG_BOOL, offsetof(struct mysql_conf, expect_read_only), false, 0, 0, NULL, NULL,
 	 "when given, @@global.read_only must equal it (a primary must be writable, a replica read-only)"},
 	{"max_replication_lag_s", CFG_INT, offsetof(struct mysql_conf, max_replication_lag_s), false, 1, 604800, NULL,
@@ -297,6 +315,9 @@ static int mysql_validate(struct hd_check_conf *conf, struct cfg_ctx *ctx)
 				 "ca verifies the server's certificate, which needs \"tls\": \"required\"");
 	if (mc->ca && cfg_check_named_file(ctx, cJSON_GetObjectItemCaseSensitive(node, "ca"), "CA file", mc->ca) < 0)
 		return -1;
+	if (mc->min_cert_days > 0 && mc->tls == TLS_OFF)
+		return cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(node, "min_cert_days"), true,
+				 "min_cert_days needs \"tls\": \"preferred\" or \"required\" (a plain session has no certificate)");
 	mc->check_read_only = cJSON_GetObjectItemCaseSensitive(node, "expect_read_only") != NULL;
 	if (mc->expect_value && hd_mysql_expect_parse(mc->expect_value, &mc->expect, &why) < 0)
 		return cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(node, "expect_value"), false, "\"%s\": %s",
@@ -897,6 +918,28 @@ static int begin_stage(struct mysql_attempt *a, enum mysql_stage stage)
 	return mysql_real_query_start(&a->call.int_ret, a->call.m, stmt, (unsigned long)strlen(stmt));
 }
 
+/* The peer certificate of the session's TLS handshake into p (have_cert false when it cannot be read). */
+static void record_cert(MYSQL *m, struct hd_persist *p)
+{
+	static int openssl = -1; /* the library's TLS is OpenSSL: its handle is an SSL * */
+	const MARIADB_PVIO *pvio = m->net.pvio;
+	X509 *x;
+
+	p->have_cert = false;
+	if (openssl < 0) {
+		const char *lib = NULL;
+		openssl = mariadb_get_infov(NULL, MARIADB_TLS_LIBRARY, &lib) == 0 && lib != NULL &&
+			  strncasecmp(lib, "OpenSSL", 7) == 0;
+	}
+	if (!openssl || pvio == NULL || pvio->ctls == NULL || pvio->ctls->ssl == NULL)
+		return;
+	x = SSL_get1_peer_certificate((SSL *)pvio->ctls->ssl);
+	if (x == NULL)
+		return;
+	p->have_cert = hd_cert_from_x509(&p->cert, x) == 0;
+	X509_free(x);
+}
+
 static int connected(struct mysql_attempt *a)
 {
 	struct hd_check_run *run = a->run;
@@ -911,6 +954,17 @@ static int connected(struct mysql_attempt *a)
 		fail(a, HD_KIND_TLS, "%s does not offer TLS but tls is \"required\" (the server has no ssl_cert/ssl_key, "
 		     "or something between strips TLS)", run->peer);
 		return finish(a, false);
+	}
+	if (mysql_get_ssl_cipher(a->call.m) != NULL) {
+		char below[256];
+
+		record_cert(a->call.m, run->persist);
+		if (run->persist->have_cert &&
+		    hd_cert_below(&run->persist->cert, a->mc->min_cert_days, hd_now_wall_ms() / 1000, run->conf->name,
+				  below, sizeof(below))) {
+			fail(a, HD_KIND_THRESHOLD, "%s (%s)", below, run->peer);
+			return finish(a, false);
+		}
 	}
 	a->detail_len = 0;
 	append(a, "%s %s as '%s'%s", run->peer, mysql_get_server_info(a->call.m), a->mc->user,
@@ -1337,7 +1391,13 @@ static void mysql_start(struct hd_check_run *run)
 		drive(a, mysql_ping_start(&a->call.int_ret, a->call.m));
 		return;
 	}
+	run->persist->have_cert = false; /* /health shows what this session's handshake saw, or nothing */
 	begin_connection(a);
+}
+
+static const struct hd_cert_info *mysql_cert(const struct hd_persist *p)
+{
+	return p->have_cert ? &p->cert : NULL;
 }
 
 static void mysql_cancel(struct hd_check_run *run)
@@ -1376,4 +1436,5 @@ const struct hd_check_type hd_check_mysql = {
 	.cancel = mysql_cancel,
 	.free_conf = mysql_free_conf,
 	.free_persist = mysql_free_persist,
+	.cert = mysql_cert,
 };

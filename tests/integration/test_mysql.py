@@ -1,5 +1,6 @@
 """The mysql check against a real MariaDB 10.11: outcomes and their kinds, clean quits, concurrency."""
 
+import calendar
 import json
 import os
 import signal
@@ -466,6 +467,8 @@ def test_password_file_is_read_again_on_reload(mariadb, start_healthd, workdirs)
     ({"available_when_donor": True}, 'checks["db"].available_when_donor: this judges a Galera node\'s state, '
                                      'which needs "galera": true'),
     ({"expect_rows": True}, 'checks["db"].expect_rows: expected a row count or a comparison such as ">= 1", got'),
+    ({"min_cert_days": 14}, 'checks["db"].min_cert_days: min_cert_days needs "tls": "preferred" or "required" (a '
+                            'plain session has no certificate)'),
 ])
 def test_configuration_errors(workdirs, extra, message):
     d = workdirs.new("cfg")
@@ -505,6 +508,8 @@ def test_tls(mariadb, start_mariadb, start_healthd, workdirs):
         mysql_check(tls_db, "required_ca", tls="required", ca=certs["ca"]),
         mysql_check(tls_db, "wrong_ca", tls="required", ca=certs["other-ca"]),
         mysql_check(tls_db, "preferred", tls="preferred"),
+        mysql_check(tls_db, "expiring", tls="required", min_cert_days=14),
+        mysql_check(tls_db, "not_expiring", tls="preferred", min_cert_days=1),
         interval=500, timeout=400))
     c = wait_check(hd, is_kind("tls"), "plain_required")
     assert "does not offer TLS" in c["detail"]
@@ -513,3 +518,20 @@ def test_tls(mariadb, start_mariadb, start_healthd, workdirs):
         assert " over TLS: " in c["detail"], (name, c)
     c = wait_check(hd, is_kind("tls"), "wrong_ca")
     assert "self-signed certificate in certificate chain" in c["detail"]
+    c = wait_check(hd, is_kind("tls"), "plain_required")
+    assert "cert" not in c, c  # no TLS, no certificate
+
+    # the certificate of the session (Connector/C 3.3 through its OpenSSL handle), in /health and /metrics
+    out = subprocess.run(["openssl", "x509", "-in", certs["server"], "-noout", "-enddate"], check=True,
+                         capture_output=True, text=True).stdout.strip().split("=", 1)[1]
+    not_after = calendar.timegm(time.strptime(out, "%b %d %H:%M:%S %Y GMT"))
+    days = (not_after - int(time.time())) // 86400
+    for name in ("required", "required_ca", "preferred", "not_expiring"):
+        c = wait_check(hd, is_kind("ok"), name)
+        assert c["cert"] == {"subject": "CN=db.test", "issuer": "CN=healthd test ca", "days_left": days,
+                             "not_after": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(not_after))}, c
+    c = wait_check(hd, is_kind("threshold"), "expiring")
+    assert c["detail"] == "certificate for expiring expires in %d day%s (%s), below 14 (%s)" % (
+        days, "" if days == 1 else "s", time.strftime("%Y-%m-%d", time.gmtime(not_after)), c["address"]), c
+    _, _, body = hd.get("/metrics")
+    assert '\nhealthd_check_cert_expiry_timestamp_seconds{check="required"} %d\n' % not_after in body.decode()
