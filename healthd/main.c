@@ -16,6 +16,7 @@
 #include "ctl.h"
 #include "curl_loop.h"
 #include "engine.h"
+#include "fleet.h"
 #include "http_api.h"
 #include "metrics.h"
 #include "notify.h"
@@ -59,6 +60,7 @@ static const struct subcommand subcommands[] = {
 	{"ctl", ctl_main, "talk to the running daemon: drain, maint, ready, status, reload"},
 	{"check", oneshot_check_main, "run every check once and print the outcome; exits as a Nagios plugin (0-3)"},
 	{"diff", oneshot_diff_main, "compare two `check --json` runs: regressions (exit 1) and recoveries"},
+	{"fleet", fleet_main, "poll every backend's healthd: one table, a path told from a server, the graph"},
 };
 
 static void print_subcommands(FILE *out)
@@ -82,6 +84,7 @@ static void usage(FILE *out)
 		"       healthd ctl [--socket PATH | --config FILE] drain|maint|ready|status|reload [--reason TEXT]\n"
 		"       healthd check --config FILE [--json | --format table|json|nagios]\n"
 		"       healthd diff BEFORE.json AFTER.json\n"
+		"       healthd fleet [--json | --dot | --diagrams | --html FILE] URL... | --from FILE\n"
 		"       healthd --config-reference\n"
 		"       healthd --help | --version\n"
 		"\n"
