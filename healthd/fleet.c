@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +44,7 @@ struct group {
 	size_t n_backends, n_down;
 	char label[512], summary[1024];
 	const char *verdict; /* "up", "path", "server", "single" */
+	size_t local_to;     /* the backend whose own host the target is, or SIZE_MAX */
 };
 
 struct fleet {
@@ -159,10 +161,11 @@ static void read_reply(struct fleet *f, size_t b)
 		if (rep->http_status != 200 && rep->http_status != 503)
 			backend_failed(f, b, "invalid", "http_status", "%s: HTTP %ld, not healthd's /health: \"%s\"",
 				       rep->url, rep->http_status, sample);
-		else if (cJSON_IsObject(root) && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(root, "status")))
+		else if (cJSON_IsObject(root) && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(root, "status")) &&
+			 cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "admin")))
 			backend_failed(f, b, "invalid", "protocol",
-				       "%s: the status only, no checks: is this host in the backend's http.details_from?",
-				       rep->url);
+				       "%s: status \"%s\" only, no checks: is this host in the backend's http.details_from?",
+				       rep->url, json_str(root, "status"));
 		else
 			backend_failed(f, b, "invalid", "protocol", "%s: not healthd's /health JSON (HTTP %ld, %zu bytes): \"%s\"",
 				       rep->url, rep->http_status, rep->body_len, sample);
@@ -257,6 +260,17 @@ static void describe_group(struct fleet *f, struct group *g)
 			   f->n_unanswered > 1 ? "s" : "");
 }
 
+/* A target on the backend itself (127.0.0.1, ::1, localhost): the same name on two backends is two servers. */
+static bool target_is_local(const char *target)
+{
+	const char *host = strstr(target, "://");
+
+	host = host ? host + 3 : target;
+	host += strcspn(host, "@/") < strlen(host) && host[strcspn(host, "@/")] == '@' ? strcspn(host, "@/") + 1 : 0;
+	return strncmp(host, "127.", 4) == 0 || strncmp(host, "localhost", 9) == 0 || strncmp(host, "[::1]", 5) == 0 ||
+	       strncmp(host, "::1", 3) == 0;
+}
+
 static void group_rows(struct fleet *f)
 {
 	f->groups = xcalloc(f->n_rows + 1, sizeof(*f->groups));
@@ -265,12 +279,14 @@ static void group_rows(struct fleet *f)
 		struct group *g = NULL;
 		if (r->healthd_row)
 			continue;
+		bool local = target_is_local(r->target);
 		for (size_t k = 0; k < f->n_groups && g == NULL; k++)
-			if (strcmp(f->groups[k].target, r->target) == 0)
+			if (strcmp(f->groups[k].target, r->target) == 0 && (!local || f->groups[k].local_to == r->backend))
 				g = &f->groups[k];
 		if (g == NULL) {
 			g = &f->groups[f->n_groups++];
 			g->target = r->target;
+			g->local_to = local ? r->backend : SIZE_MAX;
 			g->rows = xcalloc(f->n_rows, sizeof(*g->rows));
 		}
 		if (!row_of_backend_in(f, g, g->n_rows, r->backend, false))
@@ -795,15 +811,16 @@ static void on_done(CURL *easy, CURLcode result, void *arg)
 		event_base_loopbreak(p->run->base);
 }
 
-/* "be1:8080" -> "http://be1:8080/health"; a URL with a path is kept as it is. */
+/* "be1:8080" and "http://be1:8080/" -> "http://be1:8080/health"; a URL with a path is kept as it is. */
 static char *full_url(const char *arg)
 {
 	const char *rest = strstr(arg, "://");
 	char *with_scheme = rest ? xstrdup(arg) : xasprintf("http://%s", arg), *out;
 
 	rest = strstr(with_scheme, "://") + 3;
-	if (strchr(rest, '/') == NULL) {
-		out = xasprintf("%s/health", with_scheme);
+	if (strchr(rest, '/') == NULL || strcmp(strchr(rest, '/'), "/") == 0) {
+		rest = strchr(rest, '/');
+		out = xasprintf("%.*s/health", (int)(strlen(with_scheme) - (rest ? 1 : 0)), with_scheme);
 		free(with_scheme);
 		return out;
 	}
