@@ -4,6 +4,10 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <getopt.h>
@@ -12,9 +16,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "kinds.h"
+#include "page.h"
 #include "curl_loop.h"
 #include "util.h"
 
@@ -559,7 +566,10 @@ static void edge_meaning(const struct row *r, char *buf, size_t len)
 	}
 	w = hd_kind_words((enum hd_kind)kind, r->target);
 	snprintf(meaning, sizeof(meaning), "%s%s%s%s", w->was, w->hint[0] ? " (" : "", w->hint, w->hint[0] ? ")" : "");
-	snprintf(buf, len, "%s: %s: %s", r->check, r->kind, meaning);
+	if (strncmp(meaning, r->kind, strlen(r->kind)) == 0) /* "refused (firewall REJECT...)" says its kind */
+		snprintf(buf, len, "%s: %s", r->check, meaning);
+	else
+		snprintf(buf, len, "%s: %s: %s", r->check, r->kind, meaning);
 }
 
 static const struct group *group_of(const struct fleet *f, size_t row, size_t *index)
@@ -585,6 +595,22 @@ static void backend_label(const struct fleet *f, size_t b, char *buf, size_t len
 			hd_appendf(buf, len, &used, "\nhealthd %s: %s", f->rows[i].status, f->rows[i].kind);
 }
 
+/* The state of a dependency node: "up", "down", "down on 1 of 3: the path", "down on all 3: the server". */
+static const char *verdict_words(const struct group *g)
+{
+	static char buf[64];
+
+	if (g->n_down == 0)
+		return "up";
+	if (g->n_backends == 1)
+		return "down";
+	if (g->n_down == g->n_backends)
+		snprintf(buf, sizeof(buf), "down on all %zu: the server", g->n_backends);
+	else
+		snprintf(buf, sizeof(buf), "down on %zu of %zu: the path", g->n_down, g->n_backends);
+	return buf;
+}
+
 static void print_dot(FILE *out, const struct fleet *f)
 {
 	char label[1024], esc[2048];
@@ -603,7 +629,7 @@ static void print_dot(FILE *out, const struct fleet *f)
 	for (size_t k = 0; k < f->n_groups; k++) {
 		const struct group *g = &f->groups[k];
 		const char *type = f->rows[g->rows[0]].type;
-		snprintf(label, sizeof(label), "%s\n%s", g->label, g->n_down ? g->verdict : "up");
+		snprintf(label, sizeof(label), "%s\n%s", g->label, verdict_words(g));
 		hd_fleet_escape_dot(label, esc, sizeof(esc));
 		fprintf(out, "\t\"d%zu\" [label=\"%s\", shape=%s%s];\n", k, esc,
 			strcmp(type, "mysql") == 0 || strcmp(type, "redis") == 0 ? "cylinder" : "ellipse",
@@ -658,7 +684,7 @@ static void print_diagrams(FILE *out, const struct fleet *f)
 	}
 	for (size_t k = 0; k < f->n_groups; k++) {
 		const struct group *g = &f->groups[k];
-		snprintf(label, sizeof(label), "%s\n%s", g->label, g->n_down ? g->verdict : "up");
+		snprintf(label, sizeof(label), "%s\n%s", g->label, verdict_words(g));
 		hd_fleet_escape_python(label, esc, sizeof(esc));
 		fprintf(out, "    d%zu = %s(\"%s\")\n", k, diagrams_class(f->rows[g->rows[0]].type), esc);
 	}
@@ -676,6 +702,156 @@ static void print_diagrams(FILE *out, const struct fleet *f)
 		fprintf(out, "    pass\n");
 }
 
+/* ---- --html: the same view as a page; the graph drawn by Graphviz when it is installed ---- */
+
+#define DOT_RUN_MS 10000
+#define SVG_MAX (8 * 1024 * 1024)
+
+/* Runs `dot -Tsvg` on the graph, bounded in time and bytes: the SVG from its "<svg", or NULL with why. */
+static char *render_svg(const char *dot, size_t dot_len, char *why, size_t whylen)
+{
+	posix_spawn_file_actions_t fa;
+	char *argv[] = {"dot", "-Tsvg", NULL}, *svg = NULL, *start;
+	FILE *in = tmpfile();
+	int out[2] = {-1, -1}, status = 0, err;
+	size_t len = 0;
+	int64_t deadline = hd_now_mono_ms() + DOT_RUN_MS;
+	pid_t pid;
+
+	if (in == NULL || fwrite(dot, 1, dot_len, in) != dot_len || fflush(in) != 0 || fseek(in, 0, SEEK_SET) != 0 ||
+	    pipe2(out, O_CLOEXEC) < 0) {
+		snprintf(why, whylen, "cannot run Graphviz: %s", strerror(errno));
+		if (in)
+			fclose(in);
+		return NULL;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, fileno(in), 0);
+	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	err = posix_spawnp(&pid, "dot", &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(out[1]);
+	fclose(in);
+	if (err != 0) {
+		snprintf(why, whylen, err == ENOENT ? "Graphviz is not installed (apt install graphviz): no graph"
+						    : "cannot run Graphviz's dot: %s", strerror(err));
+		close(out[0]);
+		return NULL;
+	}
+	svg = xmalloc(SVG_MAX + 1);
+	for (;;) {
+		struct pollfd pfd = {.fd = out[0], .events = POLLIN};
+		int64_t left = deadline - hd_now_mono_ms();
+		ssize_t got;
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0 || len == SVG_MAX)
+			break;
+		got = read(out[0], svg + len, SVG_MAX - len);
+		if (got <= 0 && !(got < 0 && errno == EINTR))
+			break;
+		len += got > 0 ? (size_t)got : 0;
+	}
+	close(out[0]);
+	kill(pid, SIGKILL); /* harmless once it exited: it stays a zombie until the wait below */
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	svg[len] = '\0';
+	start = strstr(svg, "<svg");
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || start == NULL) {
+		snprintf(why, whylen, "Graphviz's dot did not draw the graph (%s)",
+			 WIFEXITED(status) ? "it failed" : "over 10 s or 8 MiB");
+		free(svg);
+		return NULL;
+	}
+	memmove(svg, start, strlen(start) + 1);
+	return svg;
+}
+
+static const char *row_class(const struct row *r)
+{
+	if (strcmp(r->status, "up") == 0 || strcmp(r->status, "warn") == 0 || strcmp(r->status, "pending") == 0)
+		return r->status;
+	return "down";
+}
+
+static void print_html(FILE *out, const struct fleet *f)
+{
+	static const char *const words[] = {"up", "degraded", "down", "down"};
+	const char *word = words[f->exit_code & 3];
+	struct evbuffer *b = evbuffer_new();
+	char *dot = NULL, *svg, why[256], when[40];
+	size_t dot_len = 0;
+	FILE *dot_out = open_memstream(&dot, &dot_len);
+	bool any = false;
+
+	if (b == NULL || dot_out == NULL)
+		hd_fatal("out of memory");
+	print_dot(dot_out, f);
+	fclose(dot_out);
+	svg = render_svg(dot, dot_len, why, sizeof(why));
+	hd_iso8601(hd_now_wall_ms(), when, sizeof(when));
+	evbuffer_add_printf(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+			    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+			    "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+			    "style-src 'unsafe-inline'\"><title>%s - healthd fleet</title><style>%s"
+			    "#rows td:nth-child(-n+4){word-break:normal;white-space:nowrap}</style></head><body>\n"
+			    "<h1>healthd fleet: %zu backends</h1>\n<p id=\"overall\">result: <span class=\"badge %s\">%s</span> ",
+			    word, hd_page_style, f->n_replies, word, word);
+	hd_html_escape(b, result_text(f));
+	evbuffer_add_printf(b, "<br><small>polled %s; %zu answered; %zu checks, %zu down</small></p>\n"
+			    "<h2>Dependencies</h2>\n<ul id=\"summary\">\n", when, f->n_replies - f->n_unanswered, f->n_checks,
+			    f->n_down);
+	for (size_t k = 0; k < f->n_groups; k++)
+		if (f->groups[k].n_down > 0) {
+			evbuffer_add_printf(b, "<li class=\"%s\">", f->groups[k].verdict);
+			hd_html_escape(b, f->groups[k].summary);
+			evbuffer_add_printf(b, "</li>\n");
+			any = true;
+		}
+	for (size_t i = 0; i < f->n_rows; i++)
+		if (f->rows[i].healthd_row) {
+			evbuffer_add_printf(b, "<li class=\"healthd\">healthd on ");
+			hd_html_escape(b, f->rows[i].node);
+			evbuffer_add_printf(b, " did not answer as healthd (");
+			hd_html_escape(b, f->rows[i].kind);
+			evbuffer_add_printf(b, "): its dependencies are unknown from here</li>\n");
+			any = true;
+		}
+	if (!any)
+		evbuffer_add_printf(b, "<li>every dependency is up on every backend that checks it</li>\n");
+	evbuffer_add_printf(b, "</ul>\n<h2>Graph</h2>\n<div id=\"graph\">");
+	if (svg != NULL)
+		evbuffer_add(b, svg, strlen(svg)); /* Graphviz's own XML: it escapes every label it draws */
+	else {
+		evbuffer_add_printf(b, "<p>");
+		hd_html_escape(b, why);
+		evbuffer_add_printf(b, "</p>");
+	}
+	evbuffer_add_printf(b, "</div>\n<h2>Checks</h2>\n<table id=\"rows\"><tr><th>node</th><th>check</th><th>status</th>"
+			    "<th>kind</th><th>detail</th><th class=\"hide-narrow\">since</th></tr>\n");
+	for (size_t i = 0; i < f->n_rows; i++) {
+		const struct row *r = &f->rows[f->sorted[i]];
+		const char *cells[] = {r->node, r->check, r->status, r->kind, r->detail, r->since};
+		evbuffer_add_printf(b, "<tr class=\"%s\">", row_class(r));
+		for (size_t c = 0; c < HD_ARRAY_LEN(cells); c++) {
+			evbuffer_add_printf(b, c == 2 ? "<td><span class=\"badge %s\">" : c == 5 ? "<td class=\"hide-narrow\">"
+											      : "<td>",
+					    row_class(r));
+			hd_html_escape(b, cells[c]);
+			evbuffer_add_printf(b, c == 2 ? "</span></td>" : "</td>");
+		}
+		evbuffer_add_printf(b, "</tr>\n");
+	}
+	evbuffer_add_printf(b, "</table>\n</body></html>\n");
+	for (struct evbuffer_iovec v; evbuffer_peek(b, -1, NULL, &v, 1) > 0 && v.iov_len > 0;) {
+		fwrite(v.iov_base, 1, v.iov_len, out);
+		evbuffer_drain(b, v.iov_len);
+	}
+	evbuffer_free(b);
+	free(svg);
+	free(dot);
+}
+
 int hd_fleet_report(const struct hd_fleet_reply *replies, size_t n, enum hd_fleet_format format, FILE *out)
 {
 	struct fleet f;
@@ -691,6 +867,9 @@ int hd_fleet_report(const struct hd_fleet_reply *replies, size_t n, enum hd_flee
 		break;
 	case HD_FLEET_DIAGRAMS:
 		print_diagrams(out, &f);
+		break;
+	case HD_FLEET_HTML:
+		print_html(out, &f);
 		break;
 	default:
 		print_table(out, &f);
@@ -857,28 +1036,49 @@ static void on_guard(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(arg);
 }
 
+struct fleet_options {
+	enum hd_fleet_format format;
+	int timeout_ms;
+	const char *html_path;
+	int watch_s; /* 0: once */
+	char **urls;
+	size_t n_urls;
+};
+
 static void fleet_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: healthd fleet [--timeout-ms N] [--json | --dot | --diagrams] URL... | --from FILE\n"
+		"usage: healthd fleet [--timeout-ms N] [--json | --dot | --diagrams] [--html FILE] [--watch[=S]]\n"
+		"                     URL... | --from FILE | --inventory FILE\n"
 		"\n"
 		"Polls every backend's healthd GET /health at once (URL: http://HOST:PORT, /health is added when the URL\n"
 		"has no path) and prints one table of every check, failing rows first, then one verdict per dependency:\n"
 		"down on some backends (the path from them) or on all (the server itself).\n"
 		"\n"
 		"  --from FILE      the URLs, one a line (# comments), besides those on the command line\n"
+		"  --inventory FILE an Ansible inventory as `ansible-inventory -i INVENTORY --list` prints it (- for stdin):\n"
+		"                   the hosts of group backends (--group NAME), each at its healthd_listen.http port\n"
+		"  --group NAME     the inventory group to poll (default backends)\n"
 		"  --timeout-ms N   connect and total deadline of each request (default %d)\n"
 		"  --json           the rows and verdicts as JSON\n"
 		"  --dot            a Graphviz graph: dot -Tsvg -o fleet.svg\n"
 		"  --diagrams       a Python script for the Diagrams library drawing the same graph\n"
+		"  --html FILE      also write the view as a page to FILE, with the graph when Graphviz is installed\n"
+		"  --watch[=S]      poll again every S seconds (default 2), redrawing the terminal, until interrupted\n"
 		"\n"
 		"Exits as `healthd check`: 0 every check up, 1 only non-critical checks down, 2 a critical check down or\n"
 		"a backend whose healthd did not answer, 3 usage error.\n",
 		FLEET_TIMEOUT_DEFAULT_MS);
 }
 
+static void add_url(struct fleet_options *o, const char *url)
+{
+	o->urls = xrealloc(o->urls, (o->n_urls + 1) * sizeof(*o->urls));
+	o->urls[o->n_urls++] = xstrdup(url);
+}
+
 /* Appends the URLs of a --from file; -1 (said on stderr) when it cannot be read. */
-static int read_url_file(const char *path, char ***urls, size_t *n)
+static int read_url_file(const char *path, struct fleet_options *o)
 {
 	char *text = hd_read_small_file(path, FLEET_FILE_MAX), *save = NULL;
 
@@ -893,51 +1093,149 @@ static int read_url_file(const char *path, char ***urls, size_t *n)
 		line += strspn(line, " \t\r");
 		end = line + strcspn(line, " \t\r");
 		*end = '\0';
-		if (!line[0])
-			continue;
-		*urls = xrealloc(*urls, (*n + 1) * sizeof(**urls));
-		(*urls)[(*n)++] = xstrdup(line);
+		if (line[0])
+			add_url(o, line);
 	}
 	free(text);
 	return 0;
 }
 
+/* The port of an inventory host's healthd_listen.http ("0.0.0.0:9110", "[::]:9110"), else 9110. */
+static int inventory_port(const cJSON *vars)
+{
+	const cJSON *listen = cJSON_GetObjectItemCaseSensitive(vars, "healthd_listen");
+	const char *http = json_str(listen, "http"), *colon = strrchr(http, ':');
+	long port = colon ? strtol(colon + 1, NULL, 10) : 0;
+
+	return port > 0 && port < 65536 ? (int)port : 9110;
+}
+
+/* Standard input (a pipe from ansible-inventory) up to max bytes; NULL with errno EFBIG beyond. */
+static char *read_stdin(size_t max)
+{
+	char *buf = xmalloc(max + 1);
+	size_t used = 0;
+	ssize_t n;
+
+	while (used <= max && (n = read(STDIN_FILENO, buf + used, max + 1 - used)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			free(buf);
+			return NULL;
+		}
+		used += (size_t)n;
+	}
+	if (used > max) {
+		free(buf);
+		errno = EFBIG;
+		return NULL;
+	}
+	buf[used] = '\0';
+	return buf;
+}
+
+/* Appends a URL per host of the group in `ansible-inventory --list` JSON; -1 (said on stderr) on a bad file. */
+static int read_inventory(const char *path, const char *group, struct fleet_options *o)
+{
+	char *text = strcmp(path, "-") == 0 ? read_stdin(FLEET_FILE_MAX) : hd_read_small_file(path, FLEET_FILE_MAX);
+	cJSON *root, *hosts, *hostvars, *h;
+	size_t before = o->n_urls;
+
+	if (text == NULL) {
+		fprintf(stderr, "healthd fleet: --inventory %s: %s\n", path, errno == EFBIG ? "over 1 MiB" : strerror(errno));
+		return -1;
+	}
+	root = cJSON_Parse(text);
+	free(text);
+	hosts = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, group), "hosts");
+	hostvars = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "_meta"), "hostvars");
+	if (!cJSON_IsObject(root) || !cJSON_IsArray(hosts)) {
+		fprintf(stderr,
+			"healthd fleet: --inventory %s: %s (give the JSON of `ansible-inventory -i INVENTORY --list`)\n", path,
+			!cJSON_IsObject(root) ? "not JSON" : "no group with hosts by that name (--group NAME)");
+		cJSON_Delete(root);
+		return -1;
+	}
+	cJSON_ArrayForEach(h, hosts) {
+		const cJSON *vars = cJSON_GetObjectItemCaseSensitive(hostvars, cJSON_IsString(h) ? h->valuestring : "");
+		const char *addr = json_str(vars, "ansible_host");
+		char *joined, *url;
+		if (!cJSON_IsString(h) || !h->valuestring[0])
+			continue;
+		joined = hd_join_hostport(addr[0] ? addr : h->valuestring, inventory_port(vars));
+		url = xasprintf("http://%s", joined);
+		add_url(o, url);
+		free(url);
+		free(joined);
+	}
+	cJSON_Delete(root);
+	if (o->n_urls == before) {
+		fprintf(stderr, "healthd fleet: --inventory %s: group %s has no hosts\n", path, group);
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_int_option(const char *name, const char *arg, long lo, long hi, const char *unit, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v < lo || v > hi) {
+		fprintf(stderr, "healthd fleet: %s \"%s\": an integer of %s, %ld..%ld\n", name, arg, unit, lo, hi);
+		return -1;
+	}
+	*out = (int)v;
+	return 0;
+}
+
 /* Returns 0 to run, 1 when --help was answered, -1 on a usage error (said on stderr). */
-static int parse_fleet_args(int argc, char **argv, char ***urls, size_t *n, int *timeout_ms,
-			    enum hd_fleet_format *format)
+static int parse_fleet_args(int argc, char **argv, struct fleet_options *o)
 {
 	static const struct option opts[] = {
 		{"from", required_argument, NULL, 'f'},	  {"timeout-ms", required_argument, NULL, 't'},
 		{"json", no_argument, NULL, 'j'},	  {"dot", no_argument, NULL, 'd'},
-		{"diagrams", no_argument, NULL, 'D'},	  {"help", no_argument, NULL, 'h'},
+		{"diagrams", no_argument, NULL, 'D'},	  {"html", required_argument, NULL, 'H'},
+		{"watch", optional_argument, NULL, 'w'},  {"inventory", required_argument, NULL, 'i'},
+		{"group", required_argument, NULL, 'g'},  {"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
+	const char *inventory = NULL, *group = "backends";
 	int opt, formats = 0;
-	char *end;
-	long v;
 
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "f:t:jh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'f':
-			if (read_url_file(optarg, urls, n) < 0)
+			if (read_url_file(optarg, o) < 0)
 				return -1;
 			break;
+		case 'i':
+			inventory = optarg;
+			break;
+		case 'g':
+			group = optarg;
+			break;
 		case 't':
-			errno = 0;
-			v = strtol(optarg, &end, 10);
-			if (errno || end == optarg || *end || v < 10 || v > 600000) {
-				fprintf(stderr, "healthd fleet: --timeout-ms \"%s\": an integer of milliseconds, 10..600000\n",
-					optarg);
+			if (parse_int_option("--timeout-ms", optarg, 10, 600000, "milliseconds", &o->timeout_ms) < 0)
 				return -1;
-			}
-			*timeout_ms = (int)v;
+			break;
+		case 'w':
+			o->watch_s = 2;
+			if (optarg && parse_int_option("--watch", optarg, 1, 3600, "seconds", &o->watch_s) < 0)
+				return -1;
+			break;
+		case 'H':
+			o->html_path = optarg;
 			break;
 		case 'j':
 		case 'd':
 		case 'D':
-			*format = opt == 'j' ? HD_FLEET_JSON : opt == 'd' ? HD_FLEET_DOT : HD_FLEET_DIAGRAMS;
+			o->format = opt == 'j' ? HD_FLEET_JSON : opt == 'd' ? HD_FLEET_DOT : HD_FLEET_DIAGRAMS;
 			formats++;
 			break;
 		case 'h':
@@ -953,94 +1251,126 @@ static int parse_fleet_args(int argc, char **argv, char ***urls, size_t *n, int 
 		fprintf(stderr, "healthd fleet: choose one of --json, --dot and --diagrams\n");
 		return -1;
 	}
-	for (; optind < argc; optind++) {
-		*urls = xrealloc(*urls, (*n + 1) * sizeof(**urls));
-		(*urls)[(*n)++] = xstrdup(argv[optind]);
-	}
-	if (*n == 0) {
-		fprintf(stderr, "healthd fleet: no backend: give URLs, or --from FILE\n");
+	if (inventory && read_inventory(inventory, group, o) < 0)
+		return -1;
+	for (; optind < argc; optind++)
+		add_url(o, argv[optind]);
+	if (o->n_urls == 0) {
+		fprintf(stderr, "healthd fleet: no backend: give URLs, --from FILE or --inventory FILE\n");
 		fleet_usage(stderr);
 		return -1;
 	}
 	return 0;
 }
 
-int fleet_main(int argc, char **argv)
+/* One round: every backend polled at once, each within the deadline. */
+static void poll_all(struct poll_run *run, struct poll *polls, size_t n)
 {
-	enum hd_fleet_format format = HD_FLEET_TABLE;
-	struct poll_run run = {.timeout_ms = FLEET_TIMEOUT_DEFAULT_MS};
-	struct hd_fleet_reply *replies;
-	struct poll *polls;
-	struct event *guard;
-	struct timeval guard_tv;
-	char **urls = NULL;
-	size_t n = 0;
-	int rc;
+	struct timeval guard_tv = {.tv_sec = run->timeout_ms / 1000 + 2, .tv_usec = (run->timeout_ms % 1000) * 1000};
+	struct event *guard = evtimer_new(run->base, on_guard, run->base);
 
-	rc = parse_fleet_args(argc, argv, &urls, &n, &run.timeout_ms, &format);
-	if (rc != 0) {
-		for (size_t i = 0; i < n; i++)
-			free(urls[i]);
-		free(urls);
-		return rc > 0 ? FLEET_EXIT_OK : FLEET_EXIT_UNKNOWN;
-	}
-	polls = xcalloc(n, sizeof(*polls));
+	run->left = n;
 	for (size_t i = 0; i < n; i++) {
-		const char *why = "";
-		polls[i].url = full_url(urls[i]);
-		polls[i].shown = hd_url_public(polls[i].url, true, &polls[i].name, &why);
-		if (polls[i].shown == NULL) {
-			char shown[256];
-			sanitize(urls[i], shown, sizeof(shown));
-			fprintf(stderr, "healthd fleet: \"%s\" is not a URL: %s\n", shown, why);
-			for (size_t k = 0; k <= i; k++)
-				free(polls[k].url);
-			for (size_t k = 0; k < i; k++) {
-				free(polls[k].shown);
-				free(polls[k].name);
-			}
-			for (size_t k = 0; k < n; k++)
-				free(urls[k]);
-			free(urls);
-			free(polls);
-			return FLEET_EXIT_UNKNOWN;
-		}
+		struct poll *p = &polls[i];
+		if (p->easy)
+			curl_easy_cleanup(p->easy);
+		free(p->body);
+		p->easy = NULL;
+		p->body = NULL;
+		p->len = 0;
+		p->too_big = p->finished = false;
+		p->errbuf[0] = '\0';
+		p->run = run;
+		p->reply = (struct hd_fleet_reply){.url = p->shown, .name = p->name};
+		start_poll(p);
 	}
-	for (size_t i = 0; i < n; i++)
-		free(urls[i]);
-	free(urls);
-
-	hd_log_init(false, HD_LOG_WARN);
-	signal(SIGPIPE, SIG_IGN);
-	if (evthread_use_pthreads() < 0)
-		hd_fatal("libevent: cannot enable threads");
-	run.base = event_base_new();
-	if (run.base == NULL)
-		hd_fatal("libevent: cannot create the event loop");
-	run.left = n;
-	for (size_t i = 0; i < n; i++) {
-		polls[i].run = &run;
-		polls[i].reply.url = polls[i].shown;
-		polls[i].reply.name = polls[i].name;
-		start_poll(&polls[i]);
-	}
-	guard_tv = (struct timeval){.tv_sec = run.timeout_ms / 1000 + 2, .tv_usec = (run.timeout_ms % 1000) * 1000};
-	guard = evtimer_new(run.base, on_guard, run.base);
 	evtimer_add(guard, &guard_tv);
-	if (run.left > 0)
-		event_base_dispatch(run.base);
+	if (run->left > 0)
+		event_base_dispatch(run->base);
 	for (size_t i = 0; i < n; i++)
 		if (!polls[i].finished) {
 			hd_curl_cancel(polls[i].easy);
-			poll_failed(&polls[i], HD_KIND_TIMEOUT, "no result within %d ms", run.timeout_ms + 2000);
+			poll_failed(&polls[i], HD_KIND_TIMEOUT, "no result within %d ms", run->timeout_ms + 2000);
 		}
+	event_free(guard);
+}
 
-	replies = xcalloc(n, sizeof(*replies));
+/* Prints the round's view (and writes the page): its exit code. */
+static int report_round(const struct fleet_options *o, const struct poll *polls, size_t n)
+{
+	struct hd_fleet_reply *replies = xcalloc(n, sizeof(*replies));
+	int rc;
+
 	for (size_t i = 0; i < n; i++)
 		replies[i] = polls[i].reply;
-	rc = hd_fleet_report(replies, n, format, stdout);
+	if (o->watch_s && isatty(STDOUT_FILENO))
+		fputs("\033[H\033[2J", stdout);
+	rc = hd_fleet_report(replies, n, o->format, stdout);
+	if (o->html_path) {
+		char tmp[PATH_MAX];
+		FILE *page;
+		snprintf(tmp, sizeof(tmp), "%s.tmp", o->html_path);
+		page = fopen(tmp, "w");
+		if (page == NULL) {
+			fprintf(stderr, "healthd fleet: --html %s: %s\n", o->html_path, strerror(errno));
+			rc = FLEET_EXIT_UNKNOWN;
+		} else {
+			hd_fleet_report(replies, n, HD_FLEET_HTML, page);
+			if (fclose(page) != 0 || rename(tmp, o->html_path) != 0) {
+				fprintf(stderr, "healthd fleet: --html %s: %s\n", o->html_path, strerror(errno));
+				unlink(tmp);
+				rc = FLEET_EXIT_UNKNOWN;
+			}
+		}
+	}
+	if (o->watch_s)
+		printf("every %d s; Ctrl-C to stop\n", o->watch_s);
 	fflush(stdout);
+	free(replies);
+	return rc;
+}
 
+int fleet_main(int argc, char **argv)
+{
+	struct fleet_options o = {.format = HD_FLEET_TABLE, .timeout_ms = FLEET_TIMEOUT_DEFAULT_MS};
+	struct poll_run run = {0};
+	struct poll *polls;
+	size_t n;
+	int parsed = parse_fleet_args(argc, argv, &o), rc = parsed;
+
+	n = o.n_urls;
+	polls = xcalloc(n ? n : 1, sizeof(*polls));
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		const char *why = "";
+		polls[i].url = full_url(o.urls[i]);
+		polls[i].shown = hd_url_public(polls[i].url, true, &polls[i].name, &why);
+		if (polls[i].shown == NULL) {
+			char shown[256];
+			sanitize(o.urls[i], shown, sizeof(shown));
+			fprintf(stderr, "healthd fleet: \"%s\" is not a URL: %s\n", shown, why);
+			rc = parsed = -1;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		free(o.urls[i]);
+	free(o.urls);
+	if (rc == 0) {
+		hd_log_init(false, HD_LOG_WARN);
+		signal(SIGPIPE, SIG_IGN);
+		if (evthread_use_pthreads() < 0)
+			hd_fatal("libevent: cannot enable threads");
+		run.base = event_base_new();
+		if (run.base == NULL)
+			hd_fatal("libevent: cannot create the event loop");
+		run.timeout_ms = o.timeout_ms;
+		for (;;) {
+			poll_all(&run, polls, n);
+			rc = report_round(&o, polls, n);
+			if (!o.watch_s)
+				break;
+			sleep((unsigned)o.watch_s);
+		}
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (polls[i].easy)
 			curl_easy_cleanup(polls[i].easy);
@@ -1050,9 +1380,9 @@ int fleet_main(int argc, char **argv)
 		free(polls[i].body);
 	}
 	free(polls);
-	free(replies);
-	event_free(guard);
-	hd_curl_shutdown();
-	event_base_free(run.base);
-	return rc;
+	if (run.base) {
+		hd_curl_shutdown();
+		event_base_free(run.base);
+	}
+	return parsed > 0 ? FLEET_EXIT_OK : parsed < 0 ? FLEET_EXIT_UNKNOWN : rc;
 }

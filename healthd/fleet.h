@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-enum hd_fleet_format { HD_FLEET_TABLE, HD_FLEET_JSON, HD_FLEET_DOT, HD_FLEET_DIAGRAMS };
+enum hd_fleet_format { HD_FLEET_TABLE, HD_FLEET_JSON, HD_FLEET_DOT, HD_FLEET_DIAGRAMS, HD_FLEET_HTML };
 
 /* What polling one backend's healthd gave: its answer, or why there is none. Strings are borrowed. */
 struct hd_fleet_reply {

@@ -17,6 +17,7 @@
 #include "curl_loop.h"
 #include "engine.h"
 #include "fleet.h"
+#include "graph.h"
 #include "http_api.h"
 #include "metrics.h"
 #include "notify.h"
@@ -39,6 +40,7 @@ struct daemon {
 	struct hd_metrics *metrics;
 	struct hd_history *history;
 	struct hd_page *page;
+	struct hd_graph *graph;
 	char *config_path;
 	struct event *sig_term, *sig_int, *sig_hup;
 	/* operations: admin socket and state, graceful stop, systemd */
@@ -344,6 +346,7 @@ static int run_daemon(const char *config_path, bool use_syslog, bool debug)
 	if (d.http != NULL) {
 		d.history = history_new(d.base, d.engine, d.status, d.http);
 		d.page = page_new(d.engine, d.status, d.history, d.http);
+		d.graph = graph_new(d.engine, d.status, d.http);
 	}
 	if (d.http == NULL || d.agent == NULL || start_operations(&d) < 0)
 		goto out;
@@ -369,6 +372,7 @@ out:
 	alerts_free(d.alerts);
 	history_free(d.history);
 	page_free(d.page);
+	graph_free(d.graph);
 	http_api_free(d.http);
 	metrics_free(d.metrics);
 	agent_free(d.agent);

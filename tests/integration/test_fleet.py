@@ -107,6 +107,35 @@ def test_a_drop_on_be2_is_the_path_from_be2_and_a_stopped_healthd_a_row_of_its_o
         assert svg.returncode == 0 and svg.stderr == "" and "<svg" in svg.stdout, svg.stderr
         (tmp_path / "fleet.svg").write_text(svg.stdout)
 
+        # --html: the table on stdout as before, and the page with the graph drawn by Graphviz, inline.
+        page_path = "/tmp/hdt-fleet-%d.html" % os.getpid()
+        try:
+            rc, table2, _ = fleet(sb, "--html", page_path, *URLS)
+            assert rc == 2 and table2.splitlines()[0] == lines[0]
+            with open(page_path) as f:
+                page = f.read()
+        finally:
+            if os.path.exists(page_path):
+                os.unlink(page_path)
+        assert page.startswith("<!DOCTYPE html>") and "default-src 'none'" in page
+        assert page.count("<svg") == 1 and "silently dropped (firewall DROP?)" in page
+        assert "<script" not in page and "http://" not in page.split("<svg")[0].replace(
+            "http://10.77.1.1", "")  # nothing to fetch: everything inline
+        assert html_text(mysql["summary"]) in page
+        first = re.search(r'<table id="rows">.*?</tr>\n(<tr.*?</tr>)', page, re.S).group(1)
+        assert first.startswith('<tr class="down"><td>be2</td><td>mysql</td>'), first
+
+        # Each healthd serves its own part of the graph at /graph: be2's has the red edge, be1's has none.
+        rc, out, _ = run_healthd(["fleet", "--dot", URLS[1]], netns=sb.ns["ops"])
+        be2_graph = http_get(sb, URLS[1] + "/graph")
+        assert be2_graph[0] == 200 and "digraph" in be2_graph[1]
+        assert [ln for ln in be2_graph[1].splitlines() if "color=red" in ln and "->" in ln] == \
+            [ln for ln in out.splitlines() if "color=red" in ln and "->" in ln]
+        be1_graph = http_get(sb, URLS[0] + "/graph")
+        assert be1_graph[0] == 200 and "color=red" not in be1_graph[1]
+        assert subprocess.run(["dot", "-Tsvg", "-o", "/dev/null"], input=be2_graph[1], text=True,
+                              timeout=30).returncode == 0
+
         rc, script, _ = fleet(sb, "--diagrams", *URLS)
         assert rc == 2 and "from diagrams import Diagram, Edge" in script
         path = tmp_path / "fleet_diagram.py"
@@ -147,6 +176,57 @@ def test_down_on_every_backend_is_the_server_itself(sandbox):
         assert "down on all 3 (refused) — the server itself" in redis["summary"], redis["summary"]
     finally:
         sb.restore()
+
+
+def html_text(s):
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;").replace(
+        "'", "&#39;")
+
+
+def http_get(sb, url):
+    """GET url from the ops host -> (status, body)."""
+    p = sb.ns["ops"].run(["curl", "-s", "-o", "-", "-w", "\n%{http_code}", url], check=False)
+    body, _, code = p.stdout.rpartition("\n")
+    return int(code or 0), body
+
+
+def test_the_inventory_of_the_ansible_example(sandbox, tmp_path):
+    """`ansible-inventory --list` of an inventory in examples/ansible's shape names the backends to poll."""
+    inv = tmp_path / "inventory.yml"
+    inv.write_text("backends:\n  hosts:\n" + "".join(
+        "    %s:\n      ansible_host: %s\n" % (b, sbx.ADDR[b]) for b in sbx.BACKENDS)
+        + "  vars:\n    healthd_listen:\n      http: \"0.0.0.0:9110\"\n      agent: \"0.0.0.0:9111\"\n")
+    listing = subprocess.run(["ansible-inventory", "-i", str(inv), "--list"], capture_output=True, text=True,
+                             timeout=60, env=dict(os.environ, ANSIBLE_LOCAL_TEMP=str(tmp_path)))
+    assert listing.returncode == 0, listing.stderr
+    (tmp_path / "inventory.json").write_text(listing.stdout)
+    rc, view, err = json_view(sandbox, "--inventory", str(tmp_path / "inventory.json"))
+    assert sorted(b["node"] for b in view["backends"]) == ["be1", "be2", "be3"], err
+    assert sorted(b["url"] for b in view["backends"]) == sorted(u + "/health" for u in URLS)
+    rc, _, err = fleet(sandbox, "--inventory", str(tmp_path / "inventory.json"), "--group", "web")
+    assert rc == 3 and "no group with hosts by that name" in err
+    # The example inventory itself: two hosts, its healthd_listen port.
+    example = subprocess.run(["ansible-inventory", "-i", os.path.join(REPO, "examples", "ansible",
+                                                                      "inventory.example.yml"), "--list"],
+                             capture_output=True, text=True, timeout=60,
+                             env=dict(os.environ, ANSIBLE_LOCAL_TEMP=str(tmp_path)))
+    assert example.returncode == 0, example.stderr
+    rc, out, err = run_healthd(["fleet", "--json", "--timeout-ms", "200", "--inventory", "-"], input=example.stdout)
+    urls = [b["url"] for b in json.loads(out)["backends"]]
+    assert urls == ["http://web1.example.net:9110/health", "http://web2.example.net:9110/health"], urls
+
+
+def test_watch_redraws_until_interrupted(sandbox):
+    p = subprocess.Popen(sandbox.ns["ops"].wrap([os.environ.get("HEALTHD_BIN") or os.path.join(REPO, "build",
+                                                                                              "healthd"),
+                                                 "fleet", "--watch=1", URLS[0]]),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2.6)
+    finally:
+        p.send_signal(2)
+        out, _ = p.communicate(timeout=10)
+    assert out.count("NODE  ") >= 2 and out.count("every 1 s; Ctrl-C to stop") >= 2, out
 
 
 def test_urls_from_a_file_and_usage_errors(sandbox, tmp_path):
@@ -272,6 +352,10 @@ def test_strangers_posing_as_healthd_are_rows_of_their_own(strangers, start_heal
     assert row("foreign")["kind"] == "protocol" and "not healthd's /health JSON" in row("foreign")["detail"]
     only = rows["127.0.0.1:%d" % hidden.http_port]
     assert only["kind"] == "protocol" and "http.details_from" in only["detail"], only
+    # Its graph names targets and addresses: outside http.details_from it is refused too.
+    p = subprocess.run(["curl", "-s", "-w", "\n%{http_code}", hidden.url("/graph")], capture_output=True, text=True,
+                       timeout=10)
+    assert p.stdout.endswith("\n403") and "digraph" not in p.stdout and str(closed) not in p.stdout
     assert row("html_404")["kind"] == "http_status" and "HTTP 404" in row("html_404")["detail"]
     assert "\x1b" not in out and "\\u001b" not in out  # peer bytes never reach the terminal raw
     assert row("huge")["kind"] == "protocol" and "over 4 MiB" in row("huge")["detail"]
