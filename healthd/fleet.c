@@ -223,7 +223,8 @@ static void append_unique(char *list, size_t len, const char *word, const char *
 
 static void describe_group(struct fleet *f, struct group *g)
 {
-	char names[256] = "", addrs[256] = "", down[512] = "", down_names[256] = "", kinds[128] = "";
+	char names[256] = "", addrs[256] = "", down[512] = "", down_names[256] = "", kinds[128] = "", up_names[256] = "";
+	char first_kind[160] = "";
 	size_t used = 0, n_addrs = 0;
 
 	for (size_t i = 0; i < g->n_rows; i++) {
@@ -237,8 +238,15 @@ static void describe_group(struct fleet *f, struct group *g)
 			continue;
 		append_unique(kinds, sizeof(kinds), r->kind, ", ");
 		append_unique(down_names, sizeof(down_names), f->names[r->backend], ", ");
+		if (!used)
+			snprintf(first_kind, sizeof(first_kind), "(%s%s%s)", r->kind, r->source[0] ? ", from " : "", r->source);
 		hd_appendf(down, sizeof(down), &used, "%s%s (%s%s%s)", used ? ", " : "", f->names[r->backend], r->kind,
 			   r->source[0] ? ", from " : "", r->source);
+	}
+	for (size_t i = 0; i < g->n_rows; i++) {
+		const struct row *r = &f->rows[g->rows[i]];
+		if (!row_of_backend_in(f, g, g->n_rows, r->backend, true))
+			append_unique(up_names, sizeof(up_names), f->names[r->backend], ", ");
 	}
 	used = 0;
 	hd_appendf(g->label, sizeof(g->label), &used, "%s %s", names, g->target);
@@ -259,8 +267,13 @@ static void describe_group(struct fleet *f, struct group *g)
 			   g->label, g->n_backends, kinds);
 	} else {
 		g->verdict = "path";
-		hd_appendf(g->summary, sizeof(g->summary), &used, "%s: down on %s only, up on %zu — the path%s from %s, not the server",
-			   g->label, down, g->n_backends - g->n_down, g->n_down > 1 ? "s" : "", down_names);
+		if (g->n_down == 1) /* "down on be2 only (timeout, from 10.0.1.12), up on be1, be3" */
+			hd_appendf(g->summary, sizeof(g->summary), &used, "%s: down on %s only %s", g->label, down_names,
+				   first_kind);
+		else
+			hd_appendf(g->summary, sizeof(g->summary), &used, "%s: down on %s only", g->label, down);
+		hd_appendf(g->summary, sizeof(g->summary), &used, ", up on %s — the path%s from %s, not the server", up_names,
+			   g->n_down > 1 ? "s" : "", down_names);
 	}
 	if (g->n_down > 0 && f->n_unanswered > 0)
 		hd_appendf(g->summary, sizeof(g->summary), &used, " (%zu backend%s did not answer)", f->n_unanswered,
