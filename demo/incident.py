@@ -4,7 +4,8 @@
 Builds the sandbox of demo/sandbox.py (network namespaces: db, fw, be1..be3, lb, ops), sends users'
 traffic through HAProxy, cuts be2 from MySQL at the firewall (DROP, then REJECT, then restored), then
 from Redis, then kills healthd on be3, and tells at each step what HAProxy shows, what the central
-webhook received and how long each took, next to what the configuration predicts. Runs as root;
+webhook received and how long each took, next to what the configuration predicts; after the first cut, the
+fleet view (`healthd fleet`), its graph (build/demo/fleet.svg) and page (build/demo/fleet.html). Runs as root;
 removes every namespace, rule and process at the end, also on Ctrl-C or failure.
 
 Exit status: 0 when everything behaved as narrated, 1 when something did not (the message says what),
@@ -14,6 +15,7 @@ Environment: HEALTHD_BIN (default build/healthd), NO_COLOR (plain output even on
 
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -25,6 +27,9 @@ from scenario import Cut, HealthdCrash  # noqa: E402
 TOTAL_LIMIT_S = 300   # the whole demo, cleanup excluded: a hung step cannot keep it running
 TRAFFIC_RATE = 20     # users' requests per second through the load balancer
 CALM_S = 3.0          # steady traffic watched before each step
+OUT_DIR = os.path.join(sbx.REPO, "build", "demo")
+FLEET_PAGE = os.path.join(OUT_DIR, "fleet.html")  # `healthd fleet --html` while be2 has lost MySQL
+FLEET_SVG = os.path.join(OUT_DIR, "fleet.svg")    # `healthd fleet --dot | dot -Tsvg`, the same moment
 
 
 class Interrupted(Exception):
@@ -218,6 +223,8 @@ def run_cut(sb, service, step, results):
     OUT.line()
     OUT.para("be2 is out: HAProxy took it out %.2f s after the rule (predicted %s), and says why. The other "
              "backends carry the traffic." % (m["haproxy_down_s"], seconds_range(m["predicted_haproxy"])))
+    if step == 1:
+        fleet_view(sb, service)
 
     OUT.heading("Step %d. A second change on the firewall: REJECT instead of DROP" % (step + 1))
     OUT.line()
@@ -247,6 +254,34 @@ def run_cut(sb, service, step, results):
                 OUT.green("none") if m["failed_after"] == 0 else OUT.red("%d" % m["failed_after"])))
     check_cut(sb, m, service)
     results.append((service, m))
+
+
+def fleet_view(sb, service):
+    """What the on-call engineer runs first: every backend's view at once, the path told from the server."""
+    OUT.para("On the ops host, the engineer on call asks every backend's healthd at once:")
+    OUT.line()
+    OUT.line("    " + OUT.bold("healthd fleet --html %s %s" % (os.path.relpath(FLEET_PAGE, sbx.REPO),
+                                                             " ".join("http://%s:9110" % sbx.ADDR[b]
+                                                                      for b in sbx.BACKENDS))))
+    OUT.line()
+    os.makedirs(OUT_DIR, exist_ok=True)
+    rc, table, err = sb.fleet("--html", FLEET_PAGE)
+    for line in table.rstrip("\n").split("\n"):
+        OUT.line("    " + (OUT.red(line) if " down " in line or "unreachable" in line else line))
+    OUT.line()
+    verdict = "%s %s:%d: down on be2 only (timeout, from %s), up on be1, be3 — the path from be2, not the server" % (
+        service, sbx.ADDR["db"], sbx.SERVICE_PORT[service], sbx.ADDR["be2"])
+    if rc != 2 or verdict not in table:
+        raise sbx.SandboxError("healthd fleet did not say that only be2 lost %s (exit %d): %s%s"
+                               % (service, rc, table, err))
+    rc, dot, err = sb.fleet("--dot")
+    drawn = subprocess.run(["dot", "-Tsvg", "-o", FLEET_SVG], input=dot, text=True, capture_output=True,
+                           timeout=60)
+    if drawn.returncode != 0:
+        raise sbx.SandboxError("Graphviz could not draw healthd fleet --dot: %s" % drawn.stderr.strip())
+    OUT.para("One verdict per dependency: down on be2 only, so the path from be2 (the firewall), not the "
+             "server. The same view as a graph (healthd fleet --dot | dot -Tsvg), the red dashed edge from be2, "
+             "and as a page, both written to files named at the end.")
 
 
 def check_cut(sb, m, service):
@@ -434,6 +469,9 @@ def cleanup(sb, status):
         OUT.para("The files this ran: examples/incident/be.json (healthd on each backend) and "
                  "haproxy/haproxy.cfg (HAProxy). Copy them, change the addresses, and see haproxy/README.md.",
                  indent=0)
+        if os.path.exists(FLEET_SVG) and os.path.exists(FLEET_PAGE):
+            OUT.para("The fleet view while be2 had lost MySQL: the graph %s and the page %s (open them in a "
+                     "browser)." % (FLEET_SVG, FLEET_PAGE), indent=0)
     return status
 
 

@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 
 from harness import (  # noqa: E402
     CHECK_PASSWORD, HAProxy, HarnessError, Healthd, Lan, MariaDB, MariaDBTemplate, NetNS, Redis, WebhookReceiver,
-    WorkDirs, kill_registered, registered_pids, wait_until,
+    WorkDirs, kill_registered, registered_pids, run_healthd, wait_until,
 )
 from harness.proc import PYTHON, ScriptProcess  # noqa: E402
 
@@ -601,6 +601,11 @@ class Sandbox:
         t = time.time()
         hd.start(wait_ready=True)
         return t
+
+    def fleet(self, *args, timeout=20):
+        """`healthd fleet ARGS URL...` from the ops host, polling every backend's healthd -> (rc, stdout, stderr)."""
+        return run_healthd(["fleet"] + list(args) + ["http://%s:9110" % ADDR[b] for b in BACKENDS],
+                           timeout=timeout, netns=self.ns["ops"])
 
     def log_tails(self, lines=30):
         """The last lines of every log, for a failure report."""

@@ -244,7 +244,7 @@ static void dispatch(struct http_conn *c, const struct hd_http_head *req)
 		send_answer(c, req, 200, "text/plain; charset=utf-8", "live\n", 5, false);
 	} else {
 		static const char index_body[] = "{\"error\":\"not found\",\"endpoints\":[\"/health\",\"/health/NAME\","
-						 "\"/ready\",\"/ready/deps\",\"/live\",\"/metrics\",\"/history\","
+						 "\"/ready\",\"/ready/deps\",\"/live\",\"/metrics\",\"/history\",\"/graph\","
 						 "\"/ (HTML, for browsers)\"]}\n";
 		for (size_t i = 0; i < h->n_routes; i++)
 			if (strcmp(path, h->routes[i].path) == 0 && serve_route(c, req, &h->routes[i]))

@@ -16,6 +16,8 @@
 #include "ctl.h"
 #include "curl_loop.h"
 #include "engine.h"
+#include "fleet.h"
+#include "graph.h"
 #include "http_api.h"
 #include "metrics.h"
 #include "notify.h"
@@ -38,6 +40,7 @@ struct daemon {
 	struct hd_metrics *metrics;
 	struct hd_history *history;
 	struct hd_page *page;
+	struct hd_graph *graph;
 	char *config_path;
 	struct event *sig_term, *sig_int, *sig_hup;
 	/* operations: admin socket and state, graceful stop, systemd */
@@ -59,6 +62,7 @@ static const struct subcommand subcommands[] = {
 	{"ctl", ctl_main, "talk to the running daemon: drain, maint, ready, status, reload"},
 	{"check", oneshot_check_main, "run every check once and print the outcome; exits as a Nagios plugin (0-3)"},
 	{"diff", oneshot_diff_main, "compare two `check --json` runs: regressions (exit 1) and recoveries"},
+	{"fleet", fleet_main, "poll every backend's healthd: one table, a path told from a server, the graph"},
 };
 
 static void print_subcommands(FILE *out)
@@ -82,6 +86,7 @@ static void usage(FILE *out)
 		"       healthd ctl [--socket PATH | --config FILE] drain|maint|ready|status|reload [--reason TEXT]\n"
 		"       healthd check --config FILE [--json | --format table|json|nagios]\n"
 		"       healthd diff BEFORE.json AFTER.json\n"
+		"       healthd fleet [--json | --dot | --diagrams | --html FILE] URL... | --from FILE\n"
 		"       healthd --config-reference\n"
 		"       healthd --help | --version\n"
 		"\n"
@@ -341,6 +346,7 @@ static int run_daemon(const char *config_path, bool use_syslog, bool debug)
 	if (d.http != NULL) {
 		d.history = history_new(d.base, d.engine, d.status, d.http);
 		d.page = page_new(d.engine, d.status, d.history, d.http);
+		d.graph = graph_new(d.engine, d.status, d.http);
 	}
 	if (d.http == NULL || d.agent == NULL || start_operations(&d) < 0)
 		goto out;
@@ -366,6 +372,7 @@ out:
 	alerts_free(d.alerts);
 	history_free(d.history);
 	page_free(d.page);
+	graph_free(d.graph);
 	http_api_free(d.http);
 	metrics_free(d.metrics);
 	agent_free(d.agent);

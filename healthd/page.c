@@ -28,7 +28,7 @@ struct hd_page {
 	bool stopping, rendered;
 };
 
-static const char page_style[] =
+const char hd_page_style[] =
 	"body{font:15px/1.4 system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:8px;color:#111;background:#fff}"
 	"h1{font-size:1.3em;margin:.3em 0}h2{font-size:1.1em;margin:1em 0 .3em}"
 	".badge{display:inline-block;padding:1px 8px;border-radius:4px;font-weight:bold;border:2px solid}"
@@ -259,7 +259,7 @@ static void render(struct hd_page *p)
 	hd_html_escape(b, overall_word);
 	evbuffer_add_printf(b, " - ");
 	hd_html_escape(b, cfg->node_name);
-	evbuffer_add_printf(b, " - healthd</title><style>%s</style></head><body>\n<h1>healthd on ", page_style);
+	evbuffer_add_printf(b, " - healthd</title><style>%s</style></head><body>\n<h1>healthd on ", hd_page_style);
 	hd_html_escape(b, cfg->node_name);
 	evbuffer_add_printf(b, "</h1>\n<p id=\"overall\">overall: <span class=\"badge %s\">%s</span>", overall_word,
 			    overall_word);

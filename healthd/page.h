@@ -13,6 +13,8 @@ struct hd_page *page_new(struct hd_engine *engine, struct hd_status *status, str
 			 struct hd_http *http);
 void page_free(struct hd_page *p);
 
+/* The pages' one inline stylesheet (the status page, and the fleet page of `healthd fleet --html`). */
+extern const char hd_page_style[];
 /* Pure part, for tests: s with & < > " ' as HTML entities (and control bytes as spaces), appended to out. */
 void hd_html_escape(struct evbuffer *out, const char *s);
 

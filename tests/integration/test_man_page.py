@@ -36,19 +36,19 @@ def test_groff_warns_about_nothing_at_80_columns():
 
 def test_synopsis_has_every_command_of_the_usage():
     usage = subprocess.run([healthd_bin(), "--help"], capture_output=True, text=True, check=True).stdout
-    commands = set(re.findall(r"^(?:usage:)?\s+healthd (ctl|check|diff)\b", usage, re.M))
-    assert commands == {"ctl", "check", "diff"}, usage
+    commands = set(re.findall(r"^(?:usage:)?\s+healthd (ctl|check|diff|fleet)\b", usage, re.M))
+    assert commands == {"ctl", "check", "diff", "fleet"}, usage
     synopsis = section(render(200)[0], "SYNOPSIS")
     for command in commands:
         assert re.search(r"^\s+healthd %s\b" % command, synopsis, re.M), (command, synopsis)
-    for option in ("--json", "--format table|json|nagios", "BEFORE.json AFTER.json"):
+    for option in ("--json", "--format table|json|nagios", "BEFORE.json AFTER.json", "--dot", "--inventory FILE"):
         assert option in synopsis, option
 
 
 def test_endpoints_alerts_and_the_agent_line_are_described():
     text = render(200)[0]
     endpoints = section(text, "ENDPOINTS")
-    for url in ("/health", "/health/NAME", "/ready", "/ready/deps", "/live", "/metrics"):
+    for url in ("/health", "/health/NAME", "/ready", "/ready/deps", "/live", "/metrics", "/", "/history", "/graph"):
         assert re.search(r"^\s+%s(\s|$)" % re.escape(url), endpoints, re.M), url  # a tag of its own
     alerts = prose(section(text, "ALERTS"))
     for word in ("/var/lib/healthd/alerts", "generic", "alertmanager", "slack", "regression", "recovery",
