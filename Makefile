@@ -63,7 +63,7 @@ DEB_BUILD := build-essential dpkg-dev pkg-config libevent-dev libcjson-dev libcu
 DEB_TEST := python3 python3-pytest haproxy iptables iproute2 mariadb-server mariadb-client galera-4 redis-server \
 	redis-tools prometheus-alertmanager prometheus socat curl ca-certificates openssl procps e2fsprogs python3-fusepy \
 	systemd ansible-core ansible-lint valgrind man-db util-linux monitoring-plugins-basic monitoring-plugins-standard \
-	clang libclang-rt-14-dev libfaketime chromium dnsmasq-base graphviz \
+	clang libclang-rt-14-dev libfaketime chromium dnsmasq-base graphviz python3-diagrams \
 	debhelper devscripts lintian mmdebstrap fakeroot
 
 .PHONY: all deps deps-build deps-test test unit integration fuzz fuzz-regress clean run install uninstall bench bench-scale \

@@ -3,7 +3,7 @@
 Against the incident's sandbox (demo/sandbox.py): three real healthd in their network namespaces, polled from
 the ops host. be2 is cut from MySQL by a DROP on the firewall, then healthd on be3 is stopped: the table, the
 summary's "on be2 only", the exit code, --json, the DOT rendered by Graphviz with the red edge where it belongs,
-and the Diagrams script compiled by Python. Then, on loopback, healthd-shaped servers that are not healthd:
+and the Diagrams script run by Python with the real Diagrams library. Then, on loopback, healthd-shaped servers that are not healthd:
 garbage, foreign JSON, a huge body, a slow drip, a status-only answer. Each is a row of its own, never a crash.
 """
 
@@ -141,6 +141,11 @@ def test_a_drop_on_be2_is_the_path_from_be2_and_a_stopped_healthd_a_row_of_its_o
         path = tmp_path / "fleet_diagram.py"
         path.write_text(script)
         py_compile.compile(str(path), doraise=True)
+        # ... and the Diagrams library (Debian's python3-diagrams) draws it, through Graphviz.
+        drawn = subprocess.run(["/usr/bin/python3", str(path)], cwd=str(tmp_path), capture_output=True, text=True,
+                               timeout=120)
+        assert drawn.returncode == 0, drawn.stderr
+        assert (tmp_path / "healthd-fleet.png").stat().st_size > 10000
         assert 'Edge(label="mysql: timeout: silently dropped (firewall DROP?)", color="red"' in script
 
         # healthd on be3 stops: its row says so, its dependencies are unknown, the verdict counts two.
