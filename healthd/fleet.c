@@ -1343,6 +1343,25 @@ static int report_round(const struct fleet_options *o, const struct poll *polls,
 	return rc;
 }
 
+static volatile sig_atomic_t watch_stop;
+
+static void on_watch_signal(int sig)
+{
+	(void)sig;
+	watch_stop = 1;
+}
+
+/* Ctrl-C or SIGTERM ends --watch after the round in flight, even when the caller's shell started it with SIGINT
+ * ignored (a background job): the sleep between rounds is interrupted, not restarted. */
+static void catch_watch_signals(void)
+{
+	struct sigaction sa = {.sa_handler = on_watch_signal};
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
 int fleet_main(int argc, char **argv)
 {
 	struct fleet_options o = {.format = HD_FLEET_TABLE, .timeout_ms = FLEET_TIMEOUT_DEFAULT_MS};
@@ -1376,12 +1395,16 @@ int fleet_main(int argc, char **argv)
 		if (run.base == NULL)
 			hd_fatal("libevent: cannot create the event loop");
 		run.timeout_ms = o.timeout_ms;
+		if (o.watch_s)
+			catch_watch_signals();
 		for (;;) {
 			poll_all(&run, polls, n);
 			rc = report_round(&o, polls, n);
-			if (!o.watch_s)
+			if (!o.watch_s || watch_stop)
 				break;
 			sleep((unsigned)o.watch_s);
+			if (watch_stop)
+				break;
 		}
 	}
 	for (size_t i = 0; i < n; i++) {

@@ -11,6 +11,7 @@ import json
 import os
 import py_compile
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -19,7 +20,7 @@ import time
 
 import pytest
 
-from harness import REPO, free_port, run_healthd, wait_until
+from harness import REPO, free_port, healthd_bin, run_healthd, wait_until
 from core_common import config, sanitizer_reports, tcp_check  # noqa: F401 (autouse)
 
 sys.path.insert(0, os.path.join(REPO, "demo"))
@@ -222,15 +223,16 @@ def test_the_inventory_of_the_ansible_example(sandbox, tmp_path):
 
 
 def test_watch_redraws_until_interrupted(sandbox):
-    p = subprocess.Popen(sandbox.ns["ops"].wrap([os.environ.get("HEALTHD_BIN") or os.path.join(REPO, "build",
-                                                                                              "healthd"),
-                                                 "fleet", "--watch=1", URLS[0]]),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # SIGINT ignored, as in a background job of a script (CI): --watch must still end on Ctrl-C.
+    p = subprocess.Popen(sandbox.ns["ops"].wrap([healthd_bin(), "fleet", "--watch=1", URLS[0]]),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         time.sleep(2.6)
     finally:
-        p.send_signal(2)
+        p.send_signal(signal.SIGINT)
         out, _ = p.communicate(timeout=10)
+    assert p.returncode == 0, "Ctrl-C ends --watch with the last round's exit code: %r" % p.returncode
     assert out.count("NODE  ") >= 2 and out.count("every 1 s; Ctrl-C to stop") >= 2, out
 
 
