@@ -7,6 +7,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -430,11 +433,51 @@ int cfg_check_named_file(struct cfg_ctx *ctx, const cJSON *node, const char *wha
 	return 0;
 }
 
+#define CA_FILE_MAX (16 * 1024 * 1024)
+
+int cfg_check_ca_file(struct cfg_ctx *ctx, const cJSON *node, const char *path)
+{
+	char *text, reason[160] = "";
+	BIO *bio;
+	X509 *x;
+	int n = 0;
+	unsigned long err;
+
+	if (ctx->opts->no_files)
+		return cfg_check_named_file(ctx, node, "CA file", path); /* noted as not opened */
+	if (cfg_check_named_file(ctx, node, "CA file", path) < 0)
+		return -1;
+	text = hd_read_small_file(path, CA_FILE_MAX);
+	if (text == NULL)
+		return cfg_error(ctx, node, false, "cannot read the CA file %s: %s", path,
+				 errno == EFBIG ? "over 16 MiB" : strerror(errno));
+	ERR_clear_error();
+	bio = BIO_new_mem_buf(text, -1);
+	while (bio != NULL && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+		X509_free(x);
+		n++;
+	}
+	err = ERR_peek_last_error();
+	/* the end of the file is the one error that is not one */
+	if (err != 0 && !(ERR_GET_LIB(err) == ERR_LIB_PEM && ERR_GET_REASON(err) == PEM_R_NO_START_LINE && n > 0))
+		ERR_error_string_n(err, reason, sizeof(reason));
+	ERR_clear_error();
+	BIO_free(bio);
+	free(text);
+	if (n == 0 && (!reason[0] || strstr(reason, "no start line")))
+		return cfg_error(ctx, node, false,
+				 "the CA file %s holds no PEM certificate (no \"-----BEGIN CERTIFICATE-----\" block)", path);
+	if (reason[0])
+		return cfg_error(ctx, node, false, "the CA file %s: certificate %d is not a valid PEM certificate: %s",
+				 path, n + 1, reason);
+	return 0;
+}
+
 int cfg_parse_ca(struct cfg_ctx *ctx, const cJSON *node, void *field)
 {
 	if (!cJSON_IsString(node) || node->valuestring[0] == '\0')
 		return cfg_error(ctx, node, false, "expected the path of a PEM file");
-	if (cfg_check_named_file(ctx, node, "CA file", node->valuestring) < 0)
+	if (cfg_check_ca_file(ctx, node, node->valuestring) < 0)
 		return -1;
 	free(*(char **)field);
 	*(char **)field = xstrdup(node->valuestring);

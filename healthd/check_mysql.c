@@ -313,7 +313,7 @@ static int mysql_validate(struct hd_check_conf *conf, struct cfg_ctx *ctx)
 	if (mc->ca && mc->tls != TLS_REQUIRED)
 		return cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(node, "ca"), true,
 				 "ca verifies the server's certificate, which needs \"tls\": \"required\"");
-	if (mc->ca && cfg_check_named_file(ctx, cJSON_GetObjectItemCaseSensitive(node, "ca"), "CA file", mc->ca) < 0)
+	if (mc->ca && cfg_check_ca_file(ctx, cJSON_GetObjectItemCaseSensitive(node, "ca"), mc->ca) < 0)
 		return -1;
 	if (mc->min_cert_days > 0 && mc->tls == TLS_OFF)
 		return cfg_error(ctx, cJSON_GetObjectItemCaseSensitive(node, "min_cert_days"), true,

@@ -92,7 +92,9 @@ char *cfg_read_named_file(struct cfg_ctx *ctx, const struct cJSON *node, const c
 			  size_t max);
 /* Checks that a file used later (a CA file) is a readable regular file; nothing with opts->no_files. 0 or -1. */
 int cfg_check_named_file(struct cfg_ctx *ctx, const struct cJSON *node, const char *what, const char *path);
-/* A key's parse() for a CA file (the http and tls checks' "ca"): a non-empty path that cfg_check_named_file accepts. */
+/* A CA file: readable (cfg_check_named_file), and one or more PEM certificates, each one OpenSSL can read. */
+int cfg_check_ca_file(struct cfg_ctx *ctx, const struct cJSON *node, const char *path);
+/* A key's parse() for a CA file (the http and tls checks' "ca"): a non-empty path that cfg_check_ca_file accepts. */
 int cfg_parse_ca(struct cfg_ctx *ctx, const struct cJSON *node, void *field);
 /* A keyed digest (SipHash-2-4, a per-process random key) of a secret, as 32 hex digits in out (33 bytes). */
 void cfg_secret_digest(const void *data, size_t len, char out[33]);

@@ -243,3 +243,37 @@ def test_http_min_cert_days_needs_https(workdirs):
     col = anchor - (text.rfind("\n", 0, anchor) + 1) + 1
     assert rc == 2 and err == ("%s:%d:%d: checks[\"web\"].min_cert_days: min_cert_days needs an https:// URL "
                                "(an http:// server has no certificate)\n" % (path, line, col)), err
+
+
+def test_a_ca_file_that_is_not_pem_certificates_is_a_configuration_error(workdirs):
+    """A malformed certificate: a CA file with no certificate, or with a broken one, is refused where it is named
+    (tls, https and mysql checks), not found out at the first handshake."""
+    d = workdirs.new("badca")
+    files = {"text": "not a certificate\n",
+             "broken": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}
+    for name, text in files.items():
+        with open(os.path.join(d, name + ".pem"), "w") as f:
+            f.write(text)
+    expected = {"text": "holds no PEM certificate (no \"-----BEGIN CERTIFICATE-----\" block)",
+                "broken": "certificate 1 is not a valid PEM certificate: error:"}
+    for check in ({"name": "db-main", "type": "tls", "host": "127.0.0.1", "port": 443},
+                  {"name": "db-main", "type": "http", "url": "https://127.0.0.1/"},
+                  {"name": "db-main", "type": "mysql", "host": "127.0.0.1", "user": "u", "tls": "required"}):
+        for name in files:
+            path = os.path.join(d, name + ".pem")
+            cfg = config([dict(check, ca=path)])
+            text = json.dumps(cfg, indent=1)
+            cfg_path = os.path.join(d, "bad.json")
+            with open(cfg_path, "w") as f:
+                f.write(text)
+            rc, _, err = run_healthd(["--check-config", "--config", cfg_path])
+            assert rc == 2, (check["type"], name, err)
+            assert re.match(r"%s:\d+:\d+: checks\[\"db-main\"\]\.ca: the CA file %s[: ]" % (
+                re.escape(cfg_path), re.escape(path)), err), err
+            assert expected[name] in err, (check["type"], err)
+    # the system's bundle (many certificates) is fine
+    cfg_path = os.path.join(d, "good.json")
+    with open(cfg_path, "w") as f:
+        json.dump(config([tls_check("db-main", 443, ca="/etc/ssl/certs/ca-certificates.crt")]), f)
+    rc, out, err = run_healthd(["--check-config", "--config", cfg_path])
+    assert rc == 0, err

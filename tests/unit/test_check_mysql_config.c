@@ -49,9 +49,33 @@ static const char *empty_file(void)
 	return path;
 }
 
+/* A CA file that holds one certificate (self-signed by the test's own key, made once for this test). */
+static const char *ca_file(void)
+{
+	static const char pem[] =
+	"-----BEGIN CERTIFICATE-----\n"
+	"MIIBljCCATugAwIBAgIUGUZPZLPFV8265Q4PtKsF7pifu5gwCgYIKoZIzj0EAwIw\n"
+	"HzEdMBsGA1UEAwwUaGVhbHRoZCB1bml0IHRlc3QgY2EwIBcNMjYxMjA3MTIzNTE2\n"
+	"WhgPMjEyNjExMTMxMjM1MTZaMB8xHTAbBgNVBAMMFGhlYWx0aGQgdW5pdCB0ZXN0\n"
+	"IGNhMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEcCybkZ5wtu4H+EOnd1PHjpnn\n"
+	"ZZWVHcFdKKnK4FWEnXoQiPd57di1O45tcdO41ORNkkpI2FBhBGSUpktWBpQ/0qNT\n"
+	"MFEwHQYDVR0OBBYEFBc4tf90lJZ32ORPR1yx7ooF08gLMB8GA1UdIwQYMBaAFBc4\n"
+	"tf90lJZ32ORPR1yx7ooF08gLMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwID\n"
+	"SQAwRgIhAKmLivM9che7UNZ6kqFYTA9mW8dxxMsjWDjrzg0mo3jKAiEAv1tKs+UM\n"
+	"KlLKT/c7M0kdyVVWnxW4yhFlzpcGClCy2G0=\n"
+	"-----END CERTIFICATE-----\n";
+	static char path[64];
+
+	if (path[0] == '\0') {
+		snprintf(path, sizeof(path), "/tmp/hd-mysql-ca-%d.pem", (int)getpid());
+		write_file(path, pem, 0600);
+	}
+	return path;
+}
+
 static void test_valid_forms(void **state)
 {
-	char keys[256];
+	char keys[256], msg[160];
 
 	(void)state;
 	config_free(expect_valid("\"host\": \"db1.internal\", \"user\": \"healthd\"", "db1.internal:3306"));
@@ -59,8 +83,11 @@ static void test_valid_forms(void **state)
 				 "\"database\": \"app\", \"query\": \"SELECT 1 FROM dual\", \"expect_read_only\": true, "
 				 "\"max_replication_lag_s\": 30, \"persistent\": true", "10.0.13.1:3307"));
 	config_free(expect_valid("\"host\": \"::1\", \"user\": \"u\", \"tls\": \"preferred\"", "[::1]:3306"));
-	snprintf(keys, sizeof(keys), "\"host\": \"h\", \"user\": \"u\", \"tls\": \"required\", \"ca\": \"%s\"", empty_file());
+	snprintf(keys, sizeof(keys), "\"host\": \"h\", \"user\": \"u\", \"tls\": \"required\", \"ca\": \"%s\"", ca_file());
 	config_free(expect_valid(keys, "h:3306"));
+	snprintf(keys, sizeof(keys), "\"host\": \"h\", \"user\": \"u\", \"tls\": \"required\", \"ca\": \"%s\"", empty_file());
+	snprintf(msg, sizeof(msg), "the CA file %s holds no PEM certificate", empty_file());
+	expect_error(keys, msg);
 	expect_error("\"host\": \"h\", \"user\": \"u\", \"tls\": \"required\", \"ca\": \"/dev/null\"",
 		     "cannot read the CA file /dev/null: a device");
 }
@@ -164,5 +191,6 @@ int main(void)
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 
 	unlink(empty_file());
+	unlink(ca_file());
 	return failed;
 }
