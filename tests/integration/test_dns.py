@@ -1,7 +1,8 @@
 """The dns check against a real dnsmasq in a network namespace: every record type, answers changed
 under it (addn-hosts rewritten, SIGHUP), NXDOMAIN and REFUSED, a dropped and a closed port, the
 default server from the namespace's resolv.conf, IPv6 servers, hostile answers (forged id, control
-bytes, TC, rdlength past the end) from a UDP peer in the namespace, and configuration errors."""
+bytes, TC, rdlength past the end) and SERVFAIL, NOTIMP and an unknown rcode from a UDP peer in the namespace, and
+configuration errors."""
 
 import json
 import os
@@ -254,4 +255,32 @@ def test_hostile_answers_are_escaped_judged_or_ignored(make_netns, start_healthd
                                "than the message")
     finally:
         for s in (evil, trunc, broken):
+            s.close()
+
+
+def test_servfail_and_other_rcodes_are_dns_with_the_rcode(make_netns, start_healthd):
+    """A resolver whose upstream is broken answers SERVFAIL (dnsmasq itself only retries in silence, so a UDP
+    peer in the namespace answers with the rcode): kind dns, the rcode named; an unknown rcode by number."""
+    ns = make_netns("dnsrc")
+
+    def rcode_answer(rcode):
+        return lambda q: [q[:2] + struct.pack(">HHHHH", 0x8180 | rcode, 1, 0, 0, 0) + q[12:]]
+
+    servfail = HostileServer(ns, 5405, rcode_answer(2))
+    notimp = HostileServer(ns, 5406, rcode_answer(4))
+    odd = HostileServer(ns, 5407, rcode_answer(13))
+    try:
+        hd = start_healthd(config([
+            dns_check("servfail", "db-main.example", server="127.0.0.1:5405"),
+            dns_check("notimp", "db-main.example", "MX", server="127.0.0.1:5406"),
+            dns_check("odd", "db-main.example", server="127.0.0.1:5407")]), netns=ns)
+        c = wait_check(hd, "servfail", lambda c: c["status"] == "down")
+        assert c["kind"] == "dns" and c["detail"].startswith("A db-main.example at 127.0.0.1:5405: SERVFAIL"), c
+        c = wait_check(hd, "notimp", lambda c: c["status"] == "down")
+        assert c["kind"] == "dns" and c["detail"].startswith("MX db-main.example at 127.0.0.1:5406: NOTIMP"), c
+        c = wait_check(hd, "odd", lambda c: c["status"] == "down")
+        assert c["kind"] == "dns" and c["detail"].startswith("A db-main.example at 127.0.0.1:5407: rcode 13"), c
+        assert servfail.queries > 0 and hd.running
+    finally:
+        for s in (servfail, notimp, odd):
             s.close()
