@@ -220,6 +220,7 @@ bench: deps $(BUILD)/healthd
 	@dpkg-query -W -f='$${Status}' nginx-light wrk 2>/dev/null | grep -q 'install ok installed.*install ok installed' || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light wrk)
 	HEALTHD_BIN=$(BUILD)/healthd bench/run.sh
+	HEALTHD_BIN=$(BUILD)/healthd /usr/bin/python3 bench/program.py
 	@$(MAKE) --no-print-directory bench-scale
 
 # Cost per check as the number of checks grows, against the smallest N of the same run (bench/scale.sh): as root,
