@@ -23,6 +23,7 @@
 #include "kinds.h"
 #include "page.h"
 #include "curl_loop.h"
+#include "fleet_prom.h"
 #include "util.h"
 
 #define FLEET_BODY_MAX (4 * 1024 * 1024)
@@ -913,20 +914,26 @@ struct poll_run {
 	int timeout_ms;
 };
 
+bool hd_fleet_body_append(char **body, size_t *len, size_t max, const char *data, size_t n)
+{
+	if (*len + n > max)
+		return false;
+	*body = xrealloc(*body, *len + n + 1);
+	memcpy(*body + *len, data, n);
+	*len += n;
+	(*body)[*len] = '\0';
+	return true;
+}
+
 static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
 	struct poll *p = arg;
-	size_t bytes = size * n;
 
-	if (p->len + bytes > FLEET_BODY_MAX) {
+	if (!hd_fleet_body_append(&p->body, &p->len, FLEET_BODY_MAX, data, size * n)) {
 		p->too_big = true;
 		return 0; /* curl stops with CURLE_WRITE_ERROR */
 	}
-	p->body = xrealloc(p->body, p->len + bytes + 1);
-	memcpy(p->body + p->len, data, bytes);
-	p->len += bytes;
-	p->body[p->len] = '\0';
-	return bytes;
+	return size * n;
 }
 
 static void poll_failed(struct poll *p, enum hd_kind kind, const char *fmt, ...) HD_PRINTF(3, 4);
@@ -1053,7 +1060,8 @@ struct fleet_options {
 	enum hd_fleet_format format;
 	int timeout_ms;
 	const char *html_path;
-	int watch_s; /* 0: once */
+	const char *prometheus; /* the view from there instead of polling */
+	int watch_s;            /* 0: once */
 	char **urls;
 	size_t n_urls;
 };
@@ -1062,7 +1070,7 @@ static void fleet_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: healthd fleet [--timeout-ms N] [--json | --dot | --diagrams] [--html FILE] [--watch[=S]]\n"
-		"                     URL... | --from FILE | --inventory FILE\n"
+		"                     URL... | --from FILE | --inventory FILE | --prometheus URL\n"
 		"\n"
 		"Polls every backend's healthd GET /health at once (URL: http://HOST:PORT, /health is added when the URL\n"
 		"has no path) and prints one table of every check, failing rows first, then one verdict per dependency:\n"
@@ -1072,6 +1080,8 @@ static void fleet_usage(FILE *out)
 		"  --inventory FILE an Ansible inventory as `ansible-inventory -i INVENTORY --list` prints it (- for stdin):\n"
 		"                   the hosts of group backends (--group NAME), each at its healthd_listen.http port\n"
 		"  --group NAME     the inventory group to poll (default backends)\n"
+		"  --prometheus URL the same view from a Prometheus that scrapes every healthd (its HTTP API), instead of\n"
+		"                   polling them: each healthd it saw in the last hour, a failing scrape as a row\n"
 		"  --timeout-ms N   connect and total deadline of each request (default %d)\n"
 		"  --json           the rows and verdicts as JSON\n"
 		"  --dot            a Graphviz graph: dot -Tsvg -o fleet.svg\n"
@@ -1214,6 +1224,7 @@ static int parse_fleet_args(int argc, char **argv, struct fleet_options *o)
 		{"diagrams", no_argument, NULL, 'D'},	  {"html", required_argument, NULL, 'H'},
 		{"watch", optional_argument, NULL, 'w'},  {"inventory", required_argument, NULL, 'i'},
 		{"group", required_argument, NULL, 'g'},  {"help", no_argument, NULL, 'h'},
+		{"prometheus", required_argument, NULL, 'P'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *inventory = NULL, *group = "backends";
@@ -1232,6 +1243,9 @@ static int parse_fleet_args(int argc, char **argv, struct fleet_options *o)
 			break;
 		case 'g':
 			group = optarg;
+			break;
+		case 'P':
+			o->prometheus = optarg;
 			break;
 		case 't':
 			if (parse_int_option("--timeout-ms", optarg, 10, 600000, "milliseconds", &o->timeout_ms) < 0)
@@ -1268,7 +1282,11 @@ static int parse_fleet_args(int argc, char **argv, struct fleet_options *o)
 		return -1;
 	for (; optind < argc; optind++)
 		add_url(o, argv[optind]);
-	if (o->n_urls == 0) {
+	if (o->prometheus && o->n_urls > 0) {
+		fprintf(stderr, "healthd fleet: give the backends (URLs, --from, --inventory) or --prometheus, not both\n");
+		return -1;
+	}
+	if (o->n_urls == 0 && !o->prometheus) {
 		fprintf(stderr, "healthd fleet: no backend: give URLs, --from FILE or --inventory FILE\n");
 		fleet_usage(stderr);
 		return -1;
@@ -1309,13 +1327,10 @@ static void poll_all(struct poll_run *run, struct poll *polls, size_t n)
 }
 
 /* Prints the round's view (and writes the page): its exit code. */
-static int report_round(const struct fleet_options *o, const struct poll *polls, size_t n)
+static int report_replies(const struct fleet_options *o, const struct hd_fleet_reply *replies, size_t n)
 {
-	struct hd_fleet_reply *replies = xcalloc(n, sizeof(*replies));
 	int rc;
 
-	for (size_t i = 0; i < n; i++)
-		replies[i] = polls[i].reply;
 	if (o->watch_s && isatty(STDOUT_FILENO))
 		fputs("\033[H\033[2J", stdout);
 	rc = hd_fleet_report(replies, n, o->format, stdout);
@@ -1339,7 +1354,34 @@ static int report_round(const struct fleet_options *o, const struct poll *polls,
 	if (o->watch_s)
 		printf("every %d s; Ctrl-C to stop\n", o->watch_s);
 	fflush(stdout);
+	return rc;
+}
+
+static int report_round(const struct fleet_options *o, const struct poll *polls, size_t n)
+{
+	struct hd_fleet_reply *replies = xcalloc(n ? n : 1, sizeof(*replies));
+	int rc;
+
+	for (size_t i = 0; i < n; i++)
+		replies[i] = polls[i].reply;
+	rc = report_replies(o, replies, n);
 	free(replies);
+	return rc;
+}
+
+/* A round from Prometheus: its view, or why there is none (exit 2: the fleet is unknown). */
+static int prometheus_round(const struct fleet_options *o)
+{
+	struct hd_fleet_prom view;
+	char why[512];
+	int rc;
+
+	if (hd_fleet_prometheus(o->prometheus, o->timeout_ms, &view, why, sizeof(why)) < 0) {
+		fprintf(stderr, "healthd fleet: %s\n", why);
+		return FLEET_EXIT_CRITICAL;
+	}
+	rc = report_replies(o, view.replies, view.n);
+	hd_fleet_prom_free(&view);
 	return rc;
 }
 
@@ -1398,8 +1440,12 @@ int fleet_main(int argc, char **argv)
 		if (o.watch_s)
 			catch_watch_signals();
 		for (;;) {
-			poll_all(&run, polls, n);
-			rc = report_round(&o, polls, n);
+			if (o.prometheus) {
+				rc = prometheus_round(&o);
+			} else {
+				poll_all(&run, polls, n);
+				rc = report_round(&o, polls, n);
+			}
 			if (!o.watch_s || watch_stop)
 				break;
 			sleep((unsigned)o.watch_s);

@@ -15,6 +15,7 @@
 #include "agent.h"
 #include "cert.h"
 #include "alerts.h"
+#include "config.h"
 #include "connlimit.h"
 #include "engine.h"
 #include "http_api.h"
@@ -85,6 +86,29 @@ void hd_prom_render_checks(struct evbuffer *out, struct hd_check *const *checks,
 		start_check_sample(out, "healthd_check_up", checks[i]);
 		evbuffer_add_printf(out, ",critical=\"%s\"} %d\n", checks[i]->conf->critical ? "true" : "false",
 				    checks[i]->state == HD_STATE_UP ? 1 : 0);
+	}
+
+	add_family(out, "healthd_check_state_info", "gauge",
+		   "The check's state as /health says it (always 1): status, kind, the address tried and the local source "
+		   "address. One series per check at a time: its labels change with the state, the kind or the address.");
+	for (size_t i = 0; i < n; i++) {
+		const struct hd_check *c = checks[i];
+		start_check_sample(out, "healthd_check_state_info", c);
+		evbuffer_add_printf(out, ",status=\"%s\",kind=\"%s\",address=\"", hd_check_status_word(c),
+				    hd_check_kind_word(c));
+		hd_prom_add_label_value(out, c->last.peer);
+		evbuffer_add_printf(out, "\",source_addr=\"");
+		hd_prom_add_label_value(out, c->last.source_addr);
+		evbuffer_add_printf(out, "\"} 1\n");
+	}
+
+	add_family(out, "healthd_check_since_timestamp_seconds", "gauge",
+		   "Unix time of the check's latest state change (absent before the first result).");
+	for (size_t i = 0; i < n; i++) {
+		if (checks[i]->since_wall_ms <= 0)
+			continue;
+		start_check_sample(out, "healthd_check_since_timestamp_seconds", checks[i]);
+		evbuffer_add_printf(out, "} %.3f\n", (double)checks[i]->since_wall_ms / 1000.0);
 	}
 
 	add_family(out, "healthd_check_latency_seconds", "gauge",
@@ -236,6 +260,10 @@ static void render_process(const struct hd_metrics *m, struct evbuffer *out)
 		    m->agent ? agent_replies(m->agent) : 0);
 	add_family(out, "healthd_build_info", "gauge", "The running healthd's version (always 1).");
 	evbuffer_add_printf(out, "healthd_build_info{version=\"%s\"} 1\n", HD_VERSION);
+	add_family(out, "healthd_node_info", "gauge", "The node name this healthd reports as (always 1).");
+	evbuffer_add_printf(out, "healthd_node_info{node=\"");
+	hd_prom_add_label_value(out, engine_config(m->engine)->node_name);
+	evbuffer_add_printf(out, "\"} 1\n");
 }
 
 /* The admin state, the overall state and the last configuration load. */

@@ -224,11 +224,16 @@ int status_http_code(struct hd_status *s)
 	return status_overall(s, &first) == HD_OVERALL_DOWN ? 503 : 200;
 }
 
-static const char *check_kind(const struct hd_check *c)
+const char *hd_check_kind_word(const struct hd_check *c)
 {
 	if (c->state == HD_STATE_PENDING)
 		return "pending";
 	return hd_kind_name(c->state == HD_STATE_DOWN ? c->down_kind : c->last.kind);
+}
+
+const char *hd_check_status_word(const struct hd_check *c)
+{
+	return c->state == HD_STATE_UP && c->last.warn ? "warn" : hd_state_name(c->state);
 }
 
 void hd_agent_line(char *buf, size_t len, enum hd_overall overall, const char *failing_name, const char *failing_kind,
@@ -258,7 +263,7 @@ const char *status_agent_line(struct hd_status *s, size_t *len)
 		const struct hd_check *first;
 		enum hd_overall o = status_overall(s, &first);
 		hd_agent_line(s->agent_line, sizeof(s->agent_line), o, first ? first->conf->name : "",
-			      first ? check_kind(first) : "", engine_config(s->engine)->agent.degraded_weight_pct,
+			      first ? hd_check_kind_word(first) : "", engine_config(s->engine)->agent.degraded_weight_pct,
 			      status_effective_admin(s)->mode, false);
 		s->agent_len = strlen(s->agent_line);
 		s->agent_state_version = sv;
@@ -287,14 +292,14 @@ cJSON *hd_check_to_json(const struct hd_check *c)
 	const struct hd_result *r = c->state == HD_STATE_DOWN && c->last.kind == HD_KIND_OK ? &c->last_failure : &c->last;
 
 	/* A passing attempt with a warning (a plugin's WARNING) keeps the check up, shown as "warn". */
-	cJSON_AddStringToObject(o, "status", c->state == HD_STATE_UP && c->last.warn ? "warn" : hd_state_name(c->state));
+	cJSON_AddStringToObject(o, "status", hd_check_status_word(c));
 	if (c->state == HD_STATE_PENDING) {
 		cJSON_AddNullToObject(o, "kind");
 		cJSON_AddStringToObject(o, "detail", "no result yet");
 		cJSON_AddNullToObject(o, "latency_ms");
 	} else {
 		/* While down but rising, show why it is down and that the latest attempt passed. */
-		cJSON_AddStringToObject(o, "kind", check_kind(c));
+		cJSON_AddStringToObject(o, "kind", hd_check_kind_word(c));
 		cJSON_AddStringToObject(o, "detail", c->state == HD_STATE_DOWN && c->last.kind == HD_KIND_OK ?
 							    r->detail : c->last.detail);
 		cJSON_AddNumberToObject(o, "latency_ms", (double)(int64_t)(c->last.latency_ms * 1000.0) / 1000.0);
@@ -480,7 +485,7 @@ static cJSON *ietf_check_json(const struct hd_check *c)
 		if (c->state == HD_STATE_PENDING)
 			hd_strlcpy(output, "pending: no result yet", sizeof(output));
 		else
-			snprintf(output, sizeof(output), "%s: %s", check_kind(c), r->detail);
+			snprintf(output, sizeof(output), "%s: %s", hd_check_kind_word(c), r->detail);
 		cJSON_AddStringToObject(o, "output", output);
 	}
 	return o;
@@ -514,7 +519,7 @@ const char *status_health_ietf_json(struct hd_status *s, bool full_details, size
 	cJSON_AddStringToObject(root, "description", "healthd: can this backend reach what it depends on");
 	if (first != NULL) {
 		char output[128];
-		snprintf(output, sizeof(output), "%s %s", first->conf->name, check_kind(first));
+		snprintf(output, sizeof(output), "%s %s", first->conf->name, hd_check_kind_word(first));
 		cJSON_AddStringToObject(root, "output", output);
 	}
 	admin = status_effective_admin(s);
@@ -567,7 +572,7 @@ const char *status_deps_body(struct hd_status *s, size_t *len)
 		enum hd_overall o = status_overall(s, &first);
 		if (first != NULL)
 			snprintf(s->deps_body, sizeof(s->deps_body), "%s #%s %s\n", hd_overall_name(o), first->conf->name,
-				 check_kind(first));
+				 hd_check_kind_word(first));
 		else
 			snprintf(s->deps_body, sizeof(s->deps_body), "%s\n", hd_overall_name(o));
 		s->deps_len = strlen(s->deps_body);

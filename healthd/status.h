@@ -91,5 +91,8 @@ void hd_agent_line(char *buf, size_t len, enum hd_overall overall, const char *f
 struct cJSON *status_admin_json(const struct hd_status *s);
 /* A check as a cJSON object (caller deletes). */
 struct cJSON *hd_check_to_json(const struct hd_check *c);
+/* As /health says them: "up", "warn", "down", "pending"; the kind ("timeout"; "pending" before a result). */
+const char *hd_check_status_word(const struct hd_check *c);
+const char *hd_check_kind_word(const struct hd_check *c);
 
 #endif

@@ -342,3 +342,12 @@ void hd_vformat_sanitized(char *out, size_t outlen, const char *fmt, va_list ap)
 
 	hd_sanitize_text(raw, n < 0 ? 0 : (size_t)n < sizeof(raw) ? (size_t)n : sizeof(raw) - 1, out, outlen);
 }
+
+void hd_format_sanitized(char *out, size_t outlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	hd_vformat_sanitized(out, outlen, fmt, ap);
+	va_end(ap);
+}

@@ -38,7 +38,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import (  # noqa: E402
-    Alertmanager, HAProxy, Healthd, HttpApp, Lan, MariaDB, MariaDBTemplate, NetNS, Redis,
+    Alertmanager, HAProxy, Prometheus, Healthd, HttpApp, Lan, MariaDB, MariaDBTemplate, NetNS, Redis,
     TcpListener, TcpProxy, WebhookReceiver, WorkDirs, kill_registered, unmount,
 )
 
@@ -273,6 +273,17 @@ def start_alertmanager(request, workdirs, make_netns):
     def start(receiver_url, netns=None, **kw):
         d = owner.new_dir("alertmanager")
         return owner.start(Alertmanager(d, receiver_url, netns=netns, **kw), d)
+
+    return start
+
+
+@pytest.fixture
+def start_prometheus(request, workdirs, make_netns):
+    owner = _Owner(request, workdirs)
+
+    def start(targets, netns=None, **kw):
+        d = owner.new_dir("prometheus")
+        return owner.start(Prometheus(d, targets, netns=netns, **kw), d)
 
     return start
 

@@ -14,6 +14,7 @@ from .mariadb import MariaDB, MariaDBTemplate, CHECK_USER, CHECK_PASSWORD
 from .redis import Redis
 from .haproxy import HAProxy
 from .alertmanager import Alertmanager
+from .prometheus import Prometheus
 from .servers import TcpListener, HttpApp, TcpProxy, WebhookReceiver
 
 __all__ = [
@@ -22,6 +23,6 @@ __all__ = [
     "NetNS", "Lan", "Link", "make_veth",
     "Healthd", "run_healthd", "healthd_bin", "REPO",
     "MariaDB", "MariaDBTemplate", "CHECK_USER", "CHECK_PASSWORD",
-    "Redis", "HAProxy", "Alertmanager",
+    "Redis", "HAProxy", "Alertmanager", "Prometheus",
     "TcpListener", "HttpApp", "TcpProxy", "WebhookReceiver",
 ]
