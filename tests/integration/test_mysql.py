@@ -298,9 +298,15 @@ def test_10000_checks_leave_aborted_connects_unchanged(make_netns, start_mariadb
           % (completed, elapsed, completed / elapsed, after["Aborted_connects"] - before["Aborted_connects"],
              after["Aborted_clients"] - before["Aborted_clients"], kinds))
     assert completed >= 10000
-    assert after["Aborted_connects"] == before["Aborted_connects"]
-    assert after["Aborted_clients"] == before["Aborted_clients"]
-    assert kinds == {"ok"}
+    assert after["Aborted_connects"] == before["Aborted_connects"]  # never a step towards max_connect_errors
+    # An attempt that times out in its query phase leaves the server an Aborted_clients (the README's limit); on a
+    # quiet machine none does, on a loaded one a few may: never more than the timeouts healthd counted.
+    _, _, metrics = hd.get("/metrics")
+    timeouts = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.decode().splitlines()
+                   if line.startswith("healthd_check_failures_total{") and 'kind="timeout"' in line)
+    print("timeouts %d" % timeouts)
+    assert after["Aborted_clients"] - before["Aborted_clients"] <= timeouts
+    assert kinds == {"ok"} or (timeouts and kinds <= {"ok", "timeout"}), kinds
 
 
 def test_a_timed_out_login_still_completes_and_quits(mariadb, start_tcp_proxy, start_healthd):
