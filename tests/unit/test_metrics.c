@@ -63,6 +63,9 @@ static void test_render_families_and_samples(void **state)
 	(void)state;
 	up.last.latency_ms = 12.5;
 	up.last.wall_ms = 1700000000123;
+	up.since_wall_ms = 1699999990500;
+	hd_strlcpy(up.last.peer, "10.0.0.1:3306", sizeof(up.last.peer));
+	hd_strlcpy(up.last.source_addr, "10.0.1.12", sizeof(up.last.source_addr));
 	up.results_by_kind[HD_KIND_OK] = 4;
 	up.results_by_kind[HD_KIND_TIMEOUT] = 2;
 	up.results_by_kind[HD_KIND_REFUSED] = 1;
@@ -89,7 +92,15 @@ static void test_render_families_and_samples(void **state)
 	assert_non_null(strstr(text, "healthd_check_failures_total{check=\"db\",kind=\"timeout\"} 2\n"));
 	assert_non_null(strstr(text, "healthd_check_failures_total{check=\"db\",kind=\"refused\"} 1\n"));
 	/* ok is not a failure; every other kind is a label value */
-	assert_null(strstr(text, "kind=\"ok\""));
+	assert_null(strstr(text, "healthd_check_failures_total{check=\"db\",kind=\"ok\""));
+	/* the state as /health says it, one series per check; before a result: pending, no since */
+	assert_int_equal(count(text, "healthd_check_state_info{"), 2);
+	assert_non_null(strstr(text, "healthd_check_state_info{check=\"cache\",status=\"pending\",kind=\"pending\","
+				     "address=\"\",source_addr=\"\"} 1\n"));
+	assert_null(strstr(text, "healthd_check_since_timestamp_seconds{check=\"cache\"}"));
+	assert_non_null(strstr(text, "healthd_check_state_info{check=\"db\",status=\"up\",kind=\"ok\","
+				     "address=\"10.0.0.1:3306\",source_addr=\"10.0.1.12\"} 1\n"));
+	assert_non_null(strstr(text, "healthd_check_since_timestamp_seconds{check=\"db\"} 1699999990.500\n"));
 	assert_int_equal(count(text, "healthd_check_failures_total{check=\"db\","), HD_KIND_COUNT - 1);
 	/* a family's samples are contiguous: no other family between two samples of one */
 	{
