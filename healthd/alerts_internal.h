@@ -70,8 +70,8 @@ struct check_alert {
 	int64_t last_announce_mono; /* the last regression or update: min_gap_s counts from it */
 	char source_addr[64];       /* the local address of the last attempt that had one */
 	unsigned reminder_ticks;    /* reminder periods (a->reminder_tick_s) since it was announced */
-	cJSON *firing;              /* while open: the last event that said it is down, for Alertmanager re-posts */
-	struct event *hold_timer;
+	cJSON *firing;              /* while open, with an Alertmanager webhook: the last event that said it is down */
+	struct event *hold_timer;   /* NULL until first needed, as reminder_timer */
 	struct event *reminder_timer;
 };
 
@@ -105,6 +105,7 @@ struct hd_alerts {
 	unsigned short rand_state[3];
 	bool maint;       /* the operator's maint: regressions, updates and reminders are held */
 	bool restored;    /* what was announced before this start is known (the spool was read) */
+	bool keep_firing; /* a webhook re-posts firing alerts (resend_interval_s): each open alert's event is kept */
 };
 
 /* ---- alert_delivery.c ---- */
