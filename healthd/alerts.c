@@ -116,7 +116,7 @@ static void fill_facts(struct hd_alerts *a, struct check_alert *st, const struct
 		       struct hd_alert_facts *f, char *id, char *url, size_t url_len)
 {
 	bool up = c->state == HD_STATE_UP;
-	const struct hd_result *r = up ? &c->last : &c->last_failure;
+	const struct hd_result *r = up ? &c->last : hd_check_last_failure(c);
 
 	hd_alert_new_id(id);
 	snprintf(url, url_len, "%s/health/%s", a->health_base, c->conf->name);

@@ -112,6 +112,20 @@ static void notify_transition(struct hd_engine *e, const struct hd_transition *t
 			e->subs[i].on_transition(t, e->subs[i].arg);
 }
 
+const struct hd_result *hd_check_last_failure(const struct hd_check *c)
+{
+	static const struct hd_result none = {.kind = HD_KIND_OK};
+
+	if (c->last.kind != HD_KIND_OK)
+		return &c->last;
+	return c->failure_before != NULL ? c->failure_before : &none;
+}
+
+const struct hd_result *hd_check_reason(const struct hd_check *c)
+{
+	return c->state == HD_STATE_DOWN ? hd_check_last_failure(c) : &c->last;
+}
+
 static void record_result(struct hd_check *c, const struct hd_result *r)
 {
 	struct hd_engine *e = c->engine;
@@ -121,9 +135,15 @@ static void record_result(struct hd_check *c, const struct hd_result *r)
 	int64_t down_since = before == HD_STATE_DOWN ? c->since_wall_ms : 0;
 	enum hd_state after;
 
+	if (!ok) {
+		free(c->failure_before);
+		c->failure_before = NULL;
+	} else if (c->last.kind != HD_KIND_OK) {
+		if (c->failure_before == NULL)
+			c->failure_before = xmalloc(sizeof(*c->failure_before));
+		*c->failure_before = c->last;
+	}
 	c->last = *r;
-	if (!ok)
-		c->last_failure = *r;
 	c->attempts++;
 	c->results_by_kind[r->kind]++;
 	c->version++;
@@ -144,6 +164,10 @@ static void record_result(struct hd_check *c, const struct hd_result *r)
 				 hd_kind_name(r->kind), r->detail);
 	} else if (after == HD_STATE_DOWN && !ok && c->down_kind != previous_kind) {
 		e->state_version++; /* the reason changed (DROP became REJECT): the agent line must follow */
+	}
+	if (after == HD_STATE_UP && c->failure_before != NULL) {
+		free(c->failure_before);
+		c->failure_before = NULL;
 	}
 	if (!e->oneshot)
 		reschedule(c);
@@ -333,6 +357,7 @@ static void check_free(struct hd_check *c)
 	if (c->deadline)
 		event_free(c->deadline);
 	free(c->ended_run);
+	free(c->failure_before);
 	free(c);
 }
 
@@ -371,7 +396,10 @@ static void carry_state(struct hd_check *to, const struct hd_check *from)
 	to->since_wall_ms = from->since_wall_ms;
 	to->down_kind = from->down_kind;
 	to->last = from->last;
-	to->last_failure = from->last_failure;
+	if (from->failure_before != NULL) {
+		to->failure_before = xmalloc(sizeof(*to->failure_before));
+		*to->failure_before = *from->failure_before;
+	}
 	to->added_on_reload = from->added_on_reload;
 }
 

@@ -19,7 +19,9 @@ struct hd_check {
 	struct hd_check_conf *conf;
 	enum hd_state state;
 	struct hd_result last;         /* the most recent attempt */
-	struct hd_result last_failure; /* the most recent failed attempt */
+	/* engine-owned, read through hd_check_last_failure(): while down and the latest attempt passed, the failure
+	 * before it (NULL otherwise: 544 bytes a check kept only while it matters) */
+	struct hd_result *failure_before;
 	enum hd_kind down_kind;        /* the kind that took it down (valid while down) */
 	int64_t since_wall_ms;         /* when the state last changed */
 	int consecutive_failures;
@@ -41,6 +43,11 @@ struct hd_check {
 	int64_t slot_ms;               /* when the latest attempt was due (the schedule counts from it) */
 	bool removed;
 };
+
+/* The most recent failed attempt (an empty result, kind ok, when there is none to tell: never failed, or up). */
+const struct hd_result *hd_check_last_failure(const struct hd_check *c);
+/* The attempt that explains the check's state: while down, the latest failure; otherwise the latest attempt. */
+const struct hd_result *hd_check_reason(const struct hd_check *c);
 
 /* A state change, as observers see it. */
 struct hd_transition {

@@ -284,7 +284,7 @@ static void add_time(cJSON *obj, const char *key, int64_t wall_ms)
 cJSON *hd_check_to_json(const struct hd_check *c)
 {
 	cJSON *o = cJSON_CreateObject();
-	const struct hd_result *r = c->state == HD_STATE_DOWN && c->last.kind == HD_KIND_OK ? &c->last_failure : &c->last;
+	const struct hd_result *r = hd_check_reason(c);
 
 	/* A passing attempt with a warning (a plugin's WARNING) keeps the check up, shown as "warn". */
 	cJSON_AddStringToObject(o, "status", c->state == HD_STATE_UP && c->last.warn ? "warn" : hd_state_name(c->state));
@@ -475,8 +475,7 @@ static cJSON *ietf_check_json(const struct hd_check *c)
 	cJSON_AddStringToObject(o, "status", status);
 	add_time(o, "time", c->last.wall_ms > 0 ? c->last.wall_ms : c->since_wall_ms);
 	if (strcmp(status, "pass") != 0) {
-		const struct hd_result *r = c->state == HD_STATE_DOWN && c->last.kind == HD_KIND_OK ? &c->last_failure :
-					   &c->last;
+		const struct hd_result *r = hd_check_reason(c);
 		if (c->state == HD_STATE_PENDING)
 			hd_strlcpy(output, "pending: no result yet", sizeof(output));
 		else

@@ -109,7 +109,6 @@ static void down_check(void **unused)
 	(void)unused;
 	conf.critical = false;
 	c.last = result(HD_KIND_TIMEOUT, "connect 10.0.13.1:3306: no answer within 1000 ms", 1000.5, T_CHECKED);
-	c.last_failure = c.last;
 	o = hd_check_to_json(&c);
 	has_string(o, "status", "down");
 	has_string(o, "kind", "timeout");
@@ -133,7 +132,8 @@ static void down_and_rising_check_keeps_the_reason(void **unused)
 	cJSON *o;
 
 	(void)unused;
-	c.last_failure = result(HD_KIND_REFUSED, "connect 10.0.13.1:3306: Connection refused", 0.2, T_SINCE);
+	struct hd_result refused = result(HD_KIND_REFUSED, "connect 10.0.13.1:3306: Connection refused", 0.2, T_SINCE);
+	c.failure_before = &refused;
 	c.last = result(HD_KIND_OK, "connect 10.0.13.1:3306: connected", 0.3, T_CHECKED);
 	o = hd_check_to_json(&c);
 	has_string(o, "status", "down");
