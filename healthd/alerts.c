@@ -132,6 +132,7 @@ static void fill_facts(struct hd_alerts *a, struct check_alert *st, const struct
 		.peer = r->peer[0] ? r->peer : c->last.peer,
 		.kind = up ? HD_KIND_OK : c->down_kind,
 		.previous_kind = HD_KIND_OK,
+		.phase = up ? HD_PHASE_NONE : r->phase,
 		.detail = r->detail,
 		.since_wall_ms = st->open ? st->since_wall_ms : c->since_wall_ms,
 		.critical = c->conf->critical,

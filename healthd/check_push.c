@@ -421,7 +421,7 @@ static void push_start(struct hd_check_run *run)
 	int64_t now = hd_now_wall_ms(), age;
 	char ago[32], ttl[32], at[40];
 
-	run->phase = "report";
+	hd_run_phase(run, HD_PHASE_RESPONSE, "report");
 	hd_push_human_ms(pc->ttl_ms, ttl, sizeof(ttl));
 	if (!r->has_report) {
 		age = now - r->first_seen_ms;

@@ -240,7 +240,7 @@ static void on_tcp_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	hd_run_set_source(run, bufferevent_getfd(a->tcp));
-	run->phase = "handshake";
+	hd_run_phase(run, HD_PHASE_TLS, "handshake");
 	a->ssl = SSL_new(run->persist->ctx);
 	if (a->ssl == NULL) {
 		char why[128];

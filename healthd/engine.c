@@ -126,6 +126,19 @@ const struct hd_result *hd_check_reason(const struct hd_check *c)
 	return c->state == HD_STATE_DOWN ? hd_check_last_failure(c) : &c->last;
 }
 
+/* Counts a failure under its (kind, phase): 16 bytes for each pair a check has seen, nothing for the others. */
+static void count_failure(struct hd_check *c, const struct hd_result *r)
+{
+	for (size_t i = 0; i < c->n_failures; i++)
+		if (c->failures[i].kind == r->kind && c->failures[i].phase == r->phase) {
+			c->failures[i].count++;
+			return;
+		}
+	c->failures = xrealloc(c->failures, (c->n_failures + 1) * sizeof(*c->failures));
+	c->failures[c->n_failures++] = (struct hd_failure_count){.count = 1, .kind = (uint8_t)r->kind,
+								  .phase = (uint8_t)r->phase};
+}
+
 static void record_result(struct hd_check *c, const struct hd_result *r)
 {
 	struct hd_engine *e = c->engine;
@@ -145,7 +158,8 @@ static void record_result(struct hd_check *c, const struct hd_result *r)
 	}
 	c->last = *r;
 	c->attempts++;
-	c->results_by_kind[r->kind]++;
+	if (!ok)
+		count_failure(c, r);
 	c->version++;
 	e->results_version++;
 	after = hd_hysteresis(before, ok, &c->consecutive_successes, &c->consecutive_failures, c->conf->rise,
@@ -228,7 +242,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	cancel_run(c);
-	finish_fmt(run, HD_KIND_TIMEOUT, "%s %s: no answer within %d ms", run->phase ? run->phase : "check", where,
+	finish_fmt(run, HD_KIND_TIMEOUT, "%s %s: no answer within %d ms", hd_run_step(run), where,
 		   c->conf->timeout_ms);
 }
 
@@ -249,7 +263,7 @@ static void start_attempt(struct hd_check *c)
 	run->persist = c->persist;
 	run->state_dir = e->cfg->state_dir;
 	run->oneshot = e->oneshot;
-	run->phase = "start";
+	hd_run_phase(run, HD_PHASE_START, NULL);
 	run->started_ms = hd_now_mono_ms_f();
 	run->deadline_ms = hd_now_mono_ms() + c->conf->timeout_ms;
 	c->run = run;
@@ -358,6 +372,7 @@ static void check_free(struct hd_check *c)
 		event_free(c->deadline);
 	free(c->ended_run);
 	free(c->failure_before);
+	free(c->failures);
 	free(c);
 }
 

@@ -15,6 +15,13 @@ enum hd_state { HD_STATE_PENDING, HD_STATE_UP, HD_STATE_DOWN };
 const char *hd_state_name(enum hd_state s);
 
 /* One configured check while it runs. Other modules read it; only engine.c writes it. */
+/* Failed attempts of one check with one kind in one phase: a check keeps only the pairs it has seen. */
+struct hd_failure_count {
+	uint64_t count;
+	uint8_t kind;  /* enum hd_kind */
+	uint8_t phase; /* enum hd_phase */
+};
+
 struct hd_check {
 	struct hd_check_conf *conf;
 	enum hd_state state;
@@ -28,7 +35,8 @@ struct hd_check {
 	int consecutive_successes;
 	uint64_t attempts;
 	uint64_t transitions;
-	uint64_t results_by_kind[HD_KIND_COUNT];
+	struct hd_failure_count *failures; /* engine-owned: n_failures pairs, in the order first seen */
+	size_t n_failures;
 	unsigned version;              /* bumped on every result; render caches compare it */
 	bool added_on_reload;          /* new in a reload: while pending it does not count toward the overall state */
 	uint64_t serial;               /* unique for the engine's life, never reused: what faces key their caches by */

@@ -112,14 +112,14 @@ void hd_prom_render_checks(struct evbuffer *out, struct hd_check *const *checks,
 	}
 
 	add_family(out, "healthd_check_failures_total", "counter",
-		   "Failed attempts of the check, by kind of failure (timeout, refused, unreachable, dns, auth...).");
+		   "Failed attempts of the check, by kind of failure (timeout, refused, dns, auth...) and the phase it "
+		   "failed in (resolve, connect, tls, handshake, auth, request, response...); only pairs seen.");
 	for (size_t i = 0; i < n; i++)
-		for (int kind = 0; kind < HD_KIND_COUNT; kind++) {
-			if (kind == HD_KIND_OK)
-				continue;
+		for (size_t j = 0; j < checks[i]->n_failures; j++) {
+			const struct hd_failure_count *f = &checks[i]->failures[j];
 			start_check_sample(out, "healthd_check_failures_total", checks[i]);
-			evbuffer_add_printf(out, ",kind=\"%s\"} %" PRIu64 "\n", hd_kind_name((enum hd_kind)kind),
-					    checks[i]->results_by_kind[kind]);
+			evbuffer_add_printf(out, ",kind=\"%s\",phase=\"%s\"} %" PRIu64 "\n", hd_kind_name((enum hd_kind)f->kind),
+					    hd_phase_name((enum hd_phase)f->phase), f->count);
 		}
 
 	add_family(out, "healthd_check_warning", "gauge",

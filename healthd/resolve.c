@@ -67,7 +67,7 @@ struct hd_resolve *hd_resolve_start(struct hd_check_run *run, const char *host, 
 	struct evdns_getaddrinfo_request *req;
 	char service[16];
 
-	run->phase = "resolve";
+	hd_run_phase(run, HD_PHASE_RESOLVE, NULL);
 	r->cb = cb;
 	r->arg = arg;
 	r->port = port;
@@ -109,7 +109,7 @@ struct bufferevent *hd_socket_connect(struct hd_check_run *run, const struct soc
 {
 	struct bufferevent *bev;
 
-	run->phase = "connect";
+	hd_run_phase(run, HD_PHASE_CONNECT, NULL);
 	hd_run_set_peer(run, sa);
 	bev = bufferevent_socket_new(run->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	bufferevent_setcb(bev, NULL, NULL, cb, arg);

@@ -298,6 +298,8 @@ cJSON *hd_check_to_json(const struct hd_check *c)
 		cJSON_AddStringToObject(o, "detail", c->state == HD_STATE_DOWN && c->last.kind == HD_KIND_OK ?
 							    r->detail : c->last.detail);
 		cJSON_AddNumberToObject(o, "latency_ms", (double)(int64_t)(c->last.latency_ms * 1000.0) / 1000.0);
+		if (r->kind != HD_KIND_OK) /* where the attempt that explains the kind failed */
+			cJSON_AddStringToObject(o, "phase", hd_phase_name(r->phase));
 	}
 	add_time(o, "since", c->since_wall_ms);
 	add_time(o, "last_checked", c->last.wall_ms);

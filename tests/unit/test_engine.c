@@ -63,7 +63,7 @@ static void fake_start(struct hd_check_run *run)
 	assert_null(fake.running[i]);
 	fake.running[i] = run;
 	fake.starts[i]++;
-	run->phase = "connect";
+	hd_run_phase(run, HD_PHASE_CONNECT, NULL);
 	hd_strlcpy(run->peer, "192.0.2.1:7", sizeof(run->peer));
 }
 
@@ -337,6 +337,12 @@ static void the_deadline_cancels_and_records_a_timeout_naming_phase_and_peer(voi
 	assert_int_equal(a->last.kind, HD_KIND_TIMEOUT);
 	assert_string_equal(a->last.detail, "connect 192.0.2.1:7: no answer within 30 ms");
 	assert_string_equal(a->last.peer, "192.0.2.1:7");
+	/* the result carries the phase; the check counts the (kind, phase) pair it saw, and only that one */
+	assert_int_equal(a->last.phase, HD_PHASE_CONNECT);
+	assert_int_equal(a->n_failures, 1);
+	assert_int_equal(a->failures[0].kind, HD_KIND_TIMEOUT);
+	assert_int_equal(a->failures[0].phase, HD_PHASE_CONNECT);
+	assert_int_equal(a->failures[0].count, 1);
 }
 
 static void stop_cancels_each_running_attempt_once(void **state)

@@ -63,9 +63,11 @@ static void test_render_families_and_samples(void **state)
 	(void)state;
 	up.last.latency_ms = 12.5;
 	up.last.wall_ms = 1700000000123;
-	up.results_by_kind[HD_KIND_OK] = 4;
-	up.results_by_kind[HD_KIND_TIMEOUT] = 2;
-	up.results_by_kind[HD_KIND_REFUSED] = 1;
+	struct hd_failure_count failures[] = {{.count = 2, .kind = HD_KIND_TIMEOUT, .phase = HD_PHASE_CONNECT},
+					      {.count = 1, .kind = HD_KIND_REFUSED, .phase = HD_PHASE_CONNECT},
+					      {.count = 1, .kind = HD_KIND_TIMEOUT, .phase = HD_PHASE_REQUEST}};
+	up.failures = failures;
+	up.n_failures = HD_ARRAY_LEN(failures);
 	hd_prom_render_checks(buf, checks, 2);
 	text = drain(buf);
 
@@ -80,17 +82,18 @@ static void test_render_families_and_samples(void **state)
 				     "critical=\"false\"} 1\n"));
 	assert_non_null(strstr(text, "healthd_check_latency_seconds{check=\"db\"} 0.012500\n"));
 	assert_non_null(strstr(text, "healthd_check_last_result_timestamp_seconds{check=\"db\"} 1700000000.123\n"));
-	/* no result yet: no latency, no timestamp, but zero counters so that rate() works from the start */
+	/* no result yet: no latency, no timestamp, no failure series (only the pairs seen have one) */
 	assert_null(strstr(text, "healthd_check_latency_seconds{check=\"cache\"}"));
 	assert_null(strstr(text, "healthd_check_last_result_timestamp_seconds{check=\"cache\"}"));
-	assert_non_null(strstr(text, "healthd_check_failures_total{check=\"cache\",kind=\"timeout\"} 0\n"));
+	assert_null(strstr(text, "healthd_check_failures_total{check=\"cache\""));
 	assert_non_null(strstr(text, "healthd_check_attempts_total{check=\"db\"} 7\n"));
 	assert_non_null(strstr(text, "healthd_check_transitions_total{check=\"db\"} 3\n"));
-	assert_non_null(strstr(text, "healthd_check_failures_total{check=\"db\",kind=\"timeout\"} 2\n"));
-	assert_non_null(strstr(text, "healthd_check_failures_total{check=\"db\",kind=\"refused\"} 1\n"));
-	/* ok is not a failure; every other kind is a label value */
+	assert_non_null(strstr(text, "healthd_check_failures_total{check=\"db\",kind=\"timeout\",phase=\"connect\"} 2\n"));
+	assert_non_null(strstr(text, "healthd_check_failures_total{check=\"db\",kind=\"refused\",phase=\"connect\"} 1\n"));
+	assert_non_null(strstr(text, "healthd_check_failures_total{check=\"db\",kind=\"timeout\",phase=\"request\"} 1\n"));
+	/* ok is not a failure; only the pairs seen are series */
 	assert_null(strstr(text, "kind=\"ok\""));
-	assert_int_equal(count(text, "healthd_check_failures_total{check=\"db\","), HD_KIND_COUNT - 1);
+	assert_int_equal(count(text, "healthd_check_failures_total{check=\"db\","), 3);
 	/* a family's samples are contiguous: no other family between two samples of one */
 	{
 		const char *first = strstr(text, "healthd_check_up{"), *last = strstr(text, "healthd_check_up{check=\"cache\"");
