@@ -403,11 +403,12 @@ static void on_resend_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct webhook *wh = arg;
 	struct hd_alerts *a = wh->a;
+	struct check_alert *st;
 	char id[37];
 
 	(void)fd;
 	(void)what;
-	for (struct check_alert *st = a->checks; st; st = st->next) {
+	SLIST_FOREACH(st, &a->checks, link) {
 		cJSON *event;
 		struct delivery *d;
 

@@ -44,8 +44,9 @@ static void grow_index(struct hd_alerts *a)
 {
 	size_t size = a->index_size ? a->index_size * 2 : 64;
 	struct check_alert **index = xcalloc(size, sizeof(*index));
+	struct check_alert *st;
 
-	for (struct check_alert *st = a->checks; st; st = st->next) {
+	SLIST_FOREACH(st, &a->checks, link) {
 		size_t b = (size_t)(st->hash & (size - 1));
 		st->same_bucket = index[b];
 		index[b] = st;
@@ -69,8 +70,7 @@ static struct check_alert *check_state(struct hd_alerts *a, const char *name)
 	st->a = a;
 	st->name = xstrdup(name);
 	st->hash = hash;
-	st->next = a->checks;
-	a->checks = st;
+	SLIST_INSERT_HEAD(&a->checks, st, link);
 	if (++a->n_checks > a->index_size) {
 		grow_index(a); /* links st too */
 	} else {
@@ -698,6 +698,7 @@ void alerts_reload(struct hd_alerts *a)
 {
 	struct hd_alerts_conf *old = a->conf; /* kept until the webhooks point into the new one */
 	struct webhook **fresh, **added;
+	struct check_alert *st;
 	size_t n_fresh = 0, n_added = 0;
 
 	old->refs++;
@@ -737,7 +738,7 @@ void alerts_reload(struct hd_alerts *a)
 		load_queues(a, added, n_added, false);
 	for (size_t i = 0; i < a->n_webhooks; i++)
 		alert_webhook_pump(a->webhooks[i]);
-	for (struct check_alert *st = a->checks; st; st = st->next) { /* the reminder periods may have changed */
+	SLIST_FOREACH(st, &a->checks, link) { /* the reminder periods may have changed */
 		const struct hd_check *c = engine_find(a->engine, st->name);
 		timer_del(st->reminder_timer);
 		st->reminder_ticks = 0;
@@ -791,8 +792,8 @@ void alerts_free(struct hd_alerts *a)
 		a->writes = pw->next;
 		alert_pending_write_free(pw);
 	}
-	while ((st = a->checks) != NULL) {
-		a->checks = st->next;
+	while ((st = SLIST_FIRST(&a->checks)) != NULL) {
+		SLIST_REMOVE_HEAD(&a->checks, link);
 		if (st->hold_timer != NULL)
 			event_free(st->hold_timer);
 		if (st->reminder_timer != NULL)

@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <sys/queue.h>
 
 #include "alerts.h"
 #include "alerts_conf.h"
@@ -57,7 +58,7 @@ struct webhook {
 
 /* What alerting remembers of one check. */
 struct check_alert {
-	struct check_alert *next;
+	SLIST_ENTRY(check_alert) link;   /* a->checks */
 	struct check_alert *same_bucket; /* the chain of a->index */
 	uint64_t hash;                   /* hd_hash_str(name) */
 	struct hd_alerts *a;
@@ -93,7 +94,7 @@ struct hd_alerts {
 	struct hd_spool *spool;
 	struct webhook **webhooks;
 	size_t n_webhooks;
-	struct check_alert *checks;
+	SLIST_HEAD(check_alert_list, check_alert) checks;
 	struct check_alert **index; /* the checks by hash of their name: a result finds its state in O(1) */
 	size_t index_size;          /* a power of two, at least n_checks */
 	size_t n_checks;
