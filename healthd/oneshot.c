@@ -416,19 +416,10 @@ struct snapshot {
 	size_t index_cap;
 };
 
-static uint64_t name_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
-
 /* Adds c to the index; returns the check already there under that name, or NULL. */
 static struct snap_check *index_add(struct snapshot *s, struct snap_check *c)
 {
-	size_t i = (size_t)name_hash(c->name) & (s->index_cap - 1);
+	size_t i = (size_t)hd_hash_str(c->name) & (s->index_cap - 1);
 
 	for (; s->index[i] != NULL; i = (i + 1) & (s->index_cap - 1))
 		if (strcmp(s->index[i]->name, c->name) == 0)
@@ -441,7 +432,7 @@ static const struct snap_check *find_snap_check(const struct snapshot *s, const 
 {
 	if (s->index_cap == 0)
 		return NULL;
-	for (size_t i = (size_t)name_hash(name) & (s->index_cap - 1); s->index[i] != NULL; i = (i + 1) & (s->index_cap - 1))
+	for (size_t i = (size_t)hd_hash_str(name) & (s->index_cap - 1); s->index[i] != NULL; i = (i + 1) & (s->index_cap - 1))
 		if (strcmp(s->index[i]->name, name) == 0)
 			return s->index[i];
 	return NULL;
