@@ -93,9 +93,7 @@ static void delivery_drop(struct delivery *d, enum hd_alert_drop reason, const c
 
 const char *alert_event_string(const cJSON *event, const char *name)
 {
-	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(event, name));
-
-	return s ? s : "";
+	return hd_json_string(event, name, "");
 }
 
 /*

@@ -451,13 +451,6 @@ static int snap_error(FILE *err, const char *where, const char *fmt, ...)
 	return -1;
 }
 
-static const char *optional_string(const cJSON *obj, const char *key, const char *fallback)
-{
-	const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
-
-	return cJSON_IsString(item) ? item->valuestring : fallback;
-}
-
 static void line_col(const char *text, const char *at, int *line, int *col)
 {
 	*line = 1;
@@ -518,8 +511,8 @@ static int parse_snapshot_check(const char *path, size_t index, const cJSON *ite
 	out->status = status->valuestring;
 	out->up = strcmp(status->valuestring, "up") == 0;
 	out->critical = critical == NULL || cJSON_IsTrue(critical);
-	out->kind = optional_string(item, "kind", out->up ? "ok" : "error");
-	out->detail = optional_string(item, "detail", "");
+	out->kind = hd_json_string(item, "kind", out->up ? "ok" : "error");
+	out->detail = hd_json_string(item, "detail", "");
 	return 0;
 }
 
@@ -543,7 +536,7 @@ static int load_snapshot(const char *path, const char *text, size_t len, struct 
 	if (!cJSON_IsString(node))
 		return snap_error(err, path, "missing \"node\" (a string)");
 	s->node = node->valuestring;
-	s->timestamp = optional_string(s->root, "timestamp", "(no timestamp)");
+	s->timestamp = hd_json_string(s->root, "timestamp", "(no timestamp)");
 	checks = cJSON_GetObjectItemCaseSensitive(s->root, "checks");
 	if (!cJSON_IsArray(checks))
 		return snap_error(err, path, "missing \"checks\" (an array)");
