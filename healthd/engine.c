@@ -546,13 +546,13 @@ void engine_free(struct hd_engine *e)
 
 const struct hd_config *engine_config(const struct hd_engine *e) { return e->cfg; }
 size_t engine_n_checks(const struct hd_engine *e) { return e->n_checks; }
-struct hd_check *engine_check(const struct hd_engine *e, size_t i) { return i < e->n_checks ? e->checks[i] : NULL; }
+const struct hd_check *engine_check(const struct hd_engine *e, size_t i) { return i < e->n_checks ? e->checks[i] : NULL; }
 unsigned engine_results_version(const struct hd_engine *e) { return e->results_version; }
 unsigned engine_state_version(const struct hd_engine *e) { return e->state_version; }
 unsigned engine_checks_generation(const struct hd_engine *e) { return e->checks_generation; }
 struct event_base *engine_base(const struct hd_engine *e) { return e->base; }
 
-struct hd_check *engine_find(const struct hd_engine *e, const char *name)
+const struct hd_check *engine_find(const struct hd_engine *e, const char *name)
 {
 	ssize_t pos = index_find(&e->by_name, e->checks, name);
 

@@ -88,8 +88,8 @@ void engine_stop(struct hd_engine *e);
 
 const struct hd_config *engine_config(const struct hd_engine *e);
 size_t engine_n_checks(const struct hd_engine *e);
-struct hd_check *engine_check(const struct hd_engine *e, size_t i);
-struct hd_check *engine_find(const struct hd_engine *e, const char *name);
+const struct hd_check *engine_check(const struct hd_engine *e, size_t i);
+const struct hd_check *engine_find(const struct hd_engine *e, const char *name);
 /* Bumped on every result, and on every state or configuration change, for caches. */
 unsigned engine_results_version(const struct hd_engine *e);
 unsigned engine_state_version(const struct hd_engine *e);

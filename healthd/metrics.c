@@ -66,7 +66,7 @@ static bool has_result(const struct hd_check *c)
 	return c->attempts > 0;
 }
 
-void hd_prom_render_checks(struct evbuffer *out, struct hd_check *const *checks, size_t n)
+void hd_prom_render_checks(struct evbuffer *out, const struct hd_check *const *checks, size_t n)
 {
 	add_family(out, "healthd_check_info", "gauge",
 		   "Configured check: its type, target and whether it is critical (always 1).");
@@ -172,7 +172,7 @@ static void refresh_checks_block(struct hd_metrics *m)
 {
 	unsigned version = engine_results_version(m->engine);
 	size_t n = engine_n_checks(m->engine);
-	struct hd_check **checks;
+	const struct hd_check **checks;
 	struct evbuffer *buf;
 
 	if (m->checks_valid && m->checks_version == version)

@@ -193,7 +193,7 @@ static void an_unchanged_check_keeps_its_running_attempt_and_a_removed_one_is_ca
 {
 	struct fixture *fx = *state;
 	struct hd_check_run *run_a;
-	struct hd_check *check_a;
+	const struct hd_check *check_a;
 
 	engine_apply_config(fx->engine, fake_config(2, fake_conf("a", "a1", 60000, 30000),
 						    fake_conf("b", "b1", 60000, 30000)));
@@ -223,7 +223,7 @@ static void an_unchanged_check_keeps_its_running_attempt_and_a_removed_one_is_ca
 static void a_changed_check_is_cancelled_and_starts_again_from_pending(void **state)
 {
 	struct fixture *fx = *state;
-	struct hd_check *before, *after;
+	const struct hd_check *before, *after;
 
 	engine_apply_config(fx->engine, fake_config(1, fake_conf("a", "a1", 60000, 30000)));
 	wait_started(fx, "a");
@@ -270,7 +270,7 @@ static void assert_finds_exactly(struct hd_engine *e, int from, int to)
 
 	assert_int_equal(engine_n_checks(e), (size_t)(to - from));
 	for (int i = from; i < to; i++) {
-		struct hd_check *c;
+		const struct hd_check *c;
 		snprintf(name, sizeof(name), "svc-%04d", i);
 		c = engine_find(e, name);
 		assert_non_null(c);
@@ -290,7 +290,7 @@ static void assert_finds_exactly(struct hd_engine *e, int from, int to)
 static void each_of_many_checks_is_found_by_name_also_after_reloads(void **state)
 {
 	struct fixture *fx = *state;
-	struct hd_check *kept, *changed;
+	const struct hd_check *kept, *changed;
 
 	assert_null(engine_find(fx->engine, "svc-0000")); /* no configuration yet */
 	engine_apply_config(fx->engine, many_config(0, MANY, 0, 0));
@@ -325,7 +325,7 @@ static void string_hash_is_fnv1a_64(void **unused)
 static void the_deadline_cancels_and_records_a_timeout_naming_phase_and_peer(void **state)
 {
 	struct fixture *fx = *state;
-	struct hd_check *a;
+	const struct hd_check *a;
 
 	engine_apply_config(fx->engine, fake_config(1, fake_conf("a", "a1", 60000, 30)));
 	a = engine_find(fx->engine, "a");

@@ -56,7 +56,7 @@ static void test_render_families_and_samples(void **state)
 					 .target = "odd\"host:6379"};
 	struct hd_check up = {.conf = &conf_up, .state = HD_STATE_UP, .attempts = 7, .transitions = 3};
 	struct hd_check pending = {.conf = &conf_new, .state = HD_STATE_PENDING};
-	struct hd_check *checks[] = {&up, &pending};
+	const struct hd_check *checks[] = {&up, &pending};
 	struct evbuffer *buf = evbuffer_new();
 	char *text;
 

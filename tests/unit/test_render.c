@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <cmocka.h>
 #include <cjson/cJSON.h>
 #include <event2/event.h>
@@ -217,8 +218,8 @@ static void health_and_ready_bodies(void **unused)
 	(void)unused;
 	assert_non_null(cfg);
 	engine_apply_config(e, cfg);
-	cache = engine_find(e, "cache");
-	data = engine_find(e, "data");
+	cache = (struct hd_check *)(uintptr_t)engine_find(e, "cache"); /* the test plays the engine */
+	data = (struct hd_check *)(uintptr_t)engine_find(e, "data");
 	cache->state = HD_STATE_DOWN;
 	cache->down_kind = cache->last.kind = HD_KIND_REFUSED;
 	hd_strlcpy(cache->last.detail, "connect 127.0.0.1:6379: Connection refused", sizeof(cache->last.detail));
