@@ -451,20 +451,6 @@ static int snap_error(FILE *err, const char *where, const char *fmt, ...)
 	return -1;
 }
 
-static void line_col(const char *text, const char *at, int *line, int *col)
-{
-	*line = 1;
-	*col = 1;
-	for (const char *p = text; p < at && *p; p++) {
-		if (*p == '\n') {
-			(*line)++;
-			*col = 1;
-		} else if (((unsigned char)*p & 0xC0) != 0x80) {
-			(*col)++;
-		}
-	}
-}
-
 /* The whole text must be one JSON value (then only white space): errors as PATH:LINE:COL. */
 static int parse_json_text(const char *path, const char *text, size_t len, FILE *err, cJSON **root)
 {
@@ -477,14 +463,14 @@ static int parse_json_text(const char *path, const char *text, size_t len, FILE 
 		return snap_error(err, path, "empty file: expected the output of `healthd check --config FILE --json`");
 	*root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
 	if (*root == NULL) {
-		line_col(text, end ? end : text, &line, &col);
+		hd_line_col(text, end ? end : text, &line, &col);
 		snprintf(where, sizeof(where), "%s:%d:%d", path, line, col);
 		return snap_error(err, where, "not JSON: expected the output of `healthd check --config FILE --json`");
 	}
 	while (end < text + len && strchr(" \t\r\n", *end) != NULL && *end != '\0')
 		end++;
 	if (end < text + len) {
-		line_col(text, end, &line, &col);
+		hd_line_col(text, end, &line, &col);
 		snprintf(where, sizeof(where), "%s:%d:%d", path, line, col);
 		return snap_error(err, where, "more text after the end of the JSON object (two outputs in one file?)");
 	}
