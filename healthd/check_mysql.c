@@ -1362,10 +1362,7 @@ static void on_resolved(const struct sockaddr *sa, socklen_t salen, const char *
 
 static void begin_connection(struct mysql_attempt *a)
 {
-	struct hd_resolve *r = hd_resolve_start(a->run, a->mc->host, a->mc->port, on_resolved, a);
-
-	if (r != NULL) /* NULL: the callback already ran and may have freed a */
-		a->resolve = r;
+	hd_resolve_begin(a->run, a->mc->host, a->mc->port, on_resolved, a, &a->resolve);
 }
 
 static void mysql_start(struct hd_check_run *run)

@@ -558,15 +558,12 @@ static void redis_start(struct hd_check_run *run)
 {
 	const struct redis_conf *rc = run->conf->type_conf;
 	struct redis_attempt *a = xcalloc(1, sizeof(*a));
-	struct hd_resolve *r;
 
 	a->run = run;
 	a->conf = rc;
 	a->step = STEP_AUTH;
 	run->state = a;
-	r = hd_resolve_start(run, rc->host, rc->port, on_resolved, a);
-	if (r != NULL) /* NULL: the callback already ran and may have freed a */
-		a->resolve = r;
+	hd_resolve_begin(run, rc->host, rc->port, on_resolved, a, &a->resolve);
 }
 
 /* The deadline passed (or shutdown): never called from inside a hiredis callback, so freeing here is immediate. */

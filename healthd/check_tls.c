@@ -294,7 +294,6 @@ static void tls_start(struct hd_check_run *run)
 {
 	const struct tls_conf *tc = run->conf->type_conf;
 	struct tls_attempt *a;
-	struct hd_resolve *r;
 
 	if (run->persist == NULL)
 		run->persist = xcalloc(1, sizeof(*run->persist));
@@ -310,9 +309,7 @@ static void tls_start(struct hd_check_run *run)
 	a = xcalloc(1, sizeof(*a));
 	a->run = run;
 	run->state = a;
-	r = hd_resolve_start(run, tc->host, tc->port, on_resolved, a);
-	if (r != NULL) /* NULL: the callback already ran and may have freed a */
-		a->resolve = r;
+	hd_resolve_begin(run, tc->host, tc->port, on_resolved, a, &a->resolve);
 }
 
 static void tls_cancel(struct hd_check_run *run)

@@ -60,6 +60,15 @@ static int is_ip_literal(const char *host)
 	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
 }
 
+void hd_resolve_begin(struct hd_check_run *run, const char *host, int port, hd_resolve_fn cb, void *arg,
+		      struct hd_resolve **handle)
+{
+	struct hd_resolve *r = hd_resolve_start(run, host, port, cb, arg);
+
+	if (r != NULL) /* NULL: the callback already ran and may have freed what handle points into */
+		*handle = r;
+}
+
 struct hd_resolve *hd_resolve_start(struct hd_check_run *run, const char *host, int port, hd_resolve_fn cb, void *arg)
 {
 	struct evutil_addrinfo hints = {0};
