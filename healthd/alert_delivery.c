@@ -516,15 +516,6 @@ static void distribute(struct pending_write *pw, uint64_t seq, const bool *writt
 	}
 }
 
-static void unlink_write(struct hd_alerts *a, struct pending_write *pw)
-{
-	for (struct pending_write **p = &a->writes; *p; p = &(*p)->next)
-		if (*p == pw) {
-			*p = pw->next;
-			return;
-		}
-}
-
 static void on_spooled(uint64_t seq, const bool *written, const char *error, void *arg)
 {
 	struct pending_write *pw = arg;
@@ -537,7 +528,7 @@ static void on_spooled(uint64_t seq, const bool *written, const char *error, voi
 			alert_event_string(pw->event, "id"), alert_event_string(pw->event, "event"), alert_event_string(pw->event, "check"),
 			error);
 	}
-	unlink_write(a, pw);
+	TAILQ_REMOVE(&a->writes, pw, link);
 	distribute(pw, seq, written);
 	alert_pending_write_free(pw);
 }
@@ -559,10 +550,12 @@ static void on_spool_stall(evutil_socket_t fd, short what, void *arg)
 /* Whether a webhook has something for check still to deliver (then a reminder adds nothing). */
 static bool has_pending(struct hd_alerts *a, struct webhook *wh, const char *check)
 {
+	struct pending_write *pw;
+
 	for (struct delivery *d = wh->head; d; d = d->next)
 		if (strcmp(d->check, check) == 0)
 			return true;
-	for (struct pending_write *pw = a->writes; pw; pw = pw->next)
+	TAILQ_FOREACH(pw, &a->writes, link)
 		if (strcmp(alert_event_string(pw->event, "check"), check) == 0)
 			for (size_t i = 0; i < pw->n_queues; i++)
 				if (strcmp(pw->queues[i], wh->conf->queue) == 0)
@@ -611,11 +604,7 @@ void alert_enqueue(struct hd_alerts *a, cJSON *event, const bool *due)
 		return;
 	}
 	text = cJSON_PrintUnformatted(event);
-	pw->next = NULL;
-	struct pending_write **tail = &a->writes;
-	while (*tail)
-		tail = &(*tail)->next;
-	*tail = pw;
+	TAILQ_INSERT_TAIL(&a->writes, pw, link);
 	pw->stall_timer = evtimer_new(a->base, on_spool_stall, pw);
 	evtimer_add(pw->stall_timer, &tv);
 	hd_spool_append(a->spool, (const char *const *)pw->queues, pw->n_queues, text, strlen(text), on_spooled, pw);

@@ -679,6 +679,7 @@ struct hd_alerts *alerts_start(struct event_base *base, struct hd_engine *engine
 	uint64_t seed = (uint64_t)hd_now_wall_ms() ^ ((uint64_t)getpid() << 32);
 
 	a->base = base;
+	TAILQ_INIT(&a->writes);
 	a->engine = engine;
 	memcpy(a->rand_state, &seed, sizeof(a->rand_state));
 	take_conf(a);
@@ -788,8 +789,8 @@ void alerts_free(struct hd_alerts *a)
 	free(a->webhooks);
 	a->n_webhooks = 0;
 	hd_spool_close(a->spool, SPOOL_CLOSE_WAIT_MS);
-	while ((pw = a->writes) != NULL) {
-		a->writes = pw->next;
+	while ((pw = TAILQ_FIRST(&a->writes)) != NULL) {
+		TAILQ_REMOVE(&a->writes, pw, link);
 		alert_pending_write_free(pw);
 	}
 	while ((st = SLIST_FIRST(&a->checks)) != NULL) {
@@ -826,13 +827,15 @@ const char *alerts_webhook_counters(const struct hd_alerts *a, size_t i, struct 
 
 void alerts_get_counters(const struct hd_alerts *a, struct hd_alerts_counters *out)
 {
+	const struct pending_write *pw;
+
 	*out = a->counters;
 	out->queue_depth = out->memory_only = 0;
 	for (size_t i = 0; i < a->n_webhooks; i++) {
 		out->queue_depth += a->webhooks[i]->n_queued;
 		out->memory_only += a->webhooks[i]->n_memory_only;
 	}
-	for (const struct pending_write *pw = a->writes; pw; pw = pw->next)
+	TAILQ_FOREACH(pw, &a->writes, link)
 		if (!pw->released)
 			out->queue_depth += pw->n_queues;
 }

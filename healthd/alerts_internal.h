@@ -78,7 +78,7 @@ struct check_alert {
 
 /* An event waiting for the spool to have it on disk. */
 struct pending_write {
-	struct pending_write *next;
+	TAILQ_ENTRY(pending_write) link; /* a->writes */
 	struct hd_alerts *a;
 	cJSON *event;
 	char **queues;
@@ -98,7 +98,7 @@ struct hd_alerts {
 	struct check_alert **index; /* the checks by hash of their name: a result finds its state in O(1) */
 	size_t index_size;          /* a power of two, at least n_checks */
 	size_t n_checks;
-	struct pending_write *writes;
+	TAILQ_HEAD(pending_write_list, pending_write) writes; /* in the order written */
 	struct hd_alerts_counters counters;
 	char *health_base;
 	char *instance;         /* HOST:PORT of health_base: the Alertmanager instance label */
