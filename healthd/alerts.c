@@ -530,10 +530,10 @@ static void restore_announced(struct hd_alerts *a, const struct hd_spool_load *l
 /* Puts the events read back from a queue in front of anything queued since. */
 static void restore_queue(struct hd_alerts *a, struct webhook *wh, const struct hd_spool_loaded *loaded)
 {
-	struct delivery *old_head = wh->head, *old_tail = wh->tail;
+	struct delivery_list queued_since = TAILQ_HEAD_INITIALIZER(queued_since);
 	size_t restored = 0;
 
-	wh->head = wh->tail = NULL;
+	TAILQ_CONCAT(&queued_since, &wh->queue, link);
 	for (size_t i = 0; i < loaded->n; i++) {
 		const struct hd_spool_item *item = &loaded->items[i];
 		struct delivery *d = alert_delivery_add(wh, cJSON_ParseWithLength(item->text, item->len), item->len, item->seq, true,
@@ -547,16 +547,7 @@ static void restore_queue(struct hd_alerts *a, struct webhook *wh, const struct 
 		}
 		restored++;
 	}
-	if (old_head != NULL) {
-		if (wh->tail) {
-			wh->tail->next = old_head;
-			old_head->prev = wh->tail;
-			wh->tail = old_tail;
-		} else {
-			wh->head = old_head;
-			wh->tail = old_tail;
-		}
-	}
+	TAILQ_CONCAT(&wh->queue, &queued_since, link);
 	if (restored > 0)
 		log_info("alerts: %s: %zu undelivered events read back from the spool", wh->conf->display, restored);
 	alert_enforce_size(wh);
@@ -761,7 +752,8 @@ static void report_memory_only(struct hd_alerts *a)
 
 	for (size_t i = 0; i < a->n_webhooks; i++) {
 		total += a->webhooks[i]->n_memory_only;
-		for (const struct delivery *d = a->webhooks[i]->head; d; d = d->next) {
+		const struct delivery *d;
+		TAILQ_FOREACH(d, &a->webhooks[i]->queue, link) {
 			size_t used = strlen(list);
 			if (d->spooled || d->resend || listed == 10 || used > sizeof(list) - 200)
 				continue;

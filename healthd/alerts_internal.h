@@ -23,7 +23,7 @@ struct webhook;
 
 /* One event on its way to one webhook. */
 struct delivery {
-	struct delivery *prev, *next; /* in the webhook's queue, oldest first */
+	TAILQ_ENTRY(delivery) link; /* in the webhook's queue, oldest first */
 	struct webhook *wh;
 	cJSON *event;
 	const char *id, *check, *kind_of_event; /* borrowed from event */
@@ -46,7 +46,7 @@ struct delivery {
 struct webhook {
 	struct hd_alerts *a;
 	const struct webhook_conf *conf; /* into a->conf */
-	struct delivery *head, *tail;
+	TAILQ_HEAD(delivery_list, delivery) queue; /* oldest first */
 	size_t n_queued, n_in_flight, bytes;
 	size_t n_memory_only; /* deliveries whose event the spool could not keep: lost if healthd stops */
 	int failures;  /* consecutive retryable failures: the backoff's exponent */
