@@ -4,7 +4,6 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <getopt.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -302,27 +301,12 @@ static void prepare_state_dir(const char *dir)
 	}
 }
 
-/*
- * glibc raises its mmap threshold to the size of each big block freed (up to 32 MiB), so that the bodies of
- * /metrics and /health for many checks (megabytes, rebuilt as results come) end up in the heap, which keeps
- * their pages after free: 10,000 checks grew by 25 MiB after one /metrics. A fixed threshold keeps every big
- * block in its own mapping, given back when freed.
- */
-static void keep_big_blocks_apart(void)
-{
-	if (mallopt(M_MMAP_THRESHOLD, 256 * 1024) != 1)
-		log_warn("malloc: the mmap threshold could not be set; big answers may stay in the heap once freed");
-}
-
 static int run_daemon(const char *config_path, bool use_syslog, bool debug)
 {
 	struct daemon d = {.config_path = xstrdup(config_path)};
 	char *error = NULL;
-	struct hd_config *cfg;
+	struct hd_config *cfg = config_load(config_path, &error);
 	int rc = 1;
-
-	keep_big_blocks_apart();
-	cfg = config_load(config_path, &error);
 
 	if (cfg == NULL) {
 		fprintf(stderr, "%s\n", error);

@@ -213,7 +213,6 @@ static void refresh_checks_block(struct hd_metrics *m)
 	evbuffer_remove(buf, m->block->text, len);
 	m->block->text[len] = '\0';
 	evbuffer_free(buf);
-	hd_trim_after(len);
 	free(checks);
 	m->checks_version = version;
 	m->checks_valid = true;

@@ -450,7 +450,6 @@ const char *status_health_json(struct hd_status *s, size_t *len)
 		free(s->health_json);
 		s->health_json = body;
 		s->health_body++;
-		hd_trim_after(s->health_len);
 		s->health_results_version = rv;
 		s->health_admin_version = s->admin_version;
 		s->health_valid = true;

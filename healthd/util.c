@@ -4,7 +4,6 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,12 +51,6 @@ void hd_line_col(const char *text, const char *at, int *line, int *col)
 			(*col)++;
 		}
 	}
-}
-
-void hd_trim_after(size_t bytes)
-{
-	if (bytes >= 1024 * 1024)
-		malloc_trim(0);
 }
 
 const char *hd_json_string(const struct cJSON *obj, const char *key, const char *fallback)

@@ -45,9 +45,6 @@ void hd_hhmmss(int64_t wall_ms, char *buf, size_t len);
 uint64_t hd_hash_str(const char *s);
 /* The line and column (from 1; a column counts characters, not UTF-8 continuation bytes) of at in text. */
 void hd_line_col(const char *text, const char *at, int *line, int *col);
-/* After building a body of bytes (a whole /health or /metrics for many checks, out of many small pieces): gives
- * the heap's free pages back to the system when it was big (the pieces leave holes that RSS would keep). */
-void hd_trim_after(size_t bytes);
 struct cJSON;
 /* The string at key in a JSON object, or fallback when it is missing or not a string. */
 const char *hd_json_string(const struct cJSON *obj, const char *key, const char *fallback);
