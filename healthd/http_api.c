@@ -205,22 +205,6 @@ static bool serve_route(struct http_conn *c, const struct hd_http_head *req, con
 	return true;
 }
 
-/* The full /health body, by reference to the cached one. */
-static void send_health(struct http_conn *c, const struct hd_http_head *req)
-{
-	struct evbuffer *body = evbuffer_new();
-
-	if (body == NULL || status_health_add_to(c->h->status, body) != 0) {
-		if (body != NULL)
-			evbuffer_free(body);
-		send_error(c, req, 500, "out of memory");
-		return;
-	}
-	send_reply(c, req, status_http_code(c->h->status), "application/json", NULL, evbuffer_get_length(body), body,
-		   false);
-	evbuffer_free(body);
-}
-
 static void dispatch(struct http_conn *c, const struct hd_http_head *req)
 {
 	struct hd_http *h = c->h;
@@ -244,11 +228,7 @@ static void dispatch(struct http_conn *c, const struct hd_http_head *req)
 			send_answer(c, req, status_http_code(h->status), HEALTH_JSON, body, len, false);
 			return;
 		}
-		if (c->full_details) {
-			send_health(c, req);
-			return;
-		}
-		body = status_health_summary_json(h->status, &len);
+		body = c->full_details ? status_health_json(h->status, &len) : status_health_summary_json(h->status, &len);
 		send_answer(c, req, status_http_code(h->status), "application/json", body, len, false);
 	} else if (strncmp(path, "/health/", 8) == 0) {
 		serve_check(c, req, path + 8);

@@ -3,7 +3,6 @@
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
-#include <event2/buffer.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,9 +48,8 @@ struct hd_status {
 	char ready_summary[16];
 	char deps_summary[16];
 	/* caches and the versions they were built at */
-	char *health_json; /* owned by health_ref (freed with its last reference) */
+	char *health_json;
 	size_t health_len;
-	struct evbuffer *health_ref; /* health_json, for replies to reference instead of copying */
 	unsigned health_body; /* numbers each health_json rendered (from 1), for the members inside it */
 	unsigned health_results_version, health_admin_version;
 	char ready_body[320];
@@ -179,8 +177,7 @@ void status_free(struct hd_status *s)
 			pieces_free(p);
 		}
 	free(s->pieces);
-	if (s->health_ref != NULL)
-		evbuffer_free(s->health_ref); /* health_json goes with the last reply still sending it */
+	free(s->health_json);
 	free(s->ietf_json);
 	free(s);
 }
@@ -444,26 +441,13 @@ static char *render_health(struct hd_status *s, size_t *len)
 	return out;
 }
 
-/* libevent's cleanup of a /health body, once neither the cache nor any reply refers to it. */
-static void free_body(const void *data, size_t len, void *arg)
-{
-	(void)data;
-	(void)len;
-	free(arg);
-}
-
 const char *status_health_json(struct hd_status *s, size_t *len)
 {
 	unsigned rv = engine_results_version(s->engine);
 
 	if (!s->health_valid || s->health_results_version != rv || s->health_admin_version != s->admin_version) {
 		char *body = render_health(s, &s->health_len); /* reads the members of the previous body */
-		struct evbuffer *ref = evbuffer_new();
-		if (ref == NULL || evbuffer_add_reference(ref, body, s->health_len, free_body, body) != 0)
-			hd_fatal("status: out of memory");
-		if (s->health_ref != NULL)
-			evbuffer_free(s->health_ref); /* frees the previous body, unless a reply still sends it */
-		s->health_ref = ref;
+		free(s->health_json);
 		s->health_json = body;
 		s->health_body++;
 		s->health_results_version = rv;
@@ -778,12 +762,4 @@ bool status_last_reload(const struct hd_status *s, int64_t *success_wall_ms)
 {
 	*success_wall_ms = s->reload_success_wall_ms;
 	return s->reload_ok;
-}
-
-int status_health_add_to(struct hd_status *s, struct evbuffer *out)
-{
-	size_t len;
-
-	status_health_json(s, &len);
-	return evbuffer_add_buffer_reference(out, s->health_ref);
 }

@@ -36,9 +36,6 @@ const char *status_admin_word(const struct hd_status *s);
 /* Cached bodies; valid until the next result. /ready's body is the admin word and reason when not ready
  * ("drain #deploy 42"), else the dependencies' line, which is always /ready/deps's body ("down #db timeout"). */
 const char *status_health_json(struct hd_status *s, size_t *len);
-struct evbuffer;
-/* The same body added to out by reference (megabytes for many checks: no copy); 0, or -1 out of memory. */
-int status_health_add_to(struct hd_status *s, struct evbuffer *out);
 const char *status_ready_body(struct hd_status *s, size_t *len);
 const char *status_deps_body(struct hd_status *s, size_t *len);
 const char *status_check_json(struct hd_status *s, const struct hd_check *c, size_t *len);
