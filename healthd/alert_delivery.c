@@ -58,14 +58,7 @@ static void delivery_finish(struct delivery *d)
 	struct webhook *wh = d->wh;
 
 	transfer_free(d);
-	if (d->prev)
-		d->prev->next = d->next;
-	else
-		wh->head = d->next;
-	if (d->next)
-		d->next->prev = d->prev;
-	else
-		wh->tail = d->prev;
+	TAILQ_REMOVE(&wh->queue, d, link);
 	wh->n_queued--;
 	wh->n_memory_only -= !d->spooled && !d->resend;
 	wh->bytes -= d->len;
@@ -93,9 +86,7 @@ static void delivery_drop(struct delivery *d, enum hd_alert_drop reason, const c
 
 const char *alert_event_string(const cJSON *event, const char *name)
 {
-	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(event, name));
-
-	return s ? s : "";
+	return hd_json_string(event, name, "");
 }
 
 /*
@@ -135,12 +126,7 @@ struct delivery *alert_delivery_add(struct webhook *wh, cJSON *event, size_t len
 	d->len = len;
 	d->seq = seq;
 	d->spooled = spooled;
-	d->prev = wh->tail;
-	if (wh->tail)
-		wh->tail->next = d;
-	else
-		wh->head = d;
-	wh->tail = d;
+	TAILQ_INSERT_TAIL(&wh->queue, d, link);
 	wh->n_queued++;
 	wh->n_memory_only += !spooled;
 	wh->bytes += len;
@@ -150,11 +136,11 @@ struct delivery *alert_delivery_add(struct webhook *wh, cJSON *event, size_t len
 /* spool_max_bytes: the oldest undelivered events give way to new ones. */
 void alert_enforce_size(struct webhook *wh)
 {
-	struct delivery *d = wh->head, *next;
+	struct delivery *d = TAILQ_FIRST(&wh->queue), *next;
 
 	while (wh->bytes > (size_t)wh->a->conf->spool_max_bytes && d != NULL) {
-		next = d->next;
-		if (!d->in_flight && d != wh->tail)
+		next = TAILQ_NEXT(d, link);
+		if (!d->in_flight && d != TAILQ_LAST(&wh->queue, delivery_list))
 			delivery_drop(d, HD_DROP_SPOOL_MAX_BYTES, "the queue reached spool_max_bytes; the oldest events give way");
 		d = next;
 	}
@@ -368,8 +354,8 @@ void alert_webhook_pump(struct webhook *wh)
 
 	if (evtimer_pending(wh->retry_timer, NULL))
 		return;
-	for (d = wh->head; d != NULL && wh->n_in_flight < limit; d = next) {
-		next = d->next;
+	for (d = TAILQ_FIRST(&wh->queue); d != NULL && wh->n_in_flight < limit; d = next) {
+		next = TAILQ_NEXT(d, link);
 		if (listed(busy, n_busy, d->check))
 			continue;
 		if (!d->in_flight && now - d->born_mono_ms > max_age_ms) {
@@ -403,11 +389,12 @@ static void on_resend_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct webhook *wh = arg;
 	struct hd_alerts *a = wh->a;
+	struct check_alert *st;
 	char id[37];
 
 	(void)fd;
 	(void)what;
-	for (struct check_alert *st = a->checks; st; st = st->next) {
+	SLIST_FOREACH(st, &a->checks, link) {
 		cJSON *event;
 		struct delivery *d;
 
@@ -446,6 +433,7 @@ struct webhook *alert_webhook_new(struct hd_alerts *a, const struct webhook_conf
 
 	wh->a = a;
 	wh->conf = conf;
+	TAILQ_INIT(&wh->queue);
 	wh->retry_timer = evtimer_new(a->base, on_retry_timer, wh);
 	alert_webhook_arm_resend(wh);
 	return wh;
@@ -453,8 +441,9 @@ struct webhook *alert_webhook_new(struct hd_alerts *a, const struct webhook_conf
 
 void alert_webhook_free(struct webhook *wh)
 {
-	while (wh->head) {
-		struct delivery *d = wh->head;
+	struct delivery *d;
+
+	while ((d = TAILQ_FIRST(&wh->queue)) != NULL) {
 		d->spooled = false; /* stays on disk for the next start */
 		delivery_finish(d);
 	}
@@ -500,8 +489,9 @@ static void distribute(struct pending_write *pw, uint64_t seq, const bool *writt
 			continue; /* removed by a reload meanwhile: its file stays for when it comes back */
 		if (pw->released) {
 			const char *id = alert_event_string(pw->event, "id");
-			for (d = wh->head; d != NULL && strcmp(d->id, id) != 0; d = d->next)
-				;
+			TAILQ_FOREACH(d, &wh->queue, link)
+				if (strcmp(d->id, id) == 0)
+					break;
 			if (d != NULL) {
 				wh->n_memory_only += (size_t)!spooled - (size_t)!d->spooled;
 				d->seq = seq;
@@ -517,15 +507,6 @@ static void distribute(struct pending_write *pw, uint64_t seq, const bool *writt
 	}
 }
 
-static void unlink_write(struct hd_alerts *a, struct pending_write *pw)
-{
-	for (struct pending_write **p = &a->writes; *p; p = &(*p)->next)
-		if (*p == pw) {
-			*p = pw->next;
-			return;
-		}
-}
-
 static void on_spooled(uint64_t seq, const bool *written, const char *error, void *arg)
 {
 	struct pending_write *pw = arg;
@@ -538,7 +519,7 @@ static void on_spooled(uint64_t seq, const bool *written, const char *error, voi
 			alert_event_string(pw->event, "id"), alert_event_string(pw->event, "event"), alert_event_string(pw->event, "check"),
 			error);
 	}
-	unlink_write(a, pw);
+	TAILQ_REMOVE(&a->writes, pw, link);
 	distribute(pw, seq, written);
 	alert_pending_write_free(pw);
 }
@@ -560,10 +541,13 @@ static void on_spool_stall(evutil_socket_t fd, short what, void *arg)
 /* Whether a webhook has something for check still to deliver (then a reminder adds nothing). */
 static bool has_pending(struct hd_alerts *a, struct webhook *wh, const char *check)
 {
-	for (struct delivery *d = wh->head; d; d = d->next)
+	struct pending_write *pw;
+	struct delivery *d;
+
+	TAILQ_FOREACH(d, &wh->queue, link)
 		if (strcmp(d->check, check) == 0)
 			return true;
-	for (struct pending_write *pw = a->writes; pw; pw = pw->next)
+	TAILQ_FOREACH(pw, &a->writes, link)
 		if (strcmp(alert_event_string(pw->event, "check"), check) == 0)
 			for (size_t i = 0; i < pw->n_queues; i++)
 				if (strcmp(pw->queues[i], wh->conf->queue) == 0)
@@ -612,11 +596,7 @@ void alert_enqueue(struct hd_alerts *a, cJSON *event, const bool *due)
 		return;
 	}
 	text = cJSON_PrintUnformatted(event);
-	pw->next = NULL;
-	struct pending_write **tail = &a->writes;
-	while (*tail)
-		tail = &(*tail)->next;
-	*tail = pw;
+	TAILQ_INSERT_TAIL(&a->writes, pw, link);
 	pw->stall_timer = evtimer_new(a->base, on_spool_stall, pw);
 	evtimer_add(pw->stall_timer, &tv);
 	hd_spool_append(a->spool, (const char *const *)pw->queues, pw->n_queues, text, strlen(text), on_spooled, pw);

@@ -168,6 +168,7 @@ cJSON *hd_alert_event_json(const struct hd_alert_facts *f)
 	cJSON_AddStringToObject(o, "source_addr", f->source_addr ? f->source_addr : "");
 	cJSON_AddStringToObject(o, "kind", hd_kind_name(f->kind));
 	cJSON_AddStringToObject(o, "previous_kind", hd_kind_name(f->previous_kind));
+	cJSON_AddStringToObject(o, "phase", hd_phase_name(f->phase));
 	cJSON_AddStringToObject(o, "detail", f->detail ? f->detail : "");
 	cJSON_AddStringToObject(o, "since", since_s);
 	cJSON_AddNumberToObject(o, "down_for_s", (double)down_for_s(f));
@@ -200,7 +201,7 @@ struct event_view {
 	double down_for_s;
 	bool critical;
 	/* optional: events spooled by an older healthd lack them */
-	const char *instance, *job, *runbook_url;
+	const char *instance, *job, *runbook_url, *phase;
 	const cJSON *labels; /* an object of strings, or NULL */
 };
 
@@ -248,6 +249,7 @@ static bool view_of(const cJSON *o, struct event_view *v)
 	v->instance = optional_field(o, "instance", v->host);
 	v->job = optional_field(o, "job", "healthd");
 	v->runbook_url = optional_field(o, "runbook_url", "");
+	v->phase = optional_field(o, "phase", "none"); /* events spooled before phases existed */
 	v->labels = cJSON_GetObjectItemCaseSensitive(o, "labels");
 	if (!cJSON_IsObject(v->labels))
 		v->labels = NULL;
@@ -295,6 +297,7 @@ static cJSON *am_alert(const struct event_view *v, const char *kind, const char 
 	cJSON_AddStringToObject(ann, "detail", v->detail);
 	cJSON_AddStringToObject(ann, "target", v->target);
 	cJSON_AddStringToObject(ann, "source_addr", v->source_addr);
+	cJSON_AddStringToObject(ann, "phase", v->phase);
 	cJSON_AddStringToObject(ann, "event_id", v->id);
 	if (v->since[0])
 		cJSON_AddStringToObject(a, "startsAt", v->since);
@@ -360,15 +363,21 @@ static void slack_link(char *out, size_t len, const char *prefix, const char *ur
 		snprintf(out, len, "%s%s: %s", prefix, text, shown);
 }
 
+static const char *const slack_titles[] = {
+	[HD_ALERT_REGRESSION] = "DOWN",
+	[HD_ALERT_RECOVERY] = "RECOVERED",
+	[HD_ALERT_UPDATE] = "STILL DOWN, NEW REASON",
+	[HD_ALERT_REMINDER] = "STILL DOWN",
+};
+_Static_assert(HD_ARRAY_LEN(slack_titles) == HD_ALERT_EVENT_COUNT, "every event needs its Slack title");
+
+const char *hd_alert_slack_title(enum hd_alert_event e)
+{
+	return (unsigned)e < HD_ALERT_EVENT_COUNT ? slack_titles[e] : slack_titles[HD_ALERT_REGRESSION];
+}
+
 static cJSON *render_slack(const struct event_view *v)
 {
-	static const char *const titles[] = {
-		[HD_ALERT_REGRESSION] = "DOWN",
-		[HD_ALERT_RECOVERY] = "RECOVERED",
-		[HD_ALERT_UPDATE] = "STILL DOWN, NEW REASON",
-		[HD_ALERT_REMINDER] = "STILL DOWN",
-	};
-	_Static_assert(HD_ARRAY_LEN(titles) == HD_ALERT_EVENT_COUNT, "every event needs its Slack title");
 	int e = hd_alert_event_from_name(v->event);
 	const char *icon = e == HD_ALERT_RECOVERY ? ":large_green_circle:" : ":large_orange_circle:";
 	char check[128], host[256], summary[1024], detail[1024], target[512], peer[160], source[160], type[64],
@@ -402,7 +411,7 @@ static cJSON *render_slack(const struct event_view *v)
 		hd_appendf(labels, sizeof(labels), &used, "%s", part);
 	}
 	text = xasprintf("%s *%s%s* `%s` on *%s*: %s\n> %s\n%s check · target %s%s%s · from %s · kind %s (was %s)%s%s%s",
-			 icon, titles[e < 0 ? 0 : e], v->critical ? "" : " (non-critical)", check, host, summary, detail,
+			 icon, hd_alert_slack_title((enum hd_alert_event)(e < 0 ? 0 : e)), v->critical ? "" : " (non-critical)", check, host, summary, detail,
 			 type, target, peer[0] && strcmp(peer, target) != 0 ? " → " : "",
 			 peer[0] && strcmp(peer, target) != 0 ? peer : "", source[0] ? source : "?", kind, was, link,
 			 runbook, labels);
@@ -471,7 +480,7 @@ static void append_pair(char **buf, size_t *len, size_t *cap, const char *key, c
 char *hd_alert_log_line(const cJSON *event, const char *delivery)
 {
 	static const char *const keys[] = {"event", "id", "host", "check", "type", "target", "peer", "source_addr",
-					   "kind", "previous_kind", "since", "down_for_s", "critical", "detail", "summary"};
+					   "kind", "previous_kind", "phase", "since", "down_for_s", "critical", "detail", "summary"};
 	size_t len = 0, cap = 512;
 	char *buf = xmalloc(cap), num[32];
 

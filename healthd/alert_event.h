@@ -33,6 +33,7 @@ struct hd_alert_facts {
 	const char *peer;      /* the resolved address last tried: "10.0.13.1:3306"; may be "" */
 	enum hd_kind kind;     /* now (ok for a recovery) */
 	enum hd_kind previous_kind;
+	enum hd_phase phase;   /* where the attempt behind kind failed (none for a recovery) */
 	const char *detail;
 	int64_t since_wall_ms; /* when it went down */
 	bool critical;
@@ -47,6 +48,8 @@ struct hd_alert_facts {
 };
 
 const char *hd_alert_event_name(enum hd_alert_event e);
+/* The title of the event's Slack message ("DOWN", "RECOVERED"...). */
+const char *hd_alert_slack_title(enum hd_alert_event e);
 /* Returns the event for a name, or -1. */
 int hd_alert_event_from_name(const char *name);
 /* A random RFC 4122 version 4 UUID: 36 characters and the NUL. */

@@ -20,13 +20,33 @@ static void reconcile(struct hd_alerts *a, struct check_alert *st, const struct 
 static void on_hold_timer(evutil_socket_t fd, short what, void *arg);
 static void on_reminder_timer(evutil_socket_t fd, short what, void *arg);
 
+/* A check's timers are made on first use (most checks never need them): 10,000 checks, 2.9 MB less. */
+static void timer_add(struct check_alert *st, struct event **timer, event_callback_fn fn, const struct timeval *tv)
+{
+	if (*timer == NULL)
+		*timer = evtimer_new(st->a->base, fn, st);
+	evtimer_add(*timer, tv);
+}
+
+static bool timer_pending(const struct event *timer)
+{
+	return timer != NULL && evtimer_pending(timer, NULL);
+}
+
+static void timer_del(struct event *timer)
+{
+	if (timer != NULL)
+		evtimer_del(timer);
+}
+
 /* Doubles the index when it is full; the states themselves never move. */
 static void grow_index(struct hd_alerts *a)
 {
 	size_t size = a->index_size ? a->index_size * 2 : 64;
 	struct check_alert **index = xcalloc(size, sizeof(*index));
+	struct check_alert *st;
 
-	for (struct check_alert *st = a->checks; st; st = st->next) {
+	SLIST_FOREACH(st, &a->checks, link) {
 		size_t b = (size_t)(st->hash & (size - 1));
 		st->same_bucket = index[b];
 		index[b] = st;
@@ -50,10 +70,7 @@ static struct check_alert *check_state(struct hd_alerts *a, const char *name)
 	st->a = a;
 	st->name = xstrdup(name);
 	st->hash = hash;
-	st->hold_timer = evtimer_new(a->base, on_hold_timer, st);
-	st->reminder_timer = evtimer_new(a->base, on_reminder_timer, st);
-	st->next = a->checks;
-	a->checks = st;
+	SLIST_INSERT_HEAD(&a->checks, st, link);
 	if (++a->n_checks > a->index_size) {
 		grow_index(a); /* links st too */
 	} else {
@@ -91,15 +108,15 @@ static void arm_reminder(struct hd_alerts *a, struct check_alert *st)
 {
 	struct timeval tv = {.tv_sec = a->reminder_tick_s};
 
-	if (a->reminder_tick_s > 0 && st->open && !evtimer_pending(st->reminder_timer, NULL))
-		evtimer_add(st->reminder_timer, &tv);
+	if (a->reminder_tick_s > 0 && st->open && !timer_pending(st->reminder_timer))
+		timer_add(st, &st->reminder_timer, on_reminder_timer, &tv);
 }
 
 static void fill_facts(struct hd_alerts *a, struct check_alert *st, const struct hd_check *c, enum hd_alert_event ev,
 		       struct hd_alert_facts *f, char *id, char *url, size_t url_len)
 {
 	bool up = c->state == HD_STATE_UP;
-	const struct hd_result *r = up ? &c->last : &c->last_failure;
+	const struct hd_result *r = up ? &c->last : hd_check_last_failure(c);
 
 	hd_alert_new_id(id);
 	snprintf(url, url_len, "%s/health/%s", a->health_base, c->conf->name);
@@ -115,6 +132,7 @@ static void fill_facts(struct hd_alerts *a, struct check_alert *st, const struct
 		.peer = r->peer[0] ? r->peer : c->last.peer,
 		.kind = up ? HD_KIND_OK : c->down_kind,
 		.previous_kind = HD_KIND_OK,
+		.phase = up ? HD_PHASE_NONE : r->phase,
 		.detail = r->detail,
 		.since_wall_ms = st->open ? st->since_wall_ms : c->since_wall_ms,
 		.critical = c->conf->critical,
@@ -129,10 +147,16 @@ static void fill_facts(struct hd_alerts *a, struct check_alert *st, const struct
 	};
 }
 
+/* Keeps event as what st's open alert says, for the Alertmanager re-posts; without such a webhook, nothing (an
+ * event is about 1.7 KB: 5,000 checks down kept 8.7 MB for nobody). Takes ownership of event. */
 static void set_firing(struct check_alert *st, cJSON *event)
 {
 	cJSON_Delete(st->firing);
-	st->firing = event;
+	st->firing = NULL;
+	if (st->a->keep_firing)
+		st->firing = event;
+	else
+		cJSON_Delete(event);
 }
 
 /* Announces a change: updates what was announced, and queues the event (a reminder: to the webhooks due). */
@@ -160,7 +184,7 @@ static void announce(struct hd_alerts *a, struct check_alert *st, const struct h
 	case HD_ALERT_RECOVERY:
 		f.previous_kind = st->kind;
 		st->open = false;
-		evtimer_del(st->reminder_timer);
+		timer_del(st->reminder_timer);
 		break;
 	case HD_ALERT_REMINDER:
 	case HD_ALERT_EVENT_COUNT: /* not an event */
@@ -171,7 +195,7 @@ static void announce(struct hd_alerts *a, struct check_alert *st, const struct h
 		st->reminder_ticks = 0;
 	st->held_by_maint = false;
 	event = hd_alert_event_json(&f);
-	set_firing(st, st->open ? cJSON_Duplicate(event, true) : NULL);
+	set_firing(st, st->open && a->keep_firing ? cJSON_Duplicate(event, true) : NULL);
 	/* the event before the record: a crash between them leaves an event that restore_announced() believes */
 	alert_enqueue(a, event, ev == HD_ALERT_REMINDER ? due : NULL);
 	if (ev != HD_ALERT_REMINDER)
@@ -185,7 +209,7 @@ static void remember_firing(struct hd_alerts *a, struct check_alert *st, const s
 	struct hd_alert_facts f;
 	char id[37], url[512];
 
-	if (st->firing != NULL)
+	if (st->firing != NULL || !a->keep_firing)
 		return;
 	fill_facts(a, st, c, HD_ALERT_REMINDER, &f, id, url, sizeof(url));
 	f.kind = st->kind;
@@ -241,7 +265,7 @@ static void reconcile(struct hd_alerts *a, struct check_alert *st, const struct 
 			announce(a, st, c, HD_ALERT_RECOVERY, NULL);
 		else if (t && t->from == HD_STATE_DOWN)
 			log_unannounced(a, st, c, t, HD_ALERT_RECOVERY,
-					evtimer_pending(st->hold_timer, NULL) ? "not-sent:its-regression-was-held-by-min_gap_s"
+					timer_pending(st->hold_timer) ? "not-sent:its-regression-was-held-by-min_gap_s"
 					: a->maint || st->down_at_start      ? "not-sent:its-regression-was-never-sent"
 									     : "not-sent:down-since-start");
 		st->down_at_start = false;
@@ -271,9 +295,9 @@ static void reconcile(struct hd_alerts *a, struct check_alert *st, const struct 
 	wait_ms = st->last_announce_mono ? st->last_announce_mono + a->conf->min_gap_s * 1000LL - hd_now_mono_ms() : 0;
 	if (wait_ms > 0) {
 		char delivery[80];
-		if (!evtimer_pending(st->hold_timer, NULL)) {
+		if (!timer_pending(st->hold_timer)) {
 			struct timeval tv = hd_ms_tv(wait_ms);
-			evtimer_add(st->hold_timer, &tv);
+			timer_add(st, &st->hold_timer, on_hold_timer, &tv);
 			a->counters.held++;
 		}
 		if (t) {
@@ -313,8 +337,8 @@ static void forget_removed_check(struct hd_alerts *a, struct check_alert *st)
 		 st->name);
 	st->open = false;
 	set_firing(st, NULL);
-	evtimer_del(st->reminder_timer);
-	evtimer_del(st->hold_timer);
+	timer_del(st->reminder_timer);
+	timer_del(st->hold_timer);
 	save_open_state(a, st);
 }
 
@@ -506,10 +530,10 @@ static void restore_announced(struct hd_alerts *a, const struct hd_spool_load *l
 /* Puts the events read back from a queue in front of anything queued since. */
 static void restore_queue(struct hd_alerts *a, struct webhook *wh, const struct hd_spool_loaded *loaded)
 {
-	struct delivery *old_head = wh->head, *old_tail = wh->tail;
+	struct delivery_list queued_since = TAILQ_HEAD_INITIALIZER(queued_since);
 	size_t restored = 0;
 
-	wh->head = wh->tail = NULL;
+	TAILQ_CONCAT(&queued_since, &wh->queue, link);
 	for (size_t i = 0; i < loaded->n; i++) {
 		const struct hd_spool_item *item = &loaded->items[i];
 		struct delivery *d = alert_delivery_add(wh, cJSON_ParseWithLength(item->text, item->len), item->len, item->seq, true,
@@ -523,16 +547,7 @@ static void restore_queue(struct hd_alerts *a, struct webhook *wh, const struct 
 		}
 		restored++;
 	}
-	if (old_head != NULL) {
-		if (wh->tail) {
-			wh->tail->next = old_head;
-			old_head->prev = wh->tail;
-			wh->tail = old_tail;
-		} else {
-			wh->head = old_head;
-			wh->tail = old_tail;
-		}
-	}
+	TAILQ_CONCAT(&wh->queue, &queued_since, link);
 	if (restored > 0)
 		log_info("alerts: %s: %zu undelivered events read back from the spool", wh->conf->display, restored);
 	alert_enforce_size(wh);
@@ -642,8 +657,11 @@ static void take_conf(struct hd_alerts *a)
 	free(a->instance);
 	a->instance = instance_of(a->health_base);
 	a->reminder_tick_s = conf->webhooks.n == 0 ? conf->repeat_interval_s : 0;
-	for (size_t i = 0; i < conf->webhooks.n; i++)
+	a->keep_firing = false;
+	for (size_t i = 0; i < conf->webhooks.n; i++) {
 		a->reminder_tick_s = gcd(a->reminder_tick_s, conf->webhooks.items[i].repeat_interval_s);
+		a->keep_firing |= conf->webhooks.items[i].resend_interval_s > 0;
+	}
 }
 
 struct hd_alerts *alerts_start(struct event_base *base, struct hd_engine *engine)
@@ -652,6 +670,7 @@ struct hd_alerts *alerts_start(struct event_base *base, struct hd_engine *engine
 	uint64_t seed = (uint64_t)hd_now_wall_ms() ^ ((uint64_t)getpid() << 32);
 
 	a->base = base;
+	TAILQ_INIT(&a->writes);
 	a->engine = engine;
 	memcpy(a->rand_state, &seed, sizeof(a->rand_state));
 	take_conf(a);
@@ -671,6 +690,7 @@ void alerts_reload(struct hd_alerts *a)
 {
 	struct hd_alerts_conf *old = a->conf; /* kept until the webhooks point into the new one */
 	struct webhook **fresh, **added;
+	struct check_alert *st;
 	size_t n_fresh = 0, n_added = 0;
 
 	old->refs++;
@@ -710,10 +730,15 @@ void alerts_reload(struct hd_alerts *a)
 		load_queues(a, added, n_added, false);
 	for (size_t i = 0; i < a->n_webhooks; i++)
 		alert_webhook_pump(a->webhooks[i]);
-	for (struct check_alert *st = a->checks; st; st = st->next) { /* the reminder periods may have changed */
-		evtimer_del(st->reminder_timer);
+	SLIST_FOREACH(st, &a->checks, link) { /* the reminder periods may have changed */
+		const struct hd_check *c = engine_find(a->engine, st->name);
+		timer_del(st->reminder_timer);
 		st->reminder_ticks = 0;
 		arm_reminder(a, st);
+		if (!a->keep_firing)
+			set_firing(st, NULL);
+		else if (st->open && c != NULL)
+			remember_firing(a, st, c); /* an Alertmanager webhook added: what each open alert says */
 	}
 	free(added);
 	alerts_conf_unref(old);
@@ -727,7 +752,8 @@ static void report_memory_only(struct hd_alerts *a)
 
 	for (size_t i = 0; i < a->n_webhooks; i++) {
 		total += a->webhooks[i]->n_memory_only;
-		for (const struct delivery *d = a->webhooks[i]->head; d; d = d->next) {
+		const struct delivery *d;
+		TAILQ_FOREACH(d, &a->webhooks[i]->queue, link) {
 			size_t used = strlen(list);
 			if (d->spooled || d->resend || listed == 10 || used > sizeof(list) - 200)
 				continue;
@@ -755,14 +781,16 @@ void alerts_free(struct hd_alerts *a)
 	free(a->webhooks);
 	a->n_webhooks = 0;
 	hd_spool_close(a->spool, SPOOL_CLOSE_WAIT_MS);
-	while ((pw = a->writes) != NULL) {
-		a->writes = pw->next;
+	while ((pw = TAILQ_FIRST(&a->writes)) != NULL) {
+		TAILQ_REMOVE(&a->writes, pw, link);
 		alert_pending_write_free(pw);
 	}
-	while ((st = a->checks) != NULL) {
-		a->checks = st->next;
-		event_free(st->hold_timer);
-		event_free(st->reminder_timer);
+	while ((st = SLIST_FIRST(&a->checks)) != NULL) {
+		SLIST_REMOVE_HEAD(&a->checks, link);
+		if (st->hold_timer != NULL)
+			event_free(st->hold_timer);
+		if (st->reminder_timer != NULL)
+			event_free(st->reminder_timer);
 		cJSON_Delete(st->firing);
 		free(st->name);
 		free(st);
@@ -791,13 +819,15 @@ const char *alerts_webhook_counters(const struct hd_alerts *a, size_t i, struct 
 
 void alerts_get_counters(const struct hd_alerts *a, struct hd_alerts_counters *out)
 {
+	const struct pending_write *pw;
+
 	*out = a->counters;
 	out->queue_depth = out->memory_only = 0;
 	for (size_t i = 0; i < a->n_webhooks; i++) {
 		out->queue_depth += a->webhooks[i]->n_queued;
 		out->memory_only += a->webhooks[i]->n_memory_only;
 	}
-	for (const struct pending_write *pw = a->writes; pw; pw = pw->next)
+	TAILQ_FOREACH(pw, &a->writes, link)
 		if (!pw->released)
 			out->queue_depth += pw->n_queues;
 }

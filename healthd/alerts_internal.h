@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <sys/queue.h>
 
 #include "alerts.h"
 #include "alerts_conf.h"
@@ -22,7 +23,7 @@ struct webhook;
 
 /* One event on its way to one webhook. */
 struct delivery {
-	struct delivery *prev, *next; /* in the webhook's queue, oldest first */
+	TAILQ_ENTRY(delivery) link; /* in the webhook's queue, oldest first */
 	struct webhook *wh;
 	cJSON *event;
 	const char *id, *check, *kind_of_event; /* borrowed from event */
@@ -45,7 +46,7 @@ struct delivery {
 struct webhook {
 	struct hd_alerts *a;
 	const struct webhook_conf *conf; /* into a->conf */
-	struct delivery *head, *tail;
+	TAILQ_HEAD(delivery_list, delivery) queue; /* oldest first */
 	size_t n_queued, n_in_flight, bytes;
 	size_t n_memory_only; /* deliveries whose event the spool could not keep: lost if healthd stops */
 	int failures;  /* consecutive retryable failures: the backoff's exponent */
@@ -57,7 +58,7 @@ struct webhook {
 
 /* What alerting remembers of one check. */
 struct check_alert {
-	struct check_alert *next;
+	SLIST_ENTRY(check_alert) link;   /* a->checks */
 	struct check_alert *same_bucket; /* the chain of a->index */
 	uint64_t hash;                   /* hd_hash_str(name) */
 	struct hd_alerts *a;
@@ -70,14 +71,14 @@ struct check_alert {
 	int64_t last_announce_mono; /* the last regression or update: min_gap_s counts from it */
 	char source_addr[64];       /* the local address of the last attempt that had one */
 	unsigned reminder_ticks;    /* reminder periods (a->reminder_tick_s) since it was announced */
-	cJSON *firing;              /* while open: the last event that said it is down, for Alertmanager re-posts */
-	struct event *hold_timer;
+	cJSON *firing;              /* while open, with an Alertmanager webhook: the last event that said it is down */
+	struct event *hold_timer;   /* NULL until first needed, as reminder_timer */
 	struct event *reminder_timer;
 };
 
 /* An event waiting for the spool to have it on disk. */
 struct pending_write {
-	struct pending_write *next;
+	TAILQ_ENTRY(pending_write) link; /* a->writes */
 	struct hd_alerts *a;
 	cJSON *event;
 	char **queues;
@@ -93,11 +94,11 @@ struct hd_alerts {
 	struct hd_spool *spool;
 	struct webhook **webhooks;
 	size_t n_webhooks;
-	struct check_alert *checks;
+	SLIST_HEAD(check_alert_list, check_alert) checks;
 	struct check_alert **index; /* the checks by hash of their name: a result finds its state in O(1) */
 	size_t index_size;          /* a power of two, at least n_checks */
 	size_t n_checks;
-	struct pending_write *writes;
+	TAILQ_HEAD(pending_write_list, pending_write) writes; /* in the order written */
 	struct hd_alerts_counters counters;
 	char *health_base;
 	char *instance;         /* HOST:PORT of health_base: the Alertmanager instance label */
@@ -105,6 +106,7 @@ struct hd_alerts {
 	unsigned short rand_state[3];
 	bool maint;       /* the operator's maint: regressions, updates and reminders are held */
 	bool restored;    /* what was announced before this start is known (the spool was read) */
+	bool keep_firing; /* a webhook re-posts firing alerts (resend_interval_s): each open alert's event is kept */
 };
 
 /* ---- alert_delivery.c ---- */

@@ -20,6 +20,18 @@ void hd_run_result(const struct hd_check_run *run, struct hd_result *r, enum hd_
 	hd_strlcpy(r->peer, run->peer, sizeof(r->peer));
 	hd_strlcpy(r->source_addr, run->source_addr, sizeof(r->source_addr));
 	r->warn = kind == HD_KIND_OK && run->warn;
+	r->phase = kind == HD_KIND_OK ? HD_PHASE_NONE : run->phase;
+}
+
+void hd_run_phase(struct hd_check_run *run, enum hd_phase phase, const char *step)
+{
+	run->phase = phase;
+	run->step = step;
+}
+
+const char *hd_run_step(const struct hd_check_run *run)
+{
+	return run->step != NULL ? run->step : hd_phase_name(run->phase);
 }
 
 void hd_check_done(struct hd_check_run *run, enum hd_kind kind, const char *fmt, ...)

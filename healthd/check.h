@@ -52,6 +52,7 @@ struct hd_result {
 	char peer[64];
 	char source_addr[64];
 	int64_t wall_ms;
+	enum hd_phase phase; /* where it failed (none when it passed) */
 	bool warn; /* ok, with a warning: stays up, shown as "warn" */
 };
 
@@ -61,7 +62,8 @@ struct hd_check_run {
 	struct event_base *base;
 	struct evdns_base *dns;
 	void *state;             /* the type's own per-attempt state */
-	const char *phase;       /* what it is waiting for now: "resolve", "connect", "handshake", "query" ... */
+	enum hd_phase phase;     /* where it is now, set by hd_run_phase(): what a failure (and a timeout) names */
+	const char *step;        /* the same in the type's words ("INFO replication"), for details; NULL: the phase's name */
 	char peer[64];           /* "10.0.13.1:3306" once the address is known */
 	char source_addr[64];    /* the local address used, once connected: what a firewall rule sees */
 	double started_ms;       /* hd_now_mono_ms_f() at start */
@@ -80,7 +82,7 @@ enum { HD_RUN_RUNNING, HD_RUN_DONE, HD_RUN_CANCELLED };
 /*
  * A check type. start() begins one attempt and must end it with exactly one hd_check_done(), now or later,
  * unless cancel() comes first. cancel() (deadline passed, or shutdown) releases everything the attempt holds
- * and reports nothing: the engine records the timeout itself, naming run->phase and run->peer.
+ * and reports nothing: the engine records the timeout itself, naming run->phase (its step) and run->peer.
  */
 struct hd_check_type {
 	const char *name;
@@ -111,6 +113,11 @@ const struct hd_check_type *hd_check_type_find(const char *name);
 void hd_check_done(struct hd_check_run *run, enum hd_kind kind, const char *fmt, ...) HD_PRINTF(3, 4);
 /* Ends an attempt without a result: the check stays as it is (a push check waiting for its first report). */
 void hd_check_skip(struct hd_check_run *run);
+/* Where the attempt is now (a timeout, or a failure from here on, names it): step in the type's own words for
+ * the detail ("tls handshake", "fsync"), NULL for the phase's name. */
+void hd_run_phase(struct hd_check_run *run, enum hd_phase phase, const char *step);
+/* The step of run->phase as a detail names it: run->step, or the phase's name. */
+const char *hd_run_step(const struct hd_check_run *run);
 /* Milliseconds left before the deadline (at least 1). */
 int hd_run_remaining_ms(const struct hd_check_run *run);
 /* The IP address of sa as text (no port): 0, or -1 for a family other than IPv4 and IPv6. */

@@ -457,7 +457,7 @@ static void disk_start(struct hd_check_run *run)
 	job->run = run;
 	job->wake = event_new(run->base, -1, 0, on_wake, job);
 	run->state = job;
-	run->phase = "stat";
+	hd_run_phase(run, HD_PHASE_REQUEST, "stat");
 	err = hd_thread_start(NULL, true, worker, job);
 	if (err != 0) {
 		event_free(job->wake);
@@ -484,7 +484,7 @@ static void disk_cancel(struct hd_check_run *run)
 	wake = job->wake;
 	job->wake = NULL;
 	done = job->done;
-	run->phase = job->step;
+	hd_run_phase(run, HD_PHASE_REQUEST, job->step);
 	pthread_mutex_unlock(&job->lock);
 	event_free(wake);
 	run->state = NULL;
@@ -496,9 +496,9 @@ static void disk_cancel(struct hd_check_run *run)
 	if (p->stuck != NULL) /* cannot happen: an attempt never starts a thread while one is stuck */
 		job_release(p->stuck);
 	p->stuck = job;
-	p->stuck_step = run->phase;
+	p->stuck_step = run->step;
 	log_warn("check %s: %s %s has not returned after %lld ms; no new probe starts until it does", run->conf->name,
-		 run->phase, job->path, (long long)(hd_now_mono_ms() - job->started_ms));
+		 run->step, job->path, (long long)(hd_now_mono_ms() - job->started_ms));
 }
 
 static void disk_free_persist(struct hd_persist *p)

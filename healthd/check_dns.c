@@ -620,7 +620,7 @@ static void dns_start(struct hd_check_run *run)
 	a->run = run;
 	a->fd = -1;
 	run->state = a;
-	run->phase = "query";
+	hd_run_phase(run, HD_PHASE_REQUEST, "query");
 	hd_run_set_peer(run, (const struct sockaddr *)&dc->addr);
 	if (getrandom(&a->id, sizeof(a->id), 0) != (ssize_t)sizeof(a->id))
 		a->id = (uint16_t)(hd_now_mono_ms() * 2654435761u >> 7);

@@ -354,8 +354,8 @@ static void attempt_free(struct http_attempt *a)
 	free(a);
 }
 
-/* What the transfer waits for now, from the times curl recorded for each step. */
-static const char *transfer_phase(CURL *easy, bool https)
+/* Where the transfer is now, from the times curl recorded for each step (the detail says "tls handshake"). */
+static void set_transfer_phase(struct hd_check_run *run, CURL *easy, bool https)
 {
 	curl_off_t t_dns = 0, t_connect = 0, t_tls = 0;
 	char *ip = NULL;
@@ -365,10 +365,11 @@ static const char *transfer_phase(CURL *easy, bool https)
 	curl_easy_getinfo(easy, CURLINFO_APPCONNECT_TIME_T, &t_tls);
 	curl_easy_getinfo(easy, CURLINFO_PRIMARY_IP, &ip);
 	if (t_connect == 0)
-		return t_dns == 0 && (ip == NULL || ip[0] == '\0') ? "resolve" : "connect";
-	if (https && t_tls == 0)
-		return "tls handshake";
-	return "response";
+		hd_run_phase(run, t_dns == 0 && (ip == NULL || ip[0] == '\0') ? HD_PHASE_RESOLVE : HD_PHASE_CONNECT, NULL);
+	else if (https && t_tls == 0)
+		hd_run_phase(run, HD_PHASE_TLS, "tls handshake");
+	else
+		hd_run_phase(run, HD_PHASE_RESPONSE, NULL);
 }
 
 static void fill_addresses(struct hd_check_run *run, CURL *easy)
@@ -522,6 +523,7 @@ static void on_done(CURL *easy, CURLcode result, void *arg)
 	enum hd_kind kind;
 
 	fill_addresses(run, easy);
+	set_transfer_phase(run, easy, hc->https); /* where a failure below happened */
 	snprintf(peer, sizeof(peer), "%s", run->peer[0] ? run->peer : hc->host_port);
 	if (result == CURLE_OK || (result == CURLE_WRITE_ERROR && a->body_capped)) {
 		judge_answer(a, method, where);
@@ -540,14 +542,14 @@ static void on_done(CURL *easy, CURLcode result, void *arg)
 		hd_check_done(run, kind, "connect %s: %s%s", peer, os_errno ? strerror((int)os_errno) : msg,
 			      os_errno == ECONNREFUSED ? " (nothing listening, or a firewall REJECT)" : "");
 	} else if (result == CURLE_OPERATION_TIMEDOUT) {
-		const char *phase = transfer_phase(easy, hc->https);
+		const char *phase = hd_run_step(run);
 		attempt_free(a);
-		if (strcmp(phase, "response") == 0)
+		if (run->phase == HD_PHASE_RESPONSE)
 			hd_check_done(run, HD_KIND_TIMEOUT, "%s %s: connected to %s, no complete answer within %d ms", method,
 				      where, peer, elapsed);
 		else
 			hd_check_done(run, HD_KIND_TIMEOUT, "%s %s: no answer within %d ms", phase,
-				      strcmp(phase, "resolve") == 0 ? hc->host_port : peer, elapsed);
+				      run->phase == HD_PHASE_RESOLVE ? hc->host_port : peer, elapsed);
 	} else if (is_tls_error(result)) {
 		attempt_free(a);
 		hd_check_done(run, HD_KIND_TLS, "tls handshake with %s: %s%s", peer, msg, tls_hint(result, msg, hc));
@@ -575,7 +577,7 @@ static void http_start(struct hd_check_run *run)
 	a = xcalloc(1, sizeof(*a));
 	a->run = run;
 	run->state = a;
-	run->phase = "request";
+	hd_run_phase(run, HD_PHASE_REQUEST, NULL);
 	a->easy = curl_easy_init();
 	if (a->easy == NULL) {
 		attempt_free(a);
@@ -654,7 +656,7 @@ static void http_cancel(struct hd_check_run *run)
 	if (a == NULL)
 		return;
 	/* The engine's timeout detail names the step and the address: take both from curl before letting go. */
-	run->phase = transfer_phase(a->easy, hc->https);
+	set_transfer_phase(run, a->easy, hc->https);
 	fill_addresses(run, a->easy);
 	attempt_free(a);
 }

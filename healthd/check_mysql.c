@@ -528,7 +528,7 @@ static int finish(struct mysql_attempt *a, bool session_sound)
 		report(a);
 		return -1;
 	}
-	run->phase = "close";
+	hd_run_phase(run, HD_PHASE_CLOSE, NULL);
 	a->call.op = OP_CLOSE;
 	return mysql_close_start(a->call.m); /* 0: done; call_done() reports */
 }
@@ -911,7 +911,7 @@ static int begin_stage(struct mysql_attempt *a, enum mysql_stage stage)
 	a->stage = stage;
 	if (stage == STAGE_DONE)
 		return finish(a, true);
-	a->run->phase = "query";
+	hd_run_phase(a->run, HD_PHASE_REQUEST, "query");
 	a->result_sets = 0;
 	stmt = stage_statement(a);
 	a->call.op = OP_QUERY;
@@ -1147,8 +1147,8 @@ static enum gate greeting_gate(struct mysql_attempt *a, short what)
 		a->greeting_pending = a->greeting_held = false; /* the connect failed: the library says how */
 		return GATE_PASS;
 	}
-	if (a->run != NULL && strcmp(a->run->phase, "connect") == 0) {
-		a->run->phase = "handshake"; /* TCP is up; waiting for the greeting, then the login */
+	if (a->run != NULL && a->run->phase == HD_PHASE_CONNECT) {
+		hd_run_phase(a->run, HD_PHASE_HANDSHAKE, NULL); /* TCP is up; waiting for the greeting, then the login */
 		hd_run_set_source(a->run, (int)fd);
 	}
 	n = recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
@@ -1222,8 +1222,8 @@ static void wait_for(struct mysql_attempt *a, int status)
 	a->library_wait = status;
 	if (a->call.op == OP_CONNECT && run->source_addr[0] == '\0')
 		hd_run_set_source(run, (int)fd); /* bound by connect(): what a firewall rule sees, even unanswered */
-	if (a->call.op == OP_CONNECT && (status & MYSQL_WAIT_READ) && strcmp(run->phase, "connect") == 0) {
-		run->phase = "handshake"; /* TCP is up; waiting for the greeting, then the login */
+	if (a->call.op == OP_CONNECT && (status & MYSQL_WAIT_READ) && run->phase == HD_PHASE_CONNECT) {
+		hd_run_phase(run, HD_PHASE_HANDSHAKE, NULL); /* TCP is up; waiting for the greeting, then the login */
 		hd_run_set_source(run, (int)fd);
 	}
 	if (status & MYSQL_WAIT_READ)
@@ -1347,7 +1347,7 @@ static void on_resolved(const struct sockaddr *sa, socklen_t salen, const char *
 	hd_run_set_peer(run, sa);
 	hd_sockaddr_ip(sa, a->ip, sizeof(a->ip));
 	a->call.m = handle_new(run->conf);
-	run->phase = "connect";
+	hd_run_phase(run, HD_PHASE_CONNECT, NULL);
 	a->call.op = OP_CONNECT;
 	a->greeting_pending = true;
 	/*
@@ -1362,10 +1362,7 @@ static void on_resolved(const struct sockaddr *sa, socklen_t salen, const char *
 
 static void begin_connection(struct mysql_attempt *a)
 {
-	struct hd_resolve *r = hd_resolve_start(a->run, a->mc->host, a->mc->port, on_resolved, a);
-
-	if (r != NULL) /* NULL: the callback already ran and may have freed a */
-		a->resolve = r;
+	hd_resolve_begin(a->run, a->mc->host, a->mc->port, on_resolved, a, &a->resolve);
 }
 
 static void mysql_start(struct hd_check_run *run)
@@ -1386,7 +1383,7 @@ static void mysql_start(struct hd_check_run *run)
 		run->persist->m = NULL;
 		hd_strlcpy(run->peer, run->persist->peer, sizeof(run->peer));
 		hd_strlcpy(run->source_addr, run->persist->source_addr, sizeof(run->source_addr));
-		run->phase = "ping";
+		hd_run_phase(run, HD_PHASE_REQUEST, "ping");
 		a->call.op = OP_PING;
 		drive(a, mysql_ping_start(&a->call.int_ret, a->call.m));
 		return;
@@ -1406,7 +1403,7 @@ static void mysql_cancel(struct hd_check_run *run)
 
 	if (a == NULL)
 		return;
-	if (a->call.op == OP_CONNECT && strcmp(run->phase, "handshake") == 0 && run->persist != NULL &&
+	if (a->call.op == OP_CONNECT && run->phase == HD_PHASE_HANDSHAKE && run->persist != NULL &&
 	    run->persist->drain == NULL) {
 		drain_begin(a, run->persist);
 		return;

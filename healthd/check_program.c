@@ -442,7 +442,7 @@ static void program_start(struct hd_check_run *run)
 
 	ch->run = run;
 	ch->pidfd = ch->out_fd = -1;
-	run->phase = "run";
+	hd_run_phase(run, HD_PHASE_REQUEST, "run");
 	/* Checked again before every run: the rule must hold for what runs, not only for what was loaded. */
 	if (verify_program(pc->command[0], pc->allowed_dirs, resolved, why, sizeof(why)) < 0)
 		goto fail;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/queue.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -30,7 +31,7 @@ struct push_conf {
 
 /* What is known of one push check, by name (it outlives reloads that change the check). */
 struct push_record {
-	struct push_record *next;
+	SLIST_ENTRY(push_record) link; /* records */
 	char name[64];
 	bool loaded;
 	int64_t first_seen_ms; /* when healthd first ran this check: the TTL counts from here until a first report */
@@ -40,12 +41,12 @@ struct push_record {
 	char detail[HD_PUSH_DETAIL_MAX + 1];
 };
 
-static struct push_record *records;
+static SLIST_HEAD(push_records, push_record) records = SLIST_HEAD_INITIALIZER(records);
 
 /* ---- the writer: one worker thread at a time, started on demand, so that no fsync runs on the loop ---- */
 
 struct push_job {
-	struct push_job *next;
+	STAILQ_ENTRY(push_job) link; /* writer.todo, then writer.finished */
 	char *dir, *file, *text;
 	uint64_t generation;
 	int rc;
@@ -56,13 +57,14 @@ struct push_job {
 
 static struct {
 	pthread_mutex_t lock;
-	struct push_job *todo, **todo_tail, *finished, **finished_tail; /* guarded by lock */
+	STAILQ_HEAD(push_jobs, push_job) todo, finished; /* guarded by lock */
 	size_t queued;                                                  /* guarded by lock */
 	bool running;                                                   /* guarded by lock */
 	int efd;               /* the worker wakes the loop through it */
 	struct event *ev;
 	uint64_t generation;
-} writer = {.lock = PTHREAD_MUTEX_INITIALIZER, .efd = -1};
+} writer = {.lock = PTHREAD_MUTEX_INITIALIZER, .todo = STAILQ_HEAD_INITIALIZER(writer.todo),
+	    .finished = STAILQ_HEAD_INITIALIZER(writer.finished), .efd = -1};
 
 static void *writer_main(void *arg)
 {
@@ -72,20 +74,17 @@ static void *writer_main(void *arg)
 		uint64_t one = 1;
 
 		pthread_mutex_lock(&writer.lock);
-		job = writer.todo;
+		job = STAILQ_FIRST(&writer.todo);
 		if (job == NULL) {
 			writer.running = false;
-			writer.todo_tail = &writer.todo;
 			pthread_mutex_unlock(&writer.lock);
 			return NULL;
 		}
-		writer.todo = job->next;
+		STAILQ_REMOVE_HEAD(&writer.todo, link);
 		pthread_mutex_unlock(&writer.lock);
 		job->rc = hd_write_file_atomic(job->dir, job->file, job->text, strlen(job->text), &job->error);
-		job->next = NULL;
 		pthread_mutex_lock(&writer.lock);
-		*writer.finished_tail = job;
-		writer.finished_tail = &job->next;
+		STAILQ_INSERT_TAIL(&writer.finished, job, link);
 		writer.queued--;
 		pthread_mutex_unlock(&writer.lock);
 		if (write(writer.efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
@@ -95,6 +94,7 @@ static void *writer_main(void *arg)
 
 static void on_written(evutil_socket_t fd, short what, void *arg)
 {
+	struct push_jobs finished = STAILQ_HEAD_INITIALIZER(finished);
 	struct push_job *job;
 	uint64_t count;
 
@@ -103,12 +103,10 @@ static void on_written(evutil_socket_t fd, short what, void *arg)
 	if (read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
 		log_warn("push: eventfd read: %s", strerror(errno));
 	pthread_mutex_lock(&writer.lock);
-	job = writer.finished;
-	writer.finished = NULL;
-	writer.finished_tail = &writer.finished;
+	STAILQ_CONCAT(&finished, &writer.finished);
 	pthread_mutex_unlock(&writer.lock);
-	while (job != NULL) {
-		struct push_job *next = job->next;
+	while ((job = STAILQ_FIRST(&finished)) != NULL) {
+		STAILQ_REMOVE_HEAD(&finished, link);
 		if (job->rc < 0)
 			log_warn("push: %s", job->error ? job->error : "cannot save a report");
 		if (job->done)
@@ -118,7 +116,6 @@ static void on_written(evutil_socket_t fd, short what, void *arg)
 		free(job->text);
 		free(job->error);
 		free(job);
-		job = next;
 	}
 }
 
@@ -139,8 +136,6 @@ static uint64_t queue_write(struct event_base *base, const char *dir, const char
 		writer.ev = event_new(base, writer.efd, EV_READ | EV_PERSIST, on_written, NULL);
 		if (writer.ev == NULL || event_add(writer.ev, NULL) < 0)
 			hd_fatal("push: cannot watch the writer");
-		writer.todo_tail = &writer.todo;
-		writer.finished_tail = &writer.finished;
 	}
 	job = xcalloc(1, sizeof(*job));
 	job->dir = xstrdup(dir);
@@ -158,8 +153,7 @@ static uint64_t queue_write(struct event_base *base, const char *dir, const char
 		free(job);
 		return 0;
 	}
-	*writer.todo_tail = job;
-	writer.todo_tail = &job->next;
+	STAILQ_INSERT_TAIL(&writer.todo, job, link);
 	writer.queued++;
 	start = !writer.running;
 	writer.running = true;
@@ -267,14 +261,13 @@ static struct push_record *record_get(struct event_base *base, const char *state
 	char *file, *path, *text;
 	const char *why;
 
-	for (r = records; r != NULL; r = r->next)
+	SLIST_FOREACH(r, &records, link)
 		if (strcmp(r->name, name) == 0)
 			break;
 	if (r == NULL) {
 		r = xcalloc(1, sizeof(*r));
 		hd_strlcpy(r->name, name, sizeof(r->name));
-		r->next = records;
-		records = r;
+		SLIST_INSERT_HEAD(&records, r, link);
 	}
 	if (r->loaded)
 		return r;
@@ -421,7 +414,7 @@ static void push_start(struct hd_check_run *run)
 	int64_t now = hd_now_wall_ms(), age;
 	char ago[32], ttl[32], at[40];
 
-	run->phase = "report";
+	hd_run_phase(run, HD_PHASE_RESPONSE, "report");
 	hd_push_human_ms(pc->ttl_ms, ttl, sizeof(ttl));
 	if (!r->has_report) {
 		age = now - r->first_seen_ms;

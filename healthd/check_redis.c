@@ -183,19 +183,25 @@ static const char *step_command(enum redis_step step)
 	}
 }
 
-static const char *step_phase(enum redis_step step)
+/* The attempt's phase at a step; the step's name stays in the detail ("select", "role"). */
+static void set_step_phase(struct hd_check_run *run, enum redis_step step)
 {
 	switch (step) {
 	case STEP_AUTH:
-		return "auth";
+		hd_run_phase(run, HD_PHASE_AUTH, NULL);
+		break;
 	case STEP_SELECT:
-		return "select";
+		hd_run_phase(run, HD_PHASE_REQUEST, "select");
+		break;
 	case STEP_PING:
-		return "ping";
+		hd_run_phase(run, HD_PHASE_REQUEST, "ping");
+		break;
 	case STEP_ROLE:
-		return "role";
+		hd_run_phase(run, HD_PHASE_REQUEST, "role");
+		break;
 	default:
-		return "quit";
+		hd_run_phase(run, HD_PHASE_CLOSE, "quit");
+		break;
 	}
 }
 
@@ -477,7 +483,7 @@ static void send_step(struct redis_attempt *a)
 		a->step = STEP_SELECT;
 	if (a->step == STEP_SELECT && rc->db == 0)
 		a->step = STEP_PING;
-	a->run->phase = step_phase(a->step);
+	set_step_phase(a->run, a->step);
 	switch (a->step) {
 	case STEP_AUTH:
 		rv = rc->username ? redisAsyncCommand(a->ac, on_reply, NULL, "AUTH %s %s", rc->username, rc->password)
@@ -517,7 +523,7 @@ static void on_resolved(const struct sockaddr *sa, socklen_t salen, const char *
 		hd_check_done(run, HD_KIND_DNS, "%s", error);
 		return;
 	}
-	run->phase = "connect";
+	hd_run_phase(run, HD_PHASE_CONNECT, NULL);
 	hd_run_set_peer(run, sa);
 	hd_sockaddr_ip(sa, ip, sizeof(ip));
 	/* An IP literal: hiredis' getaddrinfo() then never touches DNS, so this does not block. */
@@ -552,15 +558,12 @@ static void redis_start(struct hd_check_run *run)
 {
 	const struct redis_conf *rc = run->conf->type_conf;
 	struct redis_attempt *a = xcalloc(1, sizeof(*a));
-	struct hd_resolve *r;
 
 	a->run = run;
 	a->conf = rc;
 	a->step = STEP_AUTH;
 	run->state = a;
-	r = hd_resolve_start(run, rc->host, rc->port, on_resolved, a);
-	if (r != NULL) /* NULL: the callback already ran and may have freed a */
-		a->resolve = r;
+	hd_resolve_begin(run, rc->host, rc->port, on_resolved, a, &a->resolve);
 }
 
 /* The deadline passed (or shutdown): never called from inside a hiredis callback, so freeing here is immediate. */

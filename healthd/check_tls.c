@@ -240,7 +240,7 @@ static void on_tcp_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	hd_run_set_source(run, bufferevent_getfd(a->tcp));
-	run->phase = "handshake";
+	hd_run_phase(run, HD_PHASE_TLS, "handshake");
 	a->ssl = SSL_new(run->persist->ctx);
 	if (a->ssl == NULL) {
 		char why[128];
@@ -294,7 +294,6 @@ static void tls_start(struct hd_check_run *run)
 {
 	const struct tls_conf *tc = run->conf->type_conf;
 	struct tls_attempt *a;
-	struct hd_resolve *r;
 
 	if (run->persist == NULL)
 		run->persist = xcalloc(1, sizeof(*run->persist));
@@ -310,9 +309,7 @@ static void tls_start(struct hd_check_run *run)
 	a = xcalloc(1, sizeof(*a));
 	a->run = run;
 	run->state = a;
-	r = hd_resolve_start(run, tc->host, tc->port, on_resolved, a);
-	if (r != NULL) /* NULL: the callback already ran and may have freed a */
-		a->resolve = r;
+	hd_resolve_begin(run, tc->host, tc->port, on_resolved, a, &a->resolve);
 }
 
 static void tls_cancel(struct hd_check_run *run)

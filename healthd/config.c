@@ -474,20 +474,6 @@ fail:
 	return NULL;
 }
 
-static void line_col_at(const char *text, const char *at, int *line, int *col)
-{
-	*line = 1;
-	*col = 1;
-	for (const char *p = text; p < at && *p; p++) {
-		if (*p == '\n') {
-			(*line)++;
-			*col = 1;
-		} else if (((unsigned char)*p & 0xC0) != 0x80) {
-			(*col)++;
-		}
-	}
-}
-
 static bool only_space_after(const char *p, const char *end)
 {
 	for (; p != NULL && p < end && *p != '\0'; p++)
@@ -528,14 +514,14 @@ static char *json_syntax_error(const char *file, const char *text, size_t len, c
 		const char *next = end;
 		while (next < text + len && strchr(" \t\r\n", *next) != NULL)
 			next++;
-		line_col_at(text, next, &line, &col);
+		hd_line_col(text, next, &line, &col);
 		return xasprintf("%s:%d:%d: invalid JSON: more text after the end of the top-level object", file, line, col);
 	}
 	if (only_space_after(failed_at, text + len)) {
-		line_col_at(text, text + len, &line, &col);
+		hd_line_col(text, text + len, &line, &col);
 		return xasprintf("%s:%d:%d: invalid JSON: the text ends too early (an unclosed { [ or \"?)", file, line, col);
 	}
-	line_col_at(text, failed_at, &line, &col);
+	hd_line_col(text, failed_at, &line, &col);
 	return xasprintf("%s:%d:%d: invalid JSON: cannot continue at %s (a comma missing or one too many, a missing "
 			 "colon, bracket or quote, just before it?)", file, line, col, token_at(failed_at));
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -42,7 +43,7 @@ struct ctl_conn {
 	bool replied;
 	char who[48];             /* "uid 0 pid 1234", for the log */
 	struct hd_conn_slot slot;
-	struct ctl_conn *prev, *next;
+	LIST_ENTRY(ctl_conn) link; /* c->conns */
 };
 
 struct hd_control {
@@ -54,7 +55,7 @@ struct hd_control {
 	struct hd_control_deps deps;
 	struct hd_statefile *statefile;
 	struct hd_connlimit *limit;
-	struct ctl_conn *conns;
+	LIST_HEAD(ctl_conn_list, ctl_conn) conns;
 };
 
 static const char *const cmd_names[] = {
@@ -115,14 +116,7 @@ int control_parse_request(const char *line, enum hd_control_cmd *cmd, char *reas
 
 static void conn_free(struct ctl_conn *cc)
 {
-	struct hd_control *c = cc->ctl;
-
-	if (cc->prev)
-		cc->prev->next = cc->next;
-	else
-		c->conns = cc->next;
-	if (cc->next)
-		cc->next->prev = cc->prev;
+	LIST_REMOVE(cc, link);
 	if (cc->save_timer)
 		event_free(cc->save_timer);
 	reloader_cancel(cc->reload_wait);
@@ -279,8 +273,9 @@ static void do_admin(struct ctl_conn *cc, enum hd_control_cmd cmd, const char *r
 static void on_saved(uint64_t generation, int rc, const char *error, void *arg)
 {
 	struct hd_control *c = arg;
+	struct ctl_conn *cc;
 
-	for (struct ctl_conn *cc = c->conns; cc != NULL; cc = cc->next) {
+	LIST_FOREACH(cc, &c->conns, link) {
 		cJSON *r = cc->held_reply;
 		if (cc->wait_generation == 0 || cc->wait_generation > generation)
 			continue;
@@ -304,8 +299,9 @@ void control_save_admin(struct hd_control *c)
 static void on_push_saved(uint64_t generation, int rc, const char *error, void *arg)
 {
 	struct hd_control *c = arg;
+	struct ctl_conn *cc;
 
-	for (struct ctl_conn *cc = c->conns; cc != NULL; cc = cc->next) {
+	LIST_FOREACH(cc, &c->conns, link) {
 		cJSON *r = cc->held_reply;
 		if (cc->push_generation != generation || r == NULL)
 			continue;
@@ -474,10 +470,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		return;
 	}
 	connlimit_set_level(&cc->slot, HD_SLOT_BUSY);
-	cc->next = c->conns;
-	if (c->conns)
-		c->conns->prev = cc;
-	c->conns = cc;
+	LIST_INSERT_HEAD(&c->conns, cc, link);
 	bufferevent_setcb(cc->bev, on_read, on_write, on_event, cc);
 	bufferevent_set_timeouts(cc->bev, &tv, &tv);
 	bufferevent_setwatermark(cc->bev, EV_READ, 0, HD_CONTROL_MAX_LINE + 2);
@@ -643,8 +636,8 @@ void control_free(struct hd_control *c)
 
 	if (c == NULL)
 		return;
-	while (c->conns)
-		conn_free(c->conns);
+	while (!LIST_EMPTY(&c->conns))
+		conn_free(LIST_FIRST(&c->conns));
 	evconnlistener_free(c->listener);
 	connlimit_free(c->limit);
 	/* Remove the file only if it is still ours (not one a newer instance bound meanwhile). */

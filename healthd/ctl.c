@@ -131,13 +131,6 @@ static char *read_reply(int fd, const char *path)
 	return buf;
 }
 
-static const char *str_item(const cJSON *obj, const char *key, const char *fallback)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-
-	return cJSON_IsString(v) ? v->valuestring : fallback;
-}
-
 static double num_item(const cJSON *obj, const char *key)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
@@ -147,11 +140,11 @@ static double num_item(const cJSON *obj, const char *key)
 
 static void print_admin(const cJSON *admin)
 {
-	const char *reason = str_item(admin, "reason", "");
+	const char *reason = hd_json_string(admin, "reason", "");
 
-	printf("admin:   %s", str_item(admin, "state", "?"));
+	printf("admin:   %s", hd_json_string(admin, "state", "?"));
 	if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(admin, "since")))
-		printf(" since %s", str_item(admin, "since", ""));
+		printf(" since %s", hd_json_string(admin, "since", ""));
 	if (reason[0])
 		printf(" (%s)", reason);
 	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(admin, "stopping")))
@@ -164,12 +157,12 @@ static void print_status(const cJSON *r)
 	const cJSON *checks = cJSON_GetObjectItemCaseSensitive(r, "checks"), *c;
 	int n = 0, up = 0, down = 0, pending = 0;
 
-	printf("healthd %s, pid %.0f, node %s\nconfig:  %s\nstatus:  %s\n", str_item(r, "version", "?"), num_item(r, "pid"),
-	       str_item(r, "node", "?"), str_item(r, "config", "?"), str_item(r, "status", "?"));
+	printf("healthd %s, pid %.0f, node %s\nconfig:  %s\nstatus:  %s\n", hd_json_string(r, "version", "?"), num_item(r, "pid"),
+	       hd_json_string(r, "node", "?"), hd_json_string(r, "config", "?"), hd_json_string(r, "status", "?"));
 	print_admin(cJSON_GetObjectItemCaseSensitive(r, "admin"));
 	printf("agent:   %.0f replies\n", num_item(cJSON_GetObjectItemCaseSensitive(r, "agent"), "replies"));
 	cJSON_ArrayForEach(c, checks) {
-		const char *st = str_item(c, "status", "?");
+		const char *st = hd_json_string(c, "status", "?");
 		n++;
 		up += strcmp(st, "up") == 0 || strcmp(st, "warn") == 0;
 		down += strcmp(st, "down") == 0;
@@ -177,8 +170,8 @@ static void print_status(const cJSON *r)
 	}
 	printf("checks:  %d (%d up, %d down, %d pending)\n", n, up, down, pending);
 	cJSON_ArrayForEach(c, checks) {
-		printf("  %-20s %-8s %-12s %s\n", c->string, str_item(c, "status", "?"), str_item(c, "kind", "-"),
-		       str_item(c, "detail", ""));
+		printf("  %-20s %-8s %-12s %s\n", c->string, hd_json_string(c, "status", "?"), hd_json_string(c, "kind", "-"),
+		       hd_json_string(c, "detail", ""));
 	}
 }
 
@@ -190,9 +183,9 @@ static int print_reply(const char *command, const cJSON *r)
 	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "ok"))) {
 		if (strcmp(command, "reload") == 0)
 			fprintf(stderr, "healthd ctl: reload refused, the running configuration stays: %s\n",
-				str_item(r, "error", "?"));
+				hd_json_string(r, "error", "?"));
 		else
-			fprintf(stderr, "healthd ctl: %s refused: %s\n", command, str_item(r, "error", "?"));
+			fprintf(stderr, "healthd ctl: %s refused: %s\n", command, hd_json_string(r, "error", "?"));
 		return CTL_REFUSED;
 	}
 	if (strcmp(command, "status") == 0) {
@@ -200,15 +193,15 @@ static int print_reply(const char *command, const cJSON *r)
 		return CTL_OK;
 	}
 	if (strcmp(command, "reload") == 0) {
-		printf("reloaded: %s\n", str_item(r, "summary", ""));
+		printf("reloaded: %s\n", hd_json_string(r, "summary", ""));
 		return CTL_OK;
 	}
 	if (strcmp(command, "push") == 0) {
 		printf("push: %s %s recorded; it counts at the check's next attempt (within %.0f ms)\n",
-		       str_item(r, "check", "?"), str_item(r, "result", "?"), num_item(r, "interval_ms"));
+		       hd_json_string(r, "check", "?"), hd_json_string(r, "result", "?"), num_item(r, "interval_ms"));
 		if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "persisted"))) {
 			fprintf(stderr, "healthd ctl: WARNING: the report is NOT saved; a restart forgets it: %s\n",
-				str_item(r, "persist_error", "?"));
+				hd_json_string(r, "persist_error", "?"));
 			return CTL_REFUSED;
 		}
 		return CTL_OK;
@@ -221,7 +214,7 @@ static int print_reply(const char *command, const cJSON *r)
 		printf("the load balancers see it on their next agent poll\n");
 	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "persisted"))) {
 		fprintf(stderr, "healthd ctl: WARNING: %s is in effect but NOT saved; it will be lost on restart: %s\n",
-			command, str_item(r, "persist_error", "?"));
+			command, hd_json_string(r, "persist_error", "?"));
 		return CTL_REFUSED;
 	}
 	return CTL_OK;

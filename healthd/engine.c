@@ -112,6 +112,33 @@ static void notify_transition(struct hd_engine *e, const struct hd_transition *t
 			e->subs[i].on_transition(t, e->subs[i].arg);
 }
 
+const struct hd_result *hd_check_last_failure(const struct hd_check *c)
+{
+	static const struct hd_result none = {.kind = HD_KIND_OK};
+
+	if (c->last.kind != HD_KIND_OK)
+		return &c->last;
+	return c->failure_before != NULL ? c->failure_before : &none;
+}
+
+const struct hd_result *hd_check_reason(const struct hd_check *c)
+{
+	return c->state == HD_STATE_DOWN ? hd_check_last_failure(c) : &c->last;
+}
+
+/* Counts a failure under its (kind, phase): 16 bytes for each pair a check has seen, nothing for the others. */
+static void count_failure(struct hd_check *c, const struct hd_result *r)
+{
+	for (size_t i = 0; i < c->n_failures; i++)
+		if (c->failures[i].kind == r->kind && c->failures[i].phase == r->phase) {
+			c->failures[i].count++;
+			return;
+		}
+	c->failures = xrealloc(c->failures, (c->n_failures + 1) * sizeof(*c->failures));
+	c->failures[c->n_failures++] = (struct hd_failure_count){.count = 1, .kind = (uint8_t)r->kind,
+								  .phase = (uint8_t)r->phase};
+}
+
 static void record_result(struct hd_check *c, const struct hd_result *r)
 {
 	struct hd_engine *e = c->engine;
@@ -121,11 +148,18 @@ static void record_result(struct hd_check *c, const struct hd_result *r)
 	int64_t down_since = before == HD_STATE_DOWN ? c->since_wall_ms : 0;
 	enum hd_state after;
 
+	if (!ok) {
+		free(c->failure_before);
+		c->failure_before = NULL;
+	} else if (c->last.kind != HD_KIND_OK) {
+		if (c->failure_before == NULL)
+			c->failure_before = xmalloc(sizeof(*c->failure_before));
+		*c->failure_before = c->last;
+	}
 	c->last = *r;
-	if (!ok)
-		c->last_failure = *r;
 	c->attempts++;
-	c->results_by_kind[r->kind]++;
+	if (!ok)
+		count_failure(c, r);
 	c->version++;
 	e->results_version++;
 	after = hd_hysteresis(before, ok, &c->consecutive_successes, &c->consecutive_failures, c->conf->rise,
@@ -144,6 +178,10 @@ static void record_result(struct hd_check *c, const struct hd_result *r)
 				 hd_kind_name(r->kind), r->detail);
 	} else if (after == HD_STATE_DOWN && !ok && c->down_kind != previous_kind) {
 		e->state_version++; /* the reason changed (DROP became REJECT): the agent line must follow */
+	}
+	if (after == HD_STATE_UP && c->failure_before != NULL) {
+		free(c->failure_before);
+		c->failure_before = NULL;
 	}
 	if (!e->oneshot)
 		reschedule(c);
@@ -204,7 +242,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	cancel_run(c);
-	finish_fmt(run, HD_KIND_TIMEOUT, "%s %s: no answer within %d ms", run->phase ? run->phase : "check", where,
+	finish_fmt(run, HD_KIND_TIMEOUT, "%s %s: no answer within %d ms", hd_run_step(run), where,
 		   c->conf->timeout_ms);
 }
 
@@ -225,7 +263,7 @@ static void start_attempt(struct hd_check *c)
 	run->persist = c->persist;
 	run->state_dir = e->cfg->state_dir;
 	run->oneshot = e->oneshot;
-	run->phase = "start";
+	hd_run_phase(run, HD_PHASE_START, NULL);
 	run->started_ms = hd_now_mono_ms_f();
 	run->deadline_ms = hd_now_mono_ms() + c->conf->timeout_ms;
 	c->run = run;
@@ -333,6 +371,8 @@ static void check_free(struct hd_check *c)
 	if (c->deadline)
 		event_free(c->deadline);
 	free(c->ended_run);
+	free(c->failure_before);
+	free(c->failures);
 	free(c);
 }
 
@@ -371,7 +411,10 @@ static void carry_state(struct hd_check *to, const struct hd_check *from)
 	to->since_wall_ms = from->since_wall_ms;
 	to->down_kind = from->down_kind;
 	to->last = from->last;
-	to->last_failure = from->last_failure;
+	if (from->failure_before != NULL) {
+		to->failure_before = xmalloc(sizeof(*to->failure_before));
+		*to->failure_before = *from->failure_before;
+	}
 	to->added_on_reload = from->added_on_reload;
 }
 
@@ -503,13 +546,13 @@ void engine_free(struct hd_engine *e)
 
 const struct hd_config *engine_config(const struct hd_engine *e) { return e->cfg; }
 size_t engine_n_checks(const struct hd_engine *e) { return e->n_checks; }
-struct hd_check *engine_check(const struct hd_engine *e, size_t i) { return i < e->n_checks ? e->checks[i] : NULL; }
+const struct hd_check *engine_check(const struct hd_engine *e, size_t i) { return i < e->n_checks ? e->checks[i] : NULL; }
 unsigned engine_results_version(const struct hd_engine *e) { return e->results_version; }
 unsigned engine_state_version(const struct hd_engine *e) { return e->state_version; }
 unsigned engine_checks_generation(const struct hd_engine *e) { return e->checks_generation; }
 struct event_base *engine_base(const struct hd_engine *e) { return e->base; }
 
-struct hd_check *engine_find(const struct hd_engine *e, const char *name)
+const struct hd_check *engine_find(const struct hd_engine *e, const char *name)
 {
 	ssize_t pos = index_find(&e->by_name, e->checks, name);
 

@@ -15,18 +15,28 @@ enum hd_state { HD_STATE_PENDING, HD_STATE_UP, HD_STATE_DOWN };
 const char *hd_state_name(enum hd_state s);
 
 /* One configured check while it runs. Other modules read it; only engine.c writes it. */
+/* Failed attempts of one check with one kind in one phase: a check keeps only the pairs it has seen. */
+struct hd_failure_count {
+	uint64_t count;
+	uint8_t kind;  /* enum hd_kind */
+	uint8_t phase; /* enum hd_phase */
+};
+
 struct hd_check {
 	struct hd_check_conf *conf;
 	enum hd_state state;
 	struct hd_result last;         /* the most recent attempt */
-	struct hd_result last_failure; /* the most recent failed attempt */
+	/* engine-owned, read through hd_check_last_failure(): while down and the latest attempt passed, the failure
+	 * before it (NULL otherwise: 544 bytes a check kept only while it matters) */
+	struct hd_result *failure_before;
 	enum hd_kind down_kind;        /* the kind that took it down (valid while down) */
 	int64_t since_wall_ms;         /* when the state last changed */
 	int consecutive_failures;
 	int consecutive_successes;
 	uint64_t attempts;
 	uint64_t transitions;
-	uint64_t results_by_kind[HD_KIND_COUNT];
+	struct hd_failure_count *failures; /* engine-owned: n_failures pairs, in the order first seen */
+	size_t n_failures;
 	unsigned version;              /* bumped on every result; render caches compare it */
 	bool added_on_reload;          /* new in a reload: while pending it does not count toward the overall state */
 	uint64_t serial;               /* unique for the engine's life, never reused: what faces key their caches by */
@@ -41,6 +51,11 @@ struct hd_check {
 	int64_t slot_ms;               /* when the latest attempt was due (the schedule counts from it) */
 	bool removed;
 };
+
+/* The most recent failed attempt (an empty result, kind ok, when there is none to tell: never failed, or up). */
+const struct hd_result *hd_check_last_failure(const struct hd_check *c);
+/* The attempt that explains the check's state: while down, the latest failure; otherwise the latest attempt. */
+const struct hd_result *hd_check_reason(const struct hd_check *c);
 
 /* A state change, as observers see it. */
 struct hd_transition {
@@ -73,8 +88,8 @@ void engine_stop(struct hd_engine *e);
 
 const struct hd_config *engine_config(const struct hd_engine *e);
 size_t engine_n_checks(const struct hd_engine *e);
-struct hd_check *engine_check(const struct hd_engine *e, size_t i);
-struct hd_check *engine_find(const struct hd_engine *e, const char *name);
+const struct hd_check *engine_check(const struct hd_engine *e, size_t i);
+const struct hd_check *engine_find(const struct hd_engine *e, const char *name);
 /* Bumped on every result, and on every state or configuration change, for caches. */
 unsigned engine_results_version(const struct hd_engine *e);
 unsigned engine_state_version(const struct hd_engine *e);

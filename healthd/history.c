@@ -226,7 +226,7 @@ static void on_transition(const struct hd_transition *t, void *arg)
 {
 	struct hd_history *h = arg;
 	const struct hd_check *c = t->check;
-	const struct hd_result *r = t->to == HD_STATE_DOWN ? &c->last_failure : &c->last;
+	const struct hd_result *r = t->to == HD_STATE_DOWN ? hd_check_last_failure(c) : &c->last;
 	struct check_hist *ch = get_check(h, c->conf->name);
 	struct event_rec e = {.wall_ms = hd_now_wall_ms(), .previous_ms = -1};
 

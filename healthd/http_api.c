@@ -161,7 +161,7 @@ static bool wants_health_json(const char *accept)
 
 static void serve_check(struct http_conn *c, const struct hd_http_head *req, const char *name)
 {
-	struct hd_check *chk = engine_find(c->h->engine, name);
+	const struct hd_check *chk = engine_find(c->h->engine, name);
 	const char *body;
 	size_t len;
 	int code;

@@ -31,6 +31,20 @@ static const struct {
 /* A kind appended to the enum without its row here does not compile. */
 _Static_assert(HD_ARRAY_LEN(kinds) == HD_KIND_COUNT, "every kind needs its row in kinds[]");
 
+static const char *const phases[] = {
+	[HD_PHASE_NONE] = "none",
+	[HD_PHASE_START] = "start",
+	[HD_PHASE_RESOLVE] = "resolve",
+	[HD_PHASE_CONNECT] = "connect",
+	[HD_PHASE_TLS] = "tls",
+	[HD_PHASE_HANDSHAKE] = "handshake",
+	[HD_PHASE_AUTH] = "auth",
+	[HD_PHASE_REQUEST] = "request",
+	[HD_PHASE_RESPONSE] = "response",
+	[HD_PHASE_CLOSE] = "close",
+};
+_Static_assert(HD_ARRAY_LEN(phases) == HD_PHASE_COUNT, "every phase needs its name in phases[]");
+
 /* A path (disk check) times out because I/O hangs, not because a firewall drops packets. */
 static const struct hd_kind_words path_timeout_words = {"I/O on %s hangs", "hung mount or failing disk?", "I/O hung"};
 
@@ -43,6 +57,19 @@ int hd_kind_from_name(const char *name)
 {
 	for (int i = 0; i < HD_KIND_COUNT; i++)
 		if (strcmp(kinds[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+const char *hd_phase_name(enum hd_phase phase)
+{
+	return (unsigned)phase < HD_PHASE_COUNT && phases[phase] != NULL ? phases[phase] : "none";
+}
+
+int hd_phase_from_name(const char *name)
+{
+	for (int i = 0; i < HD_PHASE_COUNT; i++)
+		if (phases[i] != NULL && strcmp(phases[i], name) == 0)
 			return i;
 	return -1;
 }

@@ -20,6 +20,30 @@ enum hd_kind {
 	HD_KIND_COUNT
 };
 
+/*
+ * Where in an attempt a check failed, the same words for every type (relayd's host_error idea): with the kind,
+ * what /health, the alert events and healthd_check_failures_total{kind,phase} say. Append only (and add the
+ * phase's row to kinds.c). A type's own wording of a step ("INFO replication", "fsync") stays in the detail.
+ */
+enum hd_phase {
+	HD_PHASE_NONE,      /* no failure: an attempt that passed */
+	HD_PHASE_START,     /* before anything was asked of the network or the system */
+	HD_PHASE_RESOLVE,   /* the name lookup */
+	HD_PHASE_CONNECT,   /* the TCP connect */
+	HD_PHASE_TLS,       /* the TLS handshake */
+	HD_PHASE_HANDSHAKE, /* the protocol's own greeting and login (MySQL) */
+	HD_PHASE_AUTH,      /* credentials sent on their own (Redis AUTH) */
+	HD_PHASE_REQUEST,   /* the check's question: a query, a ping, a DNS question, a disk probe, a program */
+	HD_PHASE_RESPONSE,  /* the answer, read and judged (an HTTP status, a body, a push report) */
+	HD_PHASE_CLOSE,     /* the goodbye after the answer (MySQL COM_QUIT, Redis QUIT) */
+	HD_PHASE_COUNT
+};
+
+/* The phase's name ("connect"); "none" for a value out of range. */
+const char *hd_phase_name(enum hd_phase phase);
+/* Returns the phase for a name, or -1. */
+int hd_phase_from_name(const char *name);
+
 /* How a kind reads for a person: what happens now ("traffic to %s silently dropped", %s = where), a likely
  * cause ("" when there is no useful guess), and a short past form for "was: ...". */
 struct hd_kind_words {

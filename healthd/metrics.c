@@ -22,14 +22,20 @@
 #include "nagios.h"
 #include "status.h"
 
+/* The per-check families as rendered once: shared by the cache and every reply still sending them. */
+struct checks_block {
+	unsigned refs;
+	size_t len;
+	char text[];
+};
+
 struct hd_metrics {
 	struct hd_engine *engine;
 	struct hd_http *http;
 	struct hd_agent *agent;
 	struct hd_alerts *alerts;
 	struct hd_status *status;
-	char *checks_block; /* every per-check family, as rendered at checks_version */
-	size_t checks_len;
+	struct checks_block *block; /* every per-check family, as rendered at checks_version */
 	unsigned checks_version;
 	bool checks_valid;
 };
@@ -67,7 +73,7 @@ static bool has_result(const struct hd_check *c)
 	return c->attempts > 0;
 }
 
-void hd_prom_render_checks(struct evbuffer *out, struct hd_check *const *checks, size_t n)
+void hd_prom_render_checks(struct evbuffer *out, const struct hd_check *const *checks, size_t n)
 {
 	add_family(out, "healthd_check_info", "gauge",
 		   "Configured check: its type, target and whether it is critical (always 1).");
@@ -136,14 +142,14 @@ void hd_prom_render_checks(struct evbuffer *out, struct hd_check *const *checks,
 	}
 
 	add_family(out, "healthd_check_failures_total", "counter",
-		   "Failed attempts of the check, by kind of failure (timeout, refused, unreachable, dns, auth...).");
+		   "Failed attempts of the check, by kind of failure (timeout, refused, dns, auth...) and the phase it "
+		   "failed in (resolve, connect, tls, handshake, auth, request, response...); only pairs seen.");
 	for (size_t i = 0; i < n; i++)
-		for (int kind = 0; kind < HD_KIND_COUNT; kind++) {
-			if (kind == HD_KIND_OK)
-				continue;
+		for (size_t j = 0; j < checks[i]->n_failures; j++) {
+			const struct hd_failure_count *f = &checks[i]->failures[j];
 			start_check_sample(out, "healthd_check_failures_total", checks[i]);
-			evbuffer_add_printf(out, ",kind=\"%s\"} %" PRIu64 "\n", hd_kind_name((enum hd_kind)kind),
-					    checks[i]->results_by_kind[kind]);
+			evbuffer_add_printf(out, ",kind=\"%s\",phase=\"%s\"} %" PRIu64 "\n", hd_kind_name((enum hd_kind)f->kind),
+					    hd_phase_name((enum hd_phase)f->phase), f->count);
 		}
 
 	add_family(out, "healthd_check_warning", "gauge",
@@ -192,12 +198,27 @@ void hd_prom_render_checks(struct evbuffer *out, struct hd_check *const *checks,
 	}
 }
 
+static void block_unref(struct checks_block *b)
+{
+	if (b != NULL && --b->refs == 0)
+		free(b);
+}
+
+/* libevent's cleanup of a reply's reference, once its bytes have left (or the connection was dropped). */
+static void block_sent(const void *data, size_t len, void *arg)
+{
+	(void)data;
+	(void)len;
+	block_unref(arg);
+}
+
 static void refresh_checks_block(struct hd_metrics *m)
 {
 	unsigned version = engine_results_version(m->engine);
 	size_t n = engine_n_checks(m->engine);
-	struct hd_check **checks;
+	const struct hd_check **checks;
 	struct evbuffer *buf;
+	size_t len;
 
 	if (m->checks_valid && m->checks_version == version)
 		return;
@@ -208,11 +229,13 @@ static void refresh_checks_block(struct hd_metrics *m)
 	if (buf == NULL)
 		hd_fatal("metrics: out of memory");
 	hd_prom_render_checks(buf, checks, n);
-	free(m->checks_block);
-	m->checks_len = evbuffer_get_length(buf);
-	m->checks_block = xmalloc(m->checks_len + 1);
-	evbuffer_remove(buf, m->checks_block, m->checks_len);
-	m->checks_block[m->checks_len] = '\0';
+	block_unref(m->block);
+	len = evbuffer_get_length(buf);
+	m->block = xmalloc(sizeof(*m->block) + len + 1);
+	m->block->refs = 1;
+	m->block->len = len;
+	evbuffer_remove(buf, m->block->text, len);
+	m->block->text[len] = '\0';
 	evbuffer_free(buf);
 	free(checks);
 	m->checks_version = version;
@@ -415,8 +438,13 @@ static int serve_metrics(const struct hd_http_request *req, struct evbuffer *bod
 
 	(void)req;
 	refresh_checks_block(m);
-	/* A copy, not a reference: the cache may be rebuilt before this reply has left. */
-	evbuffer_add(body, m->checks_block, m->checks_len);
+	/* A reference, not a copy (megabytes for many checks): the block stays until this reply has left, even when
+	 * the cache moves on to a newer one meanwhile. */
+	m->block->refs++;
+	if (evbuffer_add_reference(body, m->block->text, m->block->len, block_sent, m->block) != 0) {
+		m->block->refs--;
+		evbuffer_add(body, m->block->text, m->block->len);
+	}
 	render_process(m, body);
 	render_state(m, body);
 	render_webhooks(m, body);
@@ -451,6 +479,6 @@ void metrics_free(struct hd_metrics *m)
 {
 	if (m == NULL)
 		return;
-	free(m->checks_block);
+	block_unref(m->block); /* a reply still sending holds its own reference */
 	free(m);
 }

@@ -22,6 +22,6 @@ void metrics_free(struct hd_metrics *m);
 
 /* Pure parts, for tests: a label value in the text format's escaping (\\ \" \n), and the per-check families. */
 void hd_prom_add_label_value(struct evbuffer *out, const char *value);
-void hd_prom_render_checks(struct evbuffer *out, struct hd_check *const *checks, size_t n);
+void hd_prom_render_checks(struct evbuffer *out, const struct hd_check *const *checks, size_t n);
 
 #endif

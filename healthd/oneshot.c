@@ -416,19 +416,10 @@ struct snapshot {
 	size_t index_cap;
 };
 
-static uint64_t name_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
-
 /* Adds c to the index; returns the check already there under that name, or NULL. */
 static struct snap_check *index_add(struct snapshot *s, struct snap_check *c)
 {
-	size_t i = (size_t)name_hash(c->name) & (s->index_cap - 1);
+	size_t i = (size_t)hd_hash_str(c->name) & (s->index_cap - 1);
 
 	for (; s->index[i] != NULL; i = (i + 1) & (s->index_cap - 1))
 		if (strcmp(s->index[i]->name, c->name) == 0)
@@ -441,7 +432,7 @@ static const struct snap_check *find_snap_check(const struct snapshot *s, const 
 {
 	if (s->index_cap == 0)
 		return NULL;
-	for (size_t i = (size_t)name_hash(name) & (s->index_cap - 1); s->index[i] != NULL; i = (i + 1) & (s->index_cap - 1))
+	for (size_t i = (size_t)hd_hash_str(name) & (s->index_cap - 1); s->index[i] != NULL; i = (i + 1) & (s->index_cap - 1))
 		if (strcmp(s->index[i]->name, name) == 0)
 			return s->index[i];
 	return NULL;
@@ -460,27 +451,6 @@ static int snap_error(FILE *err, const char *where, const char *fmt, ...)
 	return -1;
 }
 
-static const char *optional_string(const cJSON *obj, const char *key, const char *fallback)
-{
-	const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
-
-	return cJSON_IsString(item) ? item->valuestring : fallback;
-}
-
-static void line_col(const char *text, const char *at, int *line, int *col)
-{
-	*line = 1;
-	*col = 1;
-	for (const char *p = text; p < at && *p; p++) {
-		if (*p == '\n') {
-			(*line)++;
-			*col = 1;
-		} else if (((unsigned char)*p & 0xC0) != 0x80) {
-			(*col)++;
-		}
-	}
-}
-
 /* The whole text must be one JSON value (then only white space): errors as PATH:LINE:COL. */
 static int parse_json_text(const char *path, const char *text, size_t len, FILE *err, cJSON **root)
 {
@@ -493,14 +463,14 @@ static int parse_json_text(const char *path, const char *text, size_t len, FILE 
 		return snap_error(err, path, "empty file: expected the output of `healthd check --config FILE --json`");
 	*root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
 	if (*root == NULL) {
-		line_col(text, end ? end : text, &line, &col);
+		hd_line_col(text, end ? end : text, &line, &col);
 		snprintf(where, sizeof(where), "%s:%d:%d", path, line, col);
 		return snap_error(err, where, "not JSON: expected the output of `healthd check --config FILE --json`");
 	}
 	while (end < text + len && strchr(" \t\r\n", *end) != NULL && *end != '\0')
 		end++;
 	if (end < text + len) {
-		line_col(text, end, &line, &col);
+		hd_line_col(text, end, &line, &col);
 		snprintf(where, sizeof(where), "%s:%d:%d", path, line, col);
 		return snap_error(err, where, "more text after the end of the JSON object (two outputs in one file?)");
 	}
@@ -527,8 +497,8 @@ static int parse_snapshot_check(const char *path, size_t index, const cJSON *ite
 	out->status = status->valuestring;
 	out->up = strcmp(status->valuestring, "up") == 0;
 	out->critical = critical == NULL || cJSON_IsTrue(critical);
-	out->kind = optional_string(item, "kind", out->up ? "ok" : "error");
-	out->detail = optional_string(item, "detail", "");
+	out->kind = hd_json_string(item, "kind", out->up ? "ok" : "error");
+	out->detail = hd_json_string(item, "detail", "");
 	return 0;
 }
 
@@ -552,7 +522,7 @@ static int load_snapshot(const char *path, const char *text, size_t len, struct 
 	if (!cJSON_IsString(node))
 		return snap_error(err, path, "missing \"node\" (a string)");
 	s->node = node->valuestring;
-	s->timestamp = optional_string(s->root, "timestamp", "(no timestamp)");
+	s->timestamp = hd_json_string(s->root, "timestamp", "(no timestamp)");
 	checks = cJSON_GetObjectItemCaseSensitive(s->root, "checks");
 	if (!cJSON_IsArray(checks))
 		return snap_error(err, path, "missing \"checks\" (an array)");

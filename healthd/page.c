@@ -161,7 +161,7 @@ static void add_field(struct evbuffer *b, const char *label, const char *value)
 
 static void add_check(struct evbuffer *b, const struct hd_page *p, const struct hd_check *c, int64_t now)
 {
-	const struct hd_result *r = c->state == HD_STATE_DOWN && c->last.kind == HD_KIND_OK ? &c->last_failure : &c->last;
+	const struct hd_result *r = hd_check_reason(c);
 	const char *word = check_word(c);
 	double hour, day;
 	char latency[32];

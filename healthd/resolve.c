@@ -60,6 +60,15 @@ static int is_ip_literal(const char *host)
 	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
 }
 
+void hd_resolve_begin(struct hd_check_run *run, const char *host, int port, hd_resolve_fn cb, void *arg,
+		      struct hd_resolve **handle)
+{
+	struct hd_resolve *r = hd_resolve_start(run, host, port, cb, arg);
+
+	if (r != NULL) /* NULL: the callback already ran and may have freed what handle points into */
+		*handle = r;
+}
+
 struct hd_resolve *hd_resolve_start(struct hd_check_run *run, const char *host, int port, hd_resolve_fn cb, void *arg)
 {
 	struct evutil_addrinfo hints = {0};
@@ -67,7 +76,7 @@ struct hd_resolve *hd_resolve_start(struct hd_check_run *run, const char *host, 
 	struct evdns_getaddrinfo_request *req;
 	char service[16];
 
-	run->phase = "resolve";
+	hd_run_phase(run, HD_PHASE_RESOLVE, NULL);
 	r->cb = cb;
 	r->arg = arg;
 	r->port = port;
@@ -109,7 +118,7 @@ struct bufferevent *hd_socket_connect(struct hd_check_run *run, const struct soc
 {
 	struct bufferevent *bev;
 
-	run->phase = "connect";
+	hd_run_phase(run, HD_PHASE_CONNECT, NULL);
 	hd_run_set_peer(run, sa);
 	bev = bufferevent_socket_new(run->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	bufferevent_setcb(bev, NULL, NULL, cb, arg);

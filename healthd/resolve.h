@@ -13,10 +13,14 @@ struct hd_resolve;
 typedef void (*hd_resolve_fn)(const struct sockaddr *sa, socklen_t salen, const char *error, void *arg);
 
 /*
- * Resolves host (a name or an IP literal) for TCP to port. Sets run->phase to "resolve". The callback may run
+ * Resolves host (a name or an IP literal) for TCP to port. Sets run's phase to resolve. The callback may run
  * before this returns (IP literals); then the result is NULL. Otherwise cancel with hd_resolve_cancel().
  */
 struct hd_resolve *hd_resolve_start(struct hd_check_run *run, const char *host, int port, hd_resolve_fn cb, void *arg);
+/* How an attempt starts: hd_resolve_start, the pending lookup kept in *handle (a field of the attempt, arg), and
+ * nothing written when the callback has already run (it may have freed the attempt). */
+void hd_resolve_begin(struct hd_check_run *run, const char *host, int port, hd_resolve_fn cb, void *arg,
+		      struct hd_resolve **handle);
 /* Stops a pending resolution; its callback will not run. */
 void hd_resolve_cancel(struct hd_resolve *r);
 /*

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/queue.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,7 +26,7 @@
 enum job_kind { JOB_LOAD, JOB_APPEND, JOB_REMOVE, JOB_SET_STATE };
 
 struct job {
-	struct job *next;
+	STAILQ_ENTRY(job) link; /* sp->todo, then sp->done */
 	enum job_kind kind;
 	char **queues;
 	size_t n_queues;
@@ -49,7 +50,7 @@ struct hd_spool {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t work_cv, exit_cv;
-	struct job *todo, *todo_tail, *done, *done_tail;
+	STAILQ_HEAD(job_list, job) todo, done; /* guarded by mu: queued by the loop; finished by the thread */
 	bool stopping, exited;
 	size_t pending; /* loop side: requests whose completion has not been handled */
 	/* thread side */
@@ -486,13 +487,12 @@ static size_t files_of(const struct job *j)
 }
 
 /* Runs what the loop queued, in order: writes and removals in batches, a load after the batch before it. */
-static void run_jobs(struct hd_spool *sp, struct job *list)
+static void run_jobs(struct hd_spool *sp, struct job_list *list)
 {
-	struct job *batch[BATCH_MAX_FILES];
+	struct job *batch[BATCH_MAX_FILES], *j;
 	size_t n = 0, files = 0;
 
-	while (list != NULL) {
-		struct job *j = list;
+	STAILQ_FOREACH(j, list, link) {
 		bool writes = j->kind != JOB_LOAD;
 		if (n > 0 && (!writes || n == BATCH_MAX_FILES || files + files_of(j) > BATCH_MAX_FILES)) {
 			write_batch(sp, batch, n);
@@ -508,7 +508,6 @@ static void run_jobs(struct hd_spool *sp, struct job *list)
 		} else {
 			run_job(sp, j);
 		}
-		list = j->next;
 	}
 	if (n > 0)
 		write_batch(sp, batch, n);
@@ -517,26 +516,20 @@ static void run_jobs(struct hd_spool *sp, struct job *list)
 static void *writer_thread(void *arg)
 {
 	struct hd_spool *sp = arg;
-	struct job *list, *last;
+	struct job_list list = STAILQ_HEAD_INITIALIZER(list);
 
 	spool_init(sp);
 	pthread_mutex_lock(&sp->mu);
 	for (;;) {
-		while (sp->todo == NULL && !sp->stopping)
+		while (STAILQ_EMPTY(&sp->todo) && !sp->stopping)
 			pthread_cond_wait(&sp->work_cv, &sp->mu);
-		if (sp->todo == NULL)
+		if (STAILQ_EMPTY(&sp->todo))
 			break; /* stopping, and every queued job is done */
-		list = sp->todo; /* everything queued so far is one batch */
-		last = sp->todo_tail;
-		sp->todo = sp->todo_tail = NULL;
+		STAILQ_CONCAT(&list, &sp->todo); /* everything queued so far is one batch */
 		pthread_mutex_unlock(&sp->mu);
-		run_jobs(sp, list);
+		run_jobs(sp, &list);
 		pthread_mutex_lock(&sp->mu);
-		if (sp->done_tail)
-			sp->done_tail->next = list;
-		else
-			sp->done = list;
-		sp->done_tail = last;
+		STAILQ_CONCAT(&sp->done, &list);
 		if (!sp->stopping)
 			event_active(sp->wake, EV_READ, 0);
 	}
@@ -585,16 +578,16 @@ static void free_job(struct job *j)
 static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
 	struct hd_spool *sp = arg;
-	struct job *list, *j;
+	struct job_list list = STAILQ_HEAD_INITIALIZER(list);
+	struct job *j;
 
 	(void)fd;
 	(void)what;
 	pthread_mutex_lock(&sp->mu);
-	list = sp->done;
-	sp->done = sp->done_tail = NULL;
+	STAILQ_CONCAT(&list, &sp->done);
 	pthread_mutex_unlock(&sp->mu);
-	while ((j = list) != NULL) {
-		list = j->next;
+	while ((j = STAILQ_FIRST(&list)) != NULL) {
+		STAILQ_REMOVE_HEAD(&list, link);
 		sp->pending--;
 		if (j->kind == JOB_LOAD && j->loaded_fn)
 			j->loaded_fn(j->load, j->arg);
@@ -612,6 +605,8 @@ struct hd_spool *hd_spool_open(struct event_base *base, const char *dir)
 
 	sp->dir = xstrdup(dir);
 	sp->wake = event_new(base, -1, 0, on_wake, sp);
+	STAILQ_INIT(&sp->todo);
+	STAILQ_INIT(&sp->done);
 	pthread_mutex_init(&sp->mu, NULL);
 	pthread_cond_init(&sp->work_cv, NULL);
 	pthread_cond_init(&sp->exit_cv, NULL);
@@ -624,11 +619,7 @@ static void submit(struct hd_spool *sp, struct job *j)
 {
 	sp->pending++;
 	pthread_mutex_lock(&sp->mu);
-	if (sp->todo_tail)
-		sp->todo_tail->next = j;
-	else
-		sp->todo = j;
-	sp->todo_tail = j;
+	STAILQ_INSERT_TAIL(&sp->todo, j, link);
 	pthread_cond_signal(&sp->work_cv);
 	pthread_mutex_unlock(&sp->mu);
 }
@@ -736,8 +727,8 @@ void hd_spool_close(struct hd_spool *sp, int wait_ms)
 		return;
 	}
 	pthread_join(sp->thread, NULL);
-	while ((j = sp->done) != NULL) {
-		sp->done = j->next;
+	while ((j = STAILQ_FIRST(&sp->done)) != NULL) {
+		STAILQ_REMOVE_HEAD(&sp->done, link);
 		if (j->error)
 			log_warn("alerts spool: %s", j->error);
 		free_job(j);

@@ -38,7 +38,7 @@ const char *status_admin_word(const struct hd_status *s);
 const char *status_health_json(struct hd_status *s, size_t *len);
 const char *status_ready_body(struct hd_status *s, size_t *len);
 const char *status_deps_body(struct hd_status *s, size_t *len);
-const char *status_check_json(struct hd_status *s, struct hd_check *c, size_t *len);
+const char *status_check_json(struct hd_status *s, const struct hd_check *c, size_t *len);
 /* The same for clients outside http.details_from: the status (and admin state) only. */
 const char *status_health_summary_json(struct hd_status *s, size_t *len);
 const char *status_ready_summary(struct hd_status *s, size_t *len);

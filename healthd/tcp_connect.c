@@ -168,15 +168,12 @@ static void on_resolved(const struct sockaddr *sa, socklen_t salen, const char *
 void hd_connect_start(struct hd_check_run *run, const char *host, int port, int expect, unsigned kinds)
 {
 	struct connect_attempt *a = xcalloc(1, sizeof(*a));
-	struct hd_resolve *r;
 
 	a->run = run;
 	a->blocked = expect == HD_EXPECT_BLOCKED;
 	a->kinds = kinds;
 	run->state = a;
-	r = hd_resolve_start(run, host, port, on_resolved, a);
-	if (r != NULL) /* NULL: the callback already ran and may have freed a */
-		a->resolve = r;
+	hd_resolve_begin(run, host, port, on_resolved, a, &a->resolve);
 }
 
 void hd_connect_cancel(struct hd_check_run *run)

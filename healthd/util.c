@@ -1,6 +1,7 @@
-/* util.c: allocation wrappers, a string hash, clocks, timestamps, host:port parsing, the logger, sanitizing peer text. */
+/* util.c: allocation wrappers, a string hash, JSON and text helpers, clocks, timestamps, host:port parsing, the logger, sanitizing peer text. */
 #include "util.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -36,6 +37,27 @@ uint64_t hd_hash_str(const char *s)
 		h *= 1099511628211ULL;
 	}
 	return h;
+}
+
+void hd_line_col(const char *text, const char *at, int *line, int *col)
+{
+	*line = 1;
+	*col = 1;
+	for (const char *p = text; p < at && *p; p++) {
+		if (*p == '\n') {
+			(*line)++;
+			*col = 1;
+		} else if (((unsigned char)*p & 0xC0) != 0x80) {
+			(*col)++;
+		}
+	}
+}
+
+const char *hd_json_string(const struct cJSON *obj, const char *key, const char *fallback)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	return cJSON_IsString(v) ? v->valuestring : fallback;
 }
 
 uint64_t hd_hash_u64(uint64_t x)

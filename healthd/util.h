@@ -43,6 +43,11 @@ void hd_hhmmss(int64_t wall_ms, char *buf, size_t len);
 
 /* FNV-1a (64-bit) of a NUL-terminated string: for hash tables keyed by names. */
 uint64_t hd_hash_str(const char *s);
+/* The line and column (from 1; a column counts characters, not UTF-8 continuation bytes) of at in text. */
+void hd_line_col(const char *text, const char *at, int *line, int *col);
+struct cJSON;
+/* The string at key in a JSON object, or fallback when it is missing or not a string. */
+const char *hd_json_string(const struct cJSON *obj, const char *key, const char *fallback);
 /* Mixes the bits of an integer key (splitmix64's finalizer), for tables indexed by serial numbers. */
 uint64_t hd_hash_u64(uint64_t x);
 

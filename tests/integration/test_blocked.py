@@ -204,7 +204,7 @@ def test_the_daemon_turns_exposed_when_the_rule_goes(workdirs, start_healthd, ma
     assert c["detail"] == "%s:8080 accepted a connection from %s: it must be blocked" % (JENKINS, BACKEND), c
     _, _, body = hd.get("/metrics")
     text = body.decode()
-    assert 'healthd_check_failures_total{check="jenkins",kind="exposed"}' in text, text
+    assert 'healthd_check_failures_total{check="jenkins",kind="exposed",phase="connect"}' in text, text
 
     def regression(posts):
         return [p["body"] for p in posts if isinstance(p["body"], dict) and p["body"].get("event") == "regression"]

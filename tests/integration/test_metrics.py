@@ -36,6 +36,17 @@ def value(samples, name, **labels):
     return samples[(name, frozenset(labels.items()))]
 
 
+def failures_of(samples, check):
+    """-> {(kind, phase): count}: the check's healthd_check_failures_total series (only the pairs seen)."""
+    out = {}
+    for (name, labels), v in samples.items():
+        labels = dict(labels)
+        if name == "healthd_check_failures_total" and labels["check"] == check:
+            assert set(labels) == {"check", "kind", "phase"}, labels
+            out[(labels["kind"], labels["phase"])] = v
+    return out
+
+
 def scrape(hd):
     status, headers, body = hd.get("/metrics")
     assert status == 200, body
@@ -91,23 +102,23 @@ def test_metrics_pass_promtool_and_agree_with_health(start_healthd, start_tcp_li
     assert types["healthd_check_transitions_total"] == "counter"
     expected_kind = {"app": "ok", "flapping": "ok", "firewalled": "timeout", "stopped": "refused",
                      "rejected": "unreachable", "web": "http_status"}
+    # where each failed: the connect for the tcp checks, the answer (its status) for the http one
+    expected_phase = {"firewalled": "connect", "stopped": "connect", "rejected": "connect", "web": "response"}
     for name, check in health.items():
         assert check["kind"] == expected_kind[name], (name, check)
+        assert check.get("phase") == expected_phase.get(name), (name, check)
         crit = "true" if check["critical"] else "false"
         assert value(samples, "healthd_check_up", check=name, critical=crit) == (check["status"] == "up")
         assert value(samples, "healthd_check_info", check=name, type=check["type"], target=check["target"],
                      critical=crit) == 1
         attempts = value(samples, "healthd_check_attempts_total", check=name)
-        failures = {k: value(samples, "healthd_check_failures_total", check=name, kind=k)
-                    for k in ("timeout", "refused", "unreachable", "dns", "auth", "protocol", "tls",
-                              "http_status", "threshold", "slow", "error", "exposed")}
+        failures = failures_of(samples, name)
         assert attempts >= 1
         if check["status"] == "up":
-            assert sum(failures.values()) == 0, (name, failures)
+            assert failures == {}, (name, failures)  # only non-zero series: none for a check that never failed
         else:
-            # every attempt of a steadily failing check failed the same way
-            assert failures[check["kind"]] == attempts >= 1, (name, failures, attempts)
-            assert sum(failures.values()) == attempts
+            # every attempt of a steadily failing check failed the same way, in the same phase: one series
+            assert failures == {(check["kind"], check["phase"]): attempts}, (name, failures, attempts)
         assert value(samples, "healthd_check_transitions_total", check=name) == 1  # pending -> first state
         assert value(samples, "healthd_check_latency_seconds", check=name) >= 0
     # the timeout is measured as such: the deadline (less libevent's 4 ms coarse clock), not an instant failure
@@ -119,7 +130,7 @@ def test_metrics_pass_promtool_and_agree_with_health(start_healthd, start_tcp_li
     samples, _ = parse_exposition(scrape(hd))
     assert value(samples, "healthd_check_up", check="flapping", critical="true") == 0
     assert value(samples, "healthd_check_transitions_total", check="flapping") == 2
-    assert value(samples, "healthd_check_failures_total", check="flapping", kind="refused") >= 1
+    assert value(samples, "healthd_check_failures_total", check="flapping", kind="refused", phase="connect") >= 1
     flapping.start()
     wait_until(lambda: checks_of(hd)["flapping"]["status"] == "up", 5, what="flapping up again")
     text = scrape(hd)

@@ -47,7 +47,8 @@ def test_ok_then_fail_with_detail_then_silence(start_healthd):
     assert c["detail"].startswith("no report for 2"), c
     assert ", expected every 2 s (the last, at " in c["detail"] and c["detail"].endswith(", was ok)"), c
     _, _, text = hd.get("/metrics")
-    assert b'healthd_check_failures_total{check="backup",kind="timeout"}' in text
+    assert b'healthd_check_failures_total{check="backup",kind="timeout",phase="response"}' in text
+    assert c["phase"] == "response", c  # waiting for the report
 
 
 def test_pending_until_the_first_report_then_down_after_ttl(start_healthd):

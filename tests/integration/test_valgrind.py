@@ -113,6 +113,13 @@ def test_every_check_type_and_two_reloads_under_valgrind(make_netns, netns_resol
                        ("tcp-refused", "refused"), ("tcp-dropped", "timeout"), ("db-silent", "timeout"),
                        ("dns-dropped", "timeout"), ("dns-closed", "refused")):
         assert h[name]["kind"] == kind, (name, h[name])
+    assert h["tcp-dropped"]["phase"] == "connect" and h["dns-dropped"]["phase"] == "request", h
+    # /metrics answers with a reference to its cached block: two scrapes, the second after new results, so that
+    # a block a reply still holds outlives its replacement, under memcheck
+    for _ in range(2):
+        status, _, text = hd.get("/metrics", timeout=10.0)
+        assert status == 200 and b'healthd_check_failures_total{check="tcp-dropped",kind="timeout",phase="connect"}' in text
+        time.sleep(2)
     dropped_since = h["tcp-dropped"]["since"]
     app.set(status=500)  # a regression: alerts go out (the DROPped webhook keeps retrying)
     receiver.wait_for(timeout=10, what="an alert at the receiver")

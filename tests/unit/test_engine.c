@@ -63,7 +63,7 @@ static void fake_start(struct hd_check_run *run)
 	assert_null(fake.running[i]);
 	fake.running[i] = run;
 	fake.starts[i]++;
-	run->phase = "connect";
+	hd_run_phase(run, HD_PHASE_CONNECT, NULL);
 	hd_strlcpy(run->peer, "192.0.2.1:7", sizeof(run->peer));
 }
 
@@ -193,7 +193,7 @@ static void an_unchanged_check_keeps_its_running_attempt_and_a_removed_one_is_ca
 {
 	struct fixture *fx = *state;
 	struct hd_check_run *run_a;
-	struct hd_check *check_a;
+	const struct hd_check *check_a;
 
 	engine_apply_config(fx->engine, fake_config(2, fake_conf("a", "a1", 60000, 30000),
 						    fake_conf("b", "b1", 60000, 30000)));
@@ -223,7 +223,7 @@ static void an_unchanged_check_keeps_its_running_attempt_and_a_removed_one_is_ca
 static void a_changed_check_is_cancelled_and_starts_again_from_pending(void **state)
 {
 	struct fixture *fx = *state;
-	struct hd_check *before, *after;
+	const struct hd_check *before, *after;
 
 	engine_apply_config(fx->engine, fake_config(1, fake_conf("a", "a1", 60000, 30000)));
 	wait_started(fx, "a");
@@ -270,7 +270,7 @@ static void assert_finds_exactly(struct hd_engine *e, int from, int to)
 
 	assert_int_equal(engine_n_checks(e), (size_t)(to - from));
 	for (int i = from; i < to; i++) {
-		struct hd_check *c;
+		const struct hd_check *c;
 		snprintf(name, sizeof(name), "svc-%04d", i);
 		c = engine_find(e, name);
 		assert_non_null(c);
@@ -290,7 +290,7 @@ static void assert_finds_exactly(struct hd_engine *e, int from, int to)
 static void each_of_many_checks_is_found_by_name_also_after_reloads(void **state)
 {
 	struct fixture *fx = *state;
-	struct hd_check *kept, *changed;
+	const struct hd_check *kept, *changed;
 
 	assert_null(engine_find(fx->engine, "svc-0000")); /* no configuration yet */
 	engine_apply_config(fx->engine, many_config(0, MANY, 0, 0));
@@ -325,7 +325,7 @@ static void string_hash_is_fnv1a_64(void **unused)
 static void the_deadline_cancels_and_records_a_timeout_naming_phase_and_peer(void **state)
 {
 	struct fixture *fx = *state;
-	struct hd_check *a;
+	const struct hd_check *a;
 
 	engine_apply_config(fx->engine, fake_config(1, fake_conf("a", "a1", 60000, 30)));
 	a = engine_find(fx->engine, "a");
@@ -337,6 +337,12 @@ static void the_deadline_cancels_and_records_a_timeout_naming_phase_and_peer(voi
 	assert_int_equal(a->last.kind, HD_KIND_TIMEOUT);
 	assert_string_equal(a->last.detail, "connect 192.0.2.1:7: no answer within 30 ms");
 	assert_string_equal(a->last.peer, "192.0.2.1:7");
+	/* the result carries the phase; the check counts the (kind, phase) pair it saw, and only that one */
+	assert_int_equal(a->last.phase, HD_PHASE_CONNECT);
+	assert_int_equal(a->n_failures, 1);
+	assert_int_equal(a->failures[0].kind, HD_KIND_TIMEOUT);
+	assert_int_equal(a->failures[0].phase, HD_PHASE_CONNECT);
+	assert_int_equal(a->failures[0].count, 1);
 }
 
 static void stop_cancels_each_running_attempt_once(void **state)

@@ -143,7 +143,7 @@ static const char *const checks_a =
 static void test_reload_keeps_unchanged_restarts_changed(void **state)
 {
 	struct fixture *f = *state;
-	struct hd_check *same, *down, *edit;
+	const struct hd_check *same, *down, *edit;
 	uint64_t same_attempts, down_attempts;
 	int64_t same_since, edit_since;
 	int down_failures;
@@ -210,7 +210,7 @@ static void test_reload_changed_down_check_stays_down(void **state)
 	static const char *const before = "{\"name\": \"db\", \"type\": \"tcp\", \"host\": \"127.0.0.1\", \"port\": %2$d}";
 	/* pointed at a working port: it needs rise (2) successes before it is up again */
 	static const char *const after = "{\"name\": \"db\", \"type\": \"tcp\", \"host\": \"127.0.0.1\", \"port\": %1$d}";
-	struct hd_check *db;
+	const struct hd_check *db;
 
 	engine_apply_config(f->engine, make_config(f, defaults, before));
 	run_until(f, all_have_three_results);
@@ -230,7 +230,7 @@ static void test_reload_changed_down_check_stays_down(void **state)
 static void test_reload_same_file_changes_nothing(void **state)
 {
 	struct fixture *f = *state;
-	struct hd_check *before[4];
+	const struct hd_check *before[4];
 	uint64_t attempts[4];
 
 	engine_apply_config(f->engine, make_config(f, defaults, checks_a));

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <cmocka.h>
 #include <cjson/cJSON.h>
 #include <event2/event.h>
@@ -109,7 +110,6 @@ static void down_check(void **unused)
 	(void)unused;
 	conf.critical = false;
 	c.last = result(HD_KIND_TIMEOUT, "connect 10.0.13.1:3306: no answer within 1000 ms", 1000.5, T_CHECKED);
-	c.last_failure = c.last;
 	o = hd_check_to_json(&c);
 	has_string(o, "status", "down");
 	has_string(o, "kind", "timeout");
@@ -133,7 +133,8 @@ static void down_and_rising_check_keeps_the_reason(void **unused)
 	cJSON *o;
 
 	(void)unused;
-	c.last_failure = result(HD_KIND_REFUSED, "connect 10.0.13.1:3306: Connection refused", 0.2, T_SINCE);
+	struct hd_result refused = result(HD_KIND_REFUSED, "connect 10.0.13.1:3306: Connection refused", 0.2, T_SINCE);
+	c.failure_before = &refused;
 	c.last = result(HD_KIND_OK, "connect 10.0.13.1:3306: connected", 0.3, T_CHECKED);
 	o = hd_check_to_json(&c);
 	has_string(o, "status", "down");
@@ -217,8 +218,8 @@ static void health_and_ready_bodies(void **unused)
 	(void)unused;
 	assert_non_null(cfg);
 	engine_apply_config(e, cfg);
-	cache = engine_find(e, "cache");
-	data = engine_find(e, "data");
+	cache = (struct hd_check *)(uintptr_t)engine_find(e, "cache"); /* the test plays the engine */
+	data = (struct hd_check *)(uintptr_t)engine_find(e, "data");
 	cache->state = HD_STATE_DOWN;
 	cache->down_kind = cache->last.kind = HD_KIND_REFUSED;
 	hd_strlcpy(cache->last.detail, "connect 127.0.0.1:6379: Connection refused", sizeof(cache->last.detail));
