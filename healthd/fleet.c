@@ -914,22 +914,11 @@ struct poll_run {
 	int timeout_ms;
 };
 
-bool hd_fleet_body_append(char **body, size_t *len, size_t max, const char *data, size_t n)
-{
-	if (*len + n > max)
-		return false;
-	*body = xrealloc(*body, *len + n + 1);
-	memcpy(*body + *len, data, n);
-	*len += n;
-	(*body)[*len] = '\0';
-	return true;
-}
-
 static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
 	struct poll *p = arg;
 
-	if (!hd_fleet_body_append(&p->body, &p->len, FLEET_BODY_MAX, data, size * n)) {
+	if (!hd_append_bounded(&p->body, &p->len, FLEET_BODY_MAX, data, size * n)) {
 		p->too_big = true;
 		return 0; /* curl stops with CURLE_WRITE_ERROR */
 	}

@@ -28,8 +28,6 @@ int hd_fleet_report(const struct hd_fleet_reply *replies, size_t n, enum hd_flee
 /* in as the inside of a double-quoted DOT string / Python string literal: quotes and backslashes escaped,
  * newlines as \n, other control characters as a visible \xNN; cut (never inside an escape) to fit outlen. */
 void hd_fleet_escape_dot(const char *in, char *out, size_t outlen);
-/* Appends n bytes to a NUL-terminated *body of *len bytes; false (nothing appended) past max bytes. */
-bool hd_fleet_body_append(char **body, size_t *len, size_t max, const char *data, size_t n);
 void hd_fleet_escape_python(const char *in, char *out, size_t outlen);
 
 #endif

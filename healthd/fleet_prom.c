@@ -41,7 +41,7 @@ static size_t on_data(char *data, size_t size, size_t n, void *arg)
 {
 	struct body *b = arg;
 
-	if (!hd_fleet_body_append(&b->data, &b->len, PROM_BODY_MAX, data, size * n)) {
+	if (!hd_append_bounded(&b->data, &b->len, PROM_BODY_MAX, data, size * n)) {
 		b->too_big = true;
 		return 0;
 	}

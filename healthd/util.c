@@ -365,6 +365,17 @@ void hd_vformat_sanitized(char *out, size_t outlen, const char *fmt, va_list ap)
 	hd_sanitize_text(raw, n < 0 ? 0 : (size_t)n < sizeof(raw) ? (size_t)n : sizeof(raw) - 1, out, outlen);
 }
 
+bool hd_append_bounded(char **buf, size_t *len, size_t max, const char *data, size_t n)
+{
+	if (*len + n > max)
+		return false;
+	*buf = xrealloc(*buf, *len + n + 1);
+	memcpy(*buf + *len, data, n);
+	*len += n;
+	(*buf)[*len] = '\0';
+	return true;
+}
+
 void hd_format_sanitized(char *out, size_t outlen, const char *fmt, ...)
 {
 	va_list ap;

@@ -64,6 +64,8 @@ void hd_sanitize_text(const char *in, size_t len, char *out, size_t outlen);
 /* vsnprintf, then hd_sanitize_text: the formatted text (cut at 4 KiB) as one printable line. */
 void hd_vformat_sanitized(char *out, size_t outlen, const char *fmt, va_list ap) HD_PRINTF(3, 0);
 void hd_format_sanitized(char *out, size_t outlen, const char *fmt, ...) HD_PRINTF(3, 4);
+/* Appends n bytes to a NUL-terminated *buf of *len bytes (a peer's answer); false, nothing appended, past max. */
+bool hd_append_bounded(char **buf, size_t *len, size_t max, const char *data, size_t n);
 
 /*
  * Reads a whole small regular file (secrets, tokens, spool files) into a buffer of its size; strips one trailing
