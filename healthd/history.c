@@ -170,6 +170,7 @@ static void rebuild_json(struct hd_history *h)
 	evbuffer_add(buf, "]}\n", 3);
 	if (h->json != NULL)
 		evbuffer_free(h->json); /* answers still queued keep their references to its bytes */
+	evbuffer_pullup(buf, -1); /* one chain: each answer then references it whole, not chain by chain */
 	h->json = buf;
 }
 

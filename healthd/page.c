@@ -290,6 +290,7 @@ static void render(struct hd_page *p)
 	free(order);
 	if (p->html != NULL)
 		evbuffer_free(p->html); /* answers still queued keep their references to its bytes */
+	evbuffer_pullup(b, -1); /* one chain: each answer then references it whole, not chain by chain */
 	p->html = b;
 }
 
