@@ -19,7 +19,6 @@
 #include "worker.h"
 
 #define HISTORY_VERSION 1
-#define HISTORY_BUCKETS 1024 /* hash chains of the per-check table */
 #define HISTORY_EXIT_WAIT_S 3
 #define MINUTE_MS 60000LL
 #define HOUR_MS 3600000LL
@@ -33,6 +32,8 @@ struct event_rec {
 	char kind[32];
 	char detail[200];
 };
+
+_Static_assert(sizeof(struct hd_history_sample) == 4, "a sample is 4 bytes: 120 per check");
 
 struct check_hist {
 	char *name;
@@ -55,7 +56,8 @@ struct hd_history {
 	unsigned version, flushed_version;
 	enum hd_admin_mode admin_mode;
 	int64_t admin_since_ms;
-	struct check_hist *table[HISTORY_BUCKETS];
+	struct check_hist **table; /* hash chains of the per-check states, as many as states (doubled when full) */
+	size_t table_size, n_checks;
 	struct evbuffer *json;    /* the /history body (also the file's text), a new one on each change; never modified */
 	struct event *flush;      /* coalesces the changes of one loop turn into one rebuild and write */
 	/* the writer thread */
@@ -97,10 +99,31 @@ static struct check_hist *find_check(const struct hd_history *h, const char *nam
 {
 	uint64_t hash = hd_hash_str(name);
 
-	for (struct check_hist *c = h->table[hash % HISTORY_BUCKETS]; c != NULL; c = c->next)
+	if (h->table_size == 0)
+		return NULL;
+	for (struct check_hist *c = h->table[hash & (h->table_size - 1)]; c != NULL; c = c->next)
 		if (c->hash == hash && strcmp(c->name, name) == 0)
 			return c;
 	return NULL;
+}
+
+/* Doubles the chains when there are as many states as chains, so that a lookup stays one or two compares. */
+static void grow_table(struct hd_history *h)
+{
+	size_t size = h->table_size ? h->table_size * 2 : 64;
+	struct check_hist **table = xcalloc(size, sizeof(*table));
+
+	for (size_t i = 0; i < h->table_size; i++)
+		while (h->table[i] != NULL) {
+			struct check_hist *c = h->table[i];
+
+			h->table[i] = c->next;
+			c->next = table[c->hash & (size - 1)];
+			table[c->hash & (size - 1)] = c;
+		}
+	free(h->table);
+	h->table = table;
+	h->table_size = size;
 }
 
 static struct check_hist *get_check(struct hd_history *h, const char *name)
@@ -108,11 +131,14 @@ static struct check_hist *get_check(struct hd_history *h, const char *name)
 	struct check_hist *c = find_check(h, name);
 
 	if (c == NULL) {
+		if (h->n_checks >= h->table_size)
+			grow_table(h);
+		h->n_checks++;
 		c = xcalloc(1, sizeof(*c));
 		c->name = xstrdup(name);
 		c->hash = hd_hash_str(name);
-		c->next = h->table[c->hash % HISTORY_BUCKETS];
-		h->table[c->hash % HISTORY_BUCKETS] = c;
+		c->next = h->table[c->hash & (h->table_size - 1)];
+		h->table[c->hash & (h->table_size - 1)] = c;
 	}
 	return c;
 }
@@ -212,8 +238,12 @@ static void on_result(const struct hd_check *c, void *arg)
 	struct check_hist *ch = get_check(h, c->conf->name);
 	bool ok = c->last.kind == HD_KIND_OK;
 	int64_t now = c->last.wall_ms ? c->last.wall_ms : hd_now_wall_ms();
+	double us = c->last.latency_ms * 1000.0;
 
-	ch->ring[ch->head] = (struct hd_history_sample){(float)c->last.latency_ms, ok};
+	ch->ring[ch->head] = (struct hd_history_sample){
+		.latency_us = us <= 0 ? 0 : us >= HD_SAMPLE_MAX_US ? HD_SAMPLE_MAX_US : (uint32_t)(us + 0.5),
+		.ok = ok,
+	};
 	ch->head = (ch->head + 1) % HD_HISTORY_RING;
 	if (ch->n < HD_HISTORY_RING)
 		ch->n++;
@@ -475,6 +505,7 @@ void history_free(struct hd_history *h)
 {
 	if (h == NULL)
 		return;
+	engine_unsubscribe(h->engine, h);
 	if (h->version != h->flushed_version)
 		on_flush(-1, 0, h);
 	if (!hd_worker_stop(h->writer, HISTORY_EXIT_WAIT_S * 1000)) {
@@ -484,13 +515,14 @@ void history_free(struct hd_history *h)
 	}
 	if (h->last_rc < 0)
 		log_err("history not saved at exit: %s", h->last_error);
-	for (size_t i = 0; i < HISTORY_BUCKETS; i++)
+	for (size_t i = 0; i < h->table_size; i++)
 		while (h->table[i] != NULL) {
 			struct check_hist *c = h->table[i];
 			h->table[i] = c->next;
 			free(c->name);
 			free(c);
 		}
+	free(h->table);
 	event_free(h->flush);
 	pthread_mutex_destroy(&h->lock);
 	free(h->pending);

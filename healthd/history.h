@@ -18,11 +18,16 @@ struct hd_history;
 #define HD_HISTORY_MINUTES 60   /* one-minute buckets: availability over the last hour */
 #define HD_HISTORY_HOURS 24     /* one-hour buckets: availability over the last day */
 
-/* One result as the sparkline sees it (8 bytes: 120 of them per check). */
+/* One result as the sparkline sees it (4 bytes: 120 of them per check); latency in microseconds, at most 35 min. */
 struct hd_history_sample {
-	float latency_ms;
-	bool ok;
+	uint32_t latency_us : 31;
+	uint32_t ok : 1;
 };
+#define HD_SAMPLE_MAX_US 0x7fffffffu
+static inline double hd_sample_ms(const struct hd_history_sample *s)
+{
+	return s->latency_us / 1000.0;
+}
 
 /* ok/total within one fixed time bucket; epoch is wall_ms / width of the bucket it counts (8 bytes; an hour at the
  * shortest interval, 100 ms, counts 36,000 results; counts stop at 65,535). */

@@ -120,8 +120,8 @@ static void add_sparkline(struct evbuffer *b, const struct hd_page *p, const cha
 		return;
 	}
 	for (size_t i = 0; i < n; i++)
-		if (ring[(start + i) % HD_HISTORY_RING].latency_ms > max)
-			max = ring[(start + i) % HD_HISTORY_RING].latency_ms;
+		if (hd_sample_ms(&ring[(start + i) % HD_HISTORY_RING]) > max)
+			max = hd_sample_ms(&ring[(start + i) % HD_HISTORY_RING]);
 	evbuffer_add_printf(b, "<svg width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"latency "
 			    "of the last %zu results, at most %.1f ms\"><rect width=\"%d\" height=\"%d\" fill=\"#f6f6f6\"/>"
 			    "<polyline fill=\"none\" stroke=\"#2457a6\" stroke-width=\"1.5\" points=\"",
@@ -129,7 +129,7 @@ static void add_sparkline(struct evbuffer *b, const struct hd_page *p, const cha
 	for (size_t i = 0; i < n; i++) {
 		const struct hd_history_sample *r = &ring[(start + i) % HD_HISTORY_RING];
 		double x = n > 1 ? (double)i * (SPARK_W - 4) / (double)(n - 1) + 2 : SPARK_W / 2.0;
-		double y = SPARK_H - 2 - (double)r->latency_ms * (SPARK_H - 4) / max;
+		double y = SPARK_H - 2 - hd_sample_ms(r) * (SPARK_H - 4) / max;
 		evbuffer_add_printf(b, "%s%.1f,%.1f", i ? " " : "", x, y);
 	}
 	evbuffer_add_printf(b, "\"/>");
