@@ -392,6 +392,16 @@ void engine_subscribe(struct hd_engine *e, hd_result_fn on_result, hd_transition
 	e->subs[e->n_subs++] = (struct subscriber){on_result, on_transition, arg};
 }
 
+void engine_unsubscribe(struct hd_engine *e, void *arg)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < e->n_subs; i++)
+		if (e->subs[i].arg != arg)
+			e->subs[kept++] = e->subs[i];
+	e->n_subs = kept;
+}
+
 /* Spreads first starts over the first second (or interval) so that checks do not fire in bursts. */
 static int64_t first_delay_ms(size_t index, size_t count, int interval_ms)
 {

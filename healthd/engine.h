@@ -73,6 +73,8 @@ struct hd_engine *engine_new(struct event_base *base, struct evdns_base *dns);
 void engine_free(struct hd_engine *e);
 /* Observers run after each result / each state change, in subscription order. */
 void engine_subscribe(struct hd_engine *e, hd_result_fn on_result, hd_transition_fn on_transition, void *arg);
+/* Removes every subscription made with arg (an observer freed before the engine). */
+void engine_unsubscribe(struct hd_engine *e, void *arg);
 /*
  * Takes ownership of cfg and runs it. On a reload (checks are matched by name), unchanged ones keep their state,
  * counters and schedule; removed ones stop; changed ones restart with fresh counters but keep their up/down

@@ -19,10 +19,13 @@ struct check_pieces {
 	char *json;                /* /health/NAME */
 	size_t json_len;
 	unsigned json_version;
-	/* its "name":{...} member of the /health body, kept only there (not a copy of its own: 3.4 MB for 10,000
-	 * checks): member_len bytes at member_off of the body numbered member_body, at the check's member_version */
-	size_t member_off, member_len;
-	unsigned member_version, member_body;
+	/* its "name":{...} member of the /health body, rendered when its result arrives (spread over the schedule),
+	 * so that a /health body is only copies: at 10,000 checks, rendering them all on a request held the loop
+	 * 20-70 ms and made the deadlines that fell due meanwhile late */
+	char *member;
+	size_t member_len, member_cap;
+	unsigned member_version;
+	bool member_valid;
 };
 
 struct hd_status {
@@ -50,7 +53,6 @@ struct hd_status {
 	/* caches and the versions they were built at */
 	char *health_json;
 	size_t health_len;
-	unsigned health_body; /* numbers each health_json rendered (from 1), for the members inside it */
 	unsigned health_results_version, health_admin_version;
 	char ready_body[320];
 	size_t ready_len;
@@ -90,6 +92,7 @@ const char *hd_admin_name(enum hd_admin_mode m)
 static void pieces_free(struct check_pieces *p)
 {
 	free(p->json);
+	free(p->member);
 	free(p);
 }
 
@@ -158,11 +161,14 @@ static struct check_pieces *pieces_of(struct hd_status *s, const struct hd_check
 	return p;
 }
 
+static void on_result(const struct hd_check *c, void *arg);
+
 struct hd_status *status_new(struct hd_engine *e)
 {
 	struct hd_status *s = xcalloc(1, sizeof(*s));
 
 	s->engine = e;
+	engine_subscribe(e, on_result, NULL, s);
 	return s;
 }
 
@@ -170,6 +176,7 @@ void status_free(struct hd_status *s)
 {
 	if (s == NULL)
 		return;
+	engine_unsubscribe(s->engine, s);
 	for (size_t b = 0; b < s->pieces_size; b++)
 		while (s->pieces[b] != NULL) {
 			struct check_pieces *p = s->pieces[b];
@@ -359,18 +366,15 @@ static char *print_owned(cJSON *root, size_t *len)
 	return out;
 }
 
-/* The check's member of the /health "checks" object, "name":{...}, as cJSON prints it: NULL when the current
- * body has it at this version already (copied from there), else a new string of *len bytes (caller frees). */
-static char *health_member(struct hd_status *s, const struct hd_check *c, struct check_pieces *p, size_t *len)
+/* Keeps the check's member of the /health "checks" object, "name":{...}, as cJSON prints it, current. */
+static void update_member(const struct hd_check *c, struct check_pieces *p)
 {
 	cJSON *key, *value;
-	char *k, *v, *member;
+	char *k, *v;
 	size_t klen, vlen;
 
-	if (s->health_json != NULL && p->member_body == s->health_body && p->member_version == c->version) {
-		*len = p->member_len;
-		return NULL;
-	}
+	if (p->member_valid && p->member_version == c->version)
+		return;
 	key = cJSON_CreateString(c->conf->name);
 	value = hd_check_to_json(c);
 	k = cJSON_PrintUnformatted(key);
@@ -379,20 +383,32 @@ static char *health_member(struct hd_status *s, const struct hd_check *c, struct
 		hd_fatal("status: out of memory");
 	klen = strlen(k);
 	vlen = strlen(v);
-	member = xmalloc(klen + 1 + vlen + 1);
-	memcpy(member, k, klen);
-	member[klen] = ':';
-	memcpy(member + klen + 1, v, vlen + 1);
-	*len = klen + 1 + vlen;
+	if (klen + 1 + vlen > p->member_cap) {
+		p->member_cap = klen + 1 + vlen + 32; /* a latency or a detail a few digits longer fits */
+		free(p->member);
+		p->member = xmalloc(p->member_cap);
+	}
+	memcpy(p->member, k, klen);
+	p->member[klen] = ':';
+	memcpy(p->member + klen + 1, v, vlen);
+	p->member_len = klen + 1 + vlen;
+	p->member_version = c->version;
+	p->member_valid = true;
 	cJSON_free(k);
 	cJSON_free(v);
 	cJSON_Delete(key);
 	cJSON_Delete(value);
-	return member;
+}
+
+static void on_result(const struct hd_check *c, void *arg)
+{
+	struct hd_status *s = arg;
+
+	update_member(c, pieces_of(s, c));
 }
 
 /* The body cJSON would print for the whole tree, built from the head (an empty "checks", printed last) and each
- * check's member: copied from the previous body when the check has no new result since, rendered otherwise. */
+ * check's member, current already unless the check has had no result yet (or a reload changed it). */
 static char *render_health(struct hd_status *s, size_t *len)
 {
 	static const char tail[] = "}}\n";
@@ -400,8 +416,7 @@ static char *render_health(struct hd_status *s, size_t *len)
 	cJSON *root = cJSON_CreateObject();
 	size_t n = engine_n_checks(s->engine), head_len, total, used;
 	struct check_pieces **pieces = xcalloc(n + 1, sizeof(*pieces));
-	char *head, *out, **fresh = xcalloc(n + 1, sizeof(*fresh));
-	size_t *lens = xcalloc(n + 1, sizeof(*lens));
+	char *head, *out;
 
 	cJSON_AddStringToObject(root, "status", hd_overall_name(status_overall(s, &first)));
 	cJSON_AddStringToObject(root, "node", engine_config(s->engine)->node_name);
@@ -419,30 +434,22 @@ static char *render_health(struct hd_status *s, size_t *len)
 	for (size_t i = 0; i < n; i++) {
 		const struct hd_check *c = engine_check(s->engine, i);
 		pieces[i] = pieces_of(s, c);
-		fresh[i] = health_member(s, c, pieces[i], &lens[i]);
-		total += lens[i] + 1;
+		update_member(c, pieces[i]);
+		total += pieces[i]->member_len + 1;
 	}
 	out = xmalloc(total);
 	memcpy(out, head, head_len);
 	used = head_len;
 	cJSON_free(head);
 	for (size_t i = 0; i < n; i++) {
-		struct check_pieces *p = pieces[i];
 		if (i > 0)
 			out[used++] = ',';
-		memcpy(out + used, fresh[i] != NULL ? fresh[i] : s->health_json + p->member_off, lens[i]);
-		p->member_off = used;
-		p->member_len = lens[i];
-		p->member_version = engine_check(s->engine, i)->version;
-		p->member_body = s->health_body + 1;
-		used += lens[i];
-		free(fresh[i]);
+		memcpy(out + used, pieces[i]->member, pieces[i]->member_len);
+		used += pieces[i]->member_len;
 	}
 	memcpy(out + used, tail, sizeof(tail));
 	*len = used + sizeof(tail) - 1;
 	free(pieces);
-	free(fresh);
-	free(lens);
 	return out;
 }
 
@@ -451,10 +458,9 @@ const char *status_health_json(struct hd_status *s, size_t *len)
 	unsigned rv = engine_results_version(s->engine);
 
 	if (!s->health_valid || s->health_results_version != rv || s->health_admin_version != s->admin_version) {
-		char *body = render_health(s, &s->health_len); /* reads the members of the previous body */
+		char *body = render_health(s, &s->health_len);
 		free(s->health_json);
 		s->health_json = body;
-		s->health_body++;
 		s->health_results_version = rv;
 		s->health_admin_version = s->admin_version;
 		s->health_valid = true;
