@@ -46,21 +46,23 @@ def percentile(sorted_values, q):
 
 
 def get(url):
-    """GET url; the body whatever the status (/health answers 503 while a critical check is down)."""
+    """GET url: (the body whatever the status, as /health answers 503 while a critical check is down; the wall
+    time in ms when the answer's head arrived, that is when healthd had made the answer)."""
     u = urllib.parse.urlsplit(url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
     conn.request("GET", u.path)
-    body = conn.getresponse().read()
+    response = conn.getresponse()
+    answered_ms = time.time() * 1000.0
+    body = response.read()
     conn.close()
-    return body
+    return body, answered_ms
 
 
 def health(url, timeout_ms):
     start = time.monotonic()
-    raw = get(url)
+    raw, now = get(url)
     get_ms = (time.monotonic() - start) * 1000.0
     body = json.loads(raw)
-    now = time.time() * 1000.0
     checks = body["checks"]
     pending = sum(1 for c in checks.values() if c["status"] == "pending")
     ages = [now - wall_ms(c["last_checked"]) for c in checks.values() if c.get("last_checked")]
