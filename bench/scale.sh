@@ -133,7 +133,7 @@ for n in $SCALE_NS; do
 done
 printf '\ncpu/chk and RSS/chk: cost per check against N=%s (1.00 = flat). oldest ms: the age of the oldest result\n' \
 	"${ref%% *}"
-printf '(at most about %s ms when nothing lags). p50/tmo, max/tmo: timed-out attempts against timeout_ms (1.00 =\n' \
+printf "when the answer's head arrived (at most about %s ms when nothing lags). p50/tmo, max/tmo: timed-out\n" \
 	"$INTERVAL_MS"
-printf 'on time). /health ms: one full GET /health (the median of three); per chk: against N=%s.\n' "${ref%% *}"
+printf 'attempts against timeout_ms (1.00 = on time). /health ms: one full GET /health (the median of three); per chk: against N=%s.\n' "${ref%% *}"
 printf 'ratio: the time of one GET /health/NAME against N=%s (1.00 = a lookup does not grow with N).\n' "${ref%% *}"
