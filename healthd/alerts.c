@@ -56,7 +56,7 @@ static void grow_index(struct hd_alerts *a)
 	a->index_size = size;
 }
 
-/* The alert state of a check, made on first use; states are kept until alerts_free (a removed check's is closed). */
+/* The alert state of a check, made on first use; a reload drops those of removed checks (drop_removed_checks). */
 static struct check_alert *check_state(struct hd_alerts *a, const char *name)
 {
 	uint64_t hash = hd_hash_str(name);
@@ -686,6 +686,38 @@ struct hd_alerts *alerts_start(struct event_base *base, struct hd_engine *engine
 	return a;
 }
 
+static void check_state_free(struct check_alert *st)
+{
+	if (st->hold_timer != NULL)
+		event_free(st->hold_timer);
+	if (st->reminder_timer != NULL)
+		event_free(st->reminder_timer);
+	cJSON_Delete(st->firing);
+	free(st->name);
+	free(st);
+}
+
+/* After the engine took a new list: a removed check's alert is closed (an open one without a recovery) and its
+ * state freed, so that renaming checks on reloads never grows memory. */
+static void drop_removed_checks(struct hd_alerts *a)
+{
+	struct check_alert *st, *next, **pp;
+
+	for (st = SLIST_FIRST(&a->checks); st != NULL; st = next) {
+		next = SLIST_NEXT(st, link);
+		if (engine_find(a->engine, st->name) != NULL)
+			continue;
+		if (st->open)
+			forget_removed_check(a, st);
+		for (pp = &a->index[st->hash & (a->index_size - 1)]; *pp != st; pp = &(*pp)->same_bucket)
+			;
+		*pp = st->same_bucket;
+		SLIST_REMOVE(&a->checks, st, check_alert, link);
+		a->n_checks--;
+		check_state_free(st);
+	}
+}
+
 void alerts_reload(struct hd_alerts *a)
 {
 	struct hd_alerts_conf *old = a->conf; /* kept until the webhooks point into the new one */
@@ -695,6 +727,7 @@ void alerts_reload(struct hd_alerts *a)
 
 	old->refs++;
 	take_conf(a);
+	drop_removed_checks(a);
 	if (a->spool != NULL && strcmp(old->spool_dir, a->conf->spool_dir) != 0)
 		log_warn("alerts: reload: spool_dir changes on restart only; still %s", hd_spool_dir(a->spool));
 	fresh = xcalloc(a->conf->webhooks.n + 1, sizeof(*fresh));
@@ -787,13 +820,7 @@ void alerts_free(struct hd_alerts *a)
 	}
 	while ((st = SLIST_FIRST(&a->checks)) != NULL) {
 		SLIST_REMOVE_HEAD(&a->checks, link);
-		if (st->hold_timer != NULL)
-			event_free(st->hold_timer);
-		if (st->reminder_timer != NULL)
-			event_free(st->reminder_timer);
-		cJSON_Delete(st->firing);
-		free(st->name);
-		free(st);
+		check_state_free(st);
 	}
 	free(a->index);
 	alerts_conf_unref(a->conf);

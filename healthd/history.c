@@ -39,6 +39,7 @@ struct check_hist {
 	char *name;
 	uint64_t hash;
 	struct check_hist *next;
+	unsigned seen_generation; /* the engine's checks generation at which the check was last listed */
 	struct hd_history_sample ring[HD_HISTORY_RING];
 	size_t head, n; /* head: the next slot written */
 	struct hd_avail_bucket minutes[HD_HISTORY_MINUTES];
@@ -58,6 +59,7 @@ struct hd_history {
 	int64_t admin_since_ms;
 	struct check_hist **table; /* hash chains of the per-check states, as many as states (doubled when full) */
 	size_t table_size, n_checks;
+	unsigned generation; /* the engine's checks generation the table was last swept at */
 	struct evbuffer *json;    /* the /history body (also the file's text), a new one on each change; never modified */
 	struct event *flush;      /* coalesces the changes of one loop turn into one rebuild and write */
 	/* the writer thread */
@@ -126,10 +128,37 @@ static void grow_table(struct hd_history *h)
 	h->table_size = size;
 }
 
+/* After a reload: drops the results of checks that are gone, so that renaming checks never grows memory. */
+static void sweep_table(struct hd_history *h, unsigned generation)
+{
+	for (size_t i = 0; i < engine_n_checks(h->engine); i++) {
+		struct check_hist *c = find_check(h, engine_check(h->engine, i)->conf->name);
+		if (c != NULL)
+			c->seen_generation = generation;
+	}
+	for (size_t i = 0; i < h->table_size; i++)
+		for (struct check_hist **cp = &h->table[i]; *cp != NULL;) {
+			struct check_hist *c = *cp;
+			if (c->seen_generation != generation) {
+				*cp = c->next;
+				free(c->name);
+				free(c);
+				h->n_checks--;
+			} else {
+				cp = &c->next;
+			}
+		}
+	h->generation = generation;
+}
+
 static struct check_hist *get_check(struct hd_history *h, const char *name)
 {
-	struct check_hist *c = find_check(h, name);
+	unsigned generation = engine_checks_generation(h->engine);
+	struct check_hist *c;
 
+	if (generation != h->generation)
+		sweep_table(h, generation);
+	c = find_check(h, name);
 	if (c == NULL) {
 		if (h->n_checks >= h->table_size)
 			grow_table(h);
@@ -137,6 +166,7 @@ static struct check_hist *get_check(struct hd_history *h, const char *name)
 		c = xcalloc(1, sizeof(*c));
 		c->name = xstrdup(name);
 		c->hash = hd_hash_str(name);
+		c->seen_generation = generation;
 		c->next = h->table[c->hash & (h->table_size - 1)];
 		h->table[c->hash & (h->table_size - 1)] = c;
 	}

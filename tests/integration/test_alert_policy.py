@@ -59,6 +59,37 @@ def test_a_check_added_by_a_reload_while_down_alerts(workdirs, start_tcp_listene
     assert [(e["check"], e["event"], e["down_since_start"]) for e in evs] == [("db", "regression", True)]
 
 
+def test_a_check_removed_by_a_reload_while_down_is_closed_at_once_and_stays_closed(
+        workdirs, start_tcp_listener, start_receiver, start_healthd):
+    """No recovery is invented for a check nobody checks any more: the reload closes its alert (the log says so,
+    its open-alert record goes), a restart neither reminds nor recovers it, and a check of that name added back
+    later starts afresh."""
+    rx = start_receiver()
+    up, down = start_tcp_listener(), start_tcp_listener()
+    down.stop()
+    cfg = config(workdirs, [tcp_check("app", up.port), tcp_check("db", down.port)], [{"url": rx.url + "/hook"}],
+                 repeat_interval_s=1)
+    hd = start_healthd(cfg)
+    wait_events(rx, lambda e: by_event(e, "regression"), what="db's regression")
+    cfg["checks"] = [tcp_check("app", up.port)]
+    hd.write_config(cfg)
+    hd.signal(signal.SIGHUP)
+    wait_until(lambda: "check db was removed from the configuration while down" in hd.log_current(), 5,
+               what="the alert of the removed check closed by the reload")
+    settled = len(events(rx))
+    hd.restart()
+    wait_state(hd, "app", "up")
+    time.sleep(2.5)  # more than two reminder periods
+    later = events(rx)[settled:]
+    assert [e for e in later if e["check"] == "db"] == [], later
+    assert "was announced down" not in hd.log_current()  # no open-alert record of db survived the reload
+    cfg["checks"].append(tcp_check("db", down.port))
+    hd.write_config(cfg)
+    hd.signal(signal.SIGHUP)
+    evs = wait_events(rx, lambda e: len(by_event(e, "regression")) == 2, what="db's new regression")
+    assert by_event(evs, "regression")[1]["check"] == "db"
+
+
 def test_maint_holds_regressions_until_it_ends_and_drain_holds_nothing(workdirs, start_tcp_listener, start_receiver,
                                                                       start_healthd):
     rx = start_receiver()

@@ -162,3 +162,48 @@ def test_a_reload_asked_for_during_a_read_follows_it(memfs, start_tcp_listener, 
     assert answers["first"][0] == 0 and "added: cache" in answers["first"][1], answers
     assert answers["second"][0] == 0 and "2 unchanged" in answers["second"][1], answers
     assert "reading %s again" % hd.config_path in hd.log_current()
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for pid %d" % pid)
+
+
+def test_renaming_every_check_on_each_reload_does_not_grow_memory(start_healthd, monkeypatch):
+    """Each check's state (results ring, /health member, alert state) goes with the check: 1,000 checks given new
+    names on each of 12 reloads (12,000 names seen) keep healthd within 3 MiB of where the first names left it
+    (measured: +0.1 MiB, +1.4 under ASan). Kept for every name ever seen, the results rings and the alert states
+    were 19 MiB more, the alert states alone 4.6."""
+    # Under ASan, freed memory sits in its quarantine (256 MB by default) and looks like growth: keep it small.
+    monkeypatch.setenv("ASAN_OPTIONS", ":".join(x for x in (os.environ.get("ASAN_OPTIONS"), "quarantine_size_mb=4") if x))
+    closed = free_port()  # nothing listens: every attempt is refused at once
+
+    def config(generation):
+        cfg = base_config(closed)
+        cfg["defaults"]["interval_ms"] = 500
+        cfg["checks"] = [{"name": "g%02d-c%04d" % (generation, i), "type": "tcp", "host": "127.0.0.1",
+                          "port": closed} for i in range(1000)]
+        return cfg
+
+    def reload_to(generation):
+        hd.write_config(config(generation))
+        rc, out = ctl(hd, "reload")[:2]
+        assert rc == 0, out
+        # every check of this generation has a result (its ring and member exist) before the next reload
+        wait_until(lambda: all(c["status"] != "pending" for c in hd.json("/health")[1]["checks"].values()), 15,
+                   what="results for generation %d" % generation)
+
+    hd = start_healthd(config(0), wait_ready=False)
+    wait_until(lambda: hd.get("/live")[0] == 200, 10, what="healthd answering")  # started: its file was read
+    reload_to(1)
+    reload_to(2)  # the first reload's own allocations (the old list, the reader's) counted in the baseline
+    before = rss_kib(hd.proc.pid)
+    for generation in range(3, 15):
+        reload_to(generation)
+    after = rss_kib(hd.proc.pid)
+    print("RSS: %d KiB after 3 generations of 1,000 names, %d KiB after 15 (+%d KiB)" % (before, after,
+                                                                                          after - before))
+    assert after - before < 3 * 1024, (before, after)
