@@ -98,7 +98,8 @@ struct hd_check_type {
 	void (*free_persist)(struct hd_persist *persist);
 	/* May be NULL: the latest attempt's measurements (a plugin's perfdata), for /metrics. Returns how many. */
 	size_t (*perfdata)(const struct hd_persist *persist, const struct hd_perfdata **items);
-	/* May be NULL: the peer certificate the latest handshake saw (cert.h), or NULL when none was seen. */
+	/* May be NULL: the peer certificate the attempt that just ended saw (cert.h), or NULL when none was seen;
+	 * the engine copies it when it records the result (faces read hd_check_cert(), never this mid-attempt). */
 	const struct hd_cert_info *(*cert)(const struct hd_persist *persist);
 };
 

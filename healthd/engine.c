@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "cert.h"
 #include "config.h"
 #include "resolve.h"
 
@@ -126,6 +127,26 @@ const struct hd_result *hd_check_reason(const struct hd_check *c)
 	return c->state == HD_STATE_DOWN ? hd_check_last_failure(c) : &c->last;
 }
 
+const struct hd_cert_info *hd_check_cert(const struct hd_check *c)
+{
+	return c->has_cert ? c->cert : NULL;
+}
+
+/* Keeps what the type says the attempt's handshake saw, so that faces never read a type's state mid-attempt. */
+static void record_cert(struct hd_check *c)
+{
+	const struct hd_cert_info *seen = NULL;
+
+	if (c->conf->type->cert != NULL && c->persist != NULL)
+		seen = c->conf->type->cert(c->persist);
+	c->has_cert = seen != NULL;
+	if (seen == NULL)
+		return;
+	if (c->cert == NULL)
+		c->cert = xmalloc(sizeof(*c->cert));
+	*c->cert = *seen;
+}
+
 /* Counts a failure under its (kind, phase): 16 bytes for each pair a check has seen, nothing for the others. */
 static void count_failure(struct hd_check *c, const struct hd_result *r)
 {
@@ -157,6 +178,7 @@ static void record_result(struct hd_check *c, const struct hd_result *r)
 		*c->failure_before = c->last;
 	}
 	c->last = *r;
+	record_cert(c);
 	c->attempts++;
 	if (!ok)
 		count_failure(c, r);
@@ -371,6 +393,7 @@ static void check_free(struct hd_check *c)
 	if (c->deadline)
 		event_free(c->deadline);
 	free(c->ended_run);
+	free(c->cert);
 	free(c->failure_before);
 	free(c->failures);
 	free(c);

@@ -38,6 +38,10 @@ struct hd_check {
 	struct hd_failure_count *failures; /* engine-owned: n_failures pairs, in the order first seen */
 	size_t n_failures;
 	unsigned version;              /* bumped on every result; render caches compare it */
+	/* engine-owned, read through hd_check_cert(): the peer certificate the latest attempt saw, copied from the
+	 * type when the result was recorded (an attempt in flight does not change it); allocated once one is seen */
+	struct hd_cert_info *cert;
+	bool has_cert;
 	bool added_on_reload;          /* new in a reload: while pending it does not count toward the overall state */
 	uint64_t serial;               /* unique for the engine's life, never reused: what faces key their caches by */
 	/* engine-private */
@@ -56,6 +60,8 @@ struct hd_check {
 const struct hd_result *hd_check_last_failure(const struct hd_check *c);
 /* The attempt that explains the check's state: while down, the latest failure; otherwise the latest attempt. */
 const struct hd_result *hd_check_reason(const struct hd_check *c);
+/* The peer certificate of the latest attempt's TLS handshake, or NULL (no TLS, or none could be read). */
+const struct hd_cert_info *hd_check_cert(const struct hd_check *c);
 
 /* A state change, as observers see it. */
 struct hd_transition {

@@ -180,10 +180,7 @@ void hd_prom_render_checks(struct evbuffer *out, const struct hd_check *const *c
 	add_family(out, "healthd_check_cert_expiry_timestamp_seconds", "gauge",
 		   "When the peer certificate the check's latest handshake saw expires (notAfter, Unix time).");
 	for (size_t i = 0; i < n; i++) {
-		const struct hd_cert_info *cert;
-		if (checks[i]->conf->type->cert == NULL || checks[i]->persist == NULL)
-			continue;
-		cert = checks[i]->conf->type->cert(checks[i]->persist);
+		const struct hd_cert_info *cert = hd_check_cert(checks[i]);
 		if (cert == NULL)
 			continue;
 		start_check_sample(out, "healthd_check_cert_expiry_timestamp_seconds", checks[i]);

@@ -328,11 +328,8 @@ cJSON *hd_check_to_json(const struct hd_check *c)
 		cJSON_AddNumberToObject(o, "consecutive_successes", 0);
 	else if (c->state == HD_STATE_DOWN)
 		cJSON_AddNumberToObject(o, "consecutive_successes", c->consecutive_successes);
-	if (c->conf->type->cert != NULL && c->persist != NULL) {
-		const struct hd_cert_info *cert = c->conf->type->cert(c->persist);
-		if (cert != NULL)
-			cJSON_AddItemToObject(o, "cert", hd_cert_json(cert, hd_now_wall_ms() / 1000));
-	}
+	if (hd_check_cert(c) != NULL)
+		cJSON_AddItemToObject(o, "cert", hd_cert_json(hd_check_cert(c), hd_now_wall_ms() / 1000));
 	return o;
 }
 

@@ -27,6 +27,9 @@ def test_the_fleet_view_from_prometheus(start_healthd, start_prometheus, start_t
     prom = start_prometheus(targets)
 
     # What /metrics carries for the view: the node, each check's state, kind, address and source, and since.
+    # start_healthd waits for readiness, which a non-critical check does not hold up: wait for its first result.
+    wait_until(lambda: be2.json("/health/cache")[1]["status"] == "down", 10, interval=0.05,
+               what="be2's cache check has its first result")
     _, _, body = be2.get("/metrics")
     text = body.decode()
     assert 'healthd_node_info{node="be2"} 1' in text

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from harness import free_port, run_healthd
+from harness import free_port, run_healthd, wait_until
 from harness.proc import ScriptProcess, PYTHON
 from core_common import sanitizer_reports  # noqa: F401 (autouse)
 from core_common import config, wait_check
@@ -125,6 +125,30 @@ def test_tls_up_records_the_certificate_and_the_metric(start_healthd, tls_server
     _, _, body = hd.get("/metrics")
     line = '\nhealthd_check_cert_expiry_timestamp_seconds{check="db-main"} %d\n' % not_after
     assert line in body.decode(), body.decode()
+
+
+def test_the_certificate_shown_is_the_latest_results_even_while_the_next_attempt_runs(start_healthd, tls_server,
+                                                                                      certs):
+    # The first attempt's handshake succeeds; the second hangs until its deadline. Nothing is asked of healthd
+    # until that second attempt is in flight: every answer is then rendered while the type's own state is being
+    # rewritten by the attempt, and must still tell the latest result, certificate included.
+    srv = tls_server("tls-then-stall", "s200")
+    hd = start_healthd(config([tls_check("db-main", srv.port, ca=os.path.join(certs, "ca.pem"))],
+                              timeout_ms=1500, interval_ms=1500))
+    wait_until(lambda: "CONNECTION 2" in srv.log_current(), 10, interval=0.05, what="the second attempt connected")
+    _, _, not_after = cert_facts(os.path.join(certs, "s200.pem"))
+    status, c = hd.json("/health/db-main")
+    assert c["kind"] == "ok" and c["cert"]["not_after"] == time.strftime("%Y-%m-%dT%H:%M:%S.000Z",
+                                                                          time.gmtime(not_after)), c
+    _, health = hd.json("/health")
+    assert health["checks"]["db-main"]["cert"] == c["cert"], health
+    _, _, body = hd.get("/metrics")
+    assert '\nhealthd_check_cert_expiry_timestamp_seconds{check="db-main"} %d\n' % not_after in body.decode()
+    # once the stalled attempt ends (timeout), what it saw is shown: no certificate
+    c = wait_check(hd, "db-main", lambda c: c["kind"] == "timeout", timeout=8)
+    assert "cert" not in c, c
+    _, _, body = hd.get("/metrics")
+    assert "healthd_check_cert_expiry_timestamp_seconds{" not in body.decode()
 
 
 def test_tls_certificate_expiring_soon_is_threshold(start_healthd, tls_server, certs):

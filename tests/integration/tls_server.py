@@ -8,6 +8,10 @@
         no TLS: sends a line of text and closes (what a non-TLS service on the port does)
     tls_server.py --port P --mode garbage
         reads the ClientHello and answers with a TLS handshake record full of junk bytes
+    tls_server.py --port P --mode tls-then-stall --cert C --key K
+        the first connection as --mode tls; every later one is accepted and never answered (a peer that hangs)
+
+Prints "CONNECTION <n>" as it accepts the n-th connection.
 
 Prints "READY <port>" once listening and exits by itself after --max-seconds.
 """
@@ -55,17 +59,29 @@ def serve_garbage(conn):
         pass
 
 
+def serve_stall(conn, end):
+    conn.settimeout(0.5)
+    while time.monotonic() < end:
+        try:
+            if not conn.recv(4096):
+                return
+        except socket.timeout:
+            continue
+        except OSError:
+            return
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--bind", default="127.0.0.1")
-    ap.add_argument("--mode", choices=("tls", "plain", "garbage"), required=True)
+    ap.add_argument("--mode", choices=("tls", "plain", "garbage", "tls-then-stall"), required=True)
     ap.add_argument("--cert")
     ap.add_argument("--key")
     ap.add_argument("--max-seconds", type=float, default=900)
     args = ap.parse_args()
     ctx = None
-    if args.mode == "tls":
+    if args.mode in ("tls", "tls-then-stall"):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(args.cert, args.key)
     srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -75,12 +91,17 @@ def main():
     print("READY %d" % args.port, flush=True)
     end = time.monotonic() + args.max_seconds
     srv.settimeout(1.0)
+    accepted = 0
     while time.monotonic() < end:
         try:
             conn, _ = srv.accept()
         except socket.timeout:
             continue
-        if args.mode == "tls":
+        accepted += 1
+        print("CONNECTION %d" % accepted, flush=True)
+        if args.mode == "tls-then-stall" and accepted > 1:
+            target, targs = serve_stall, (conn, end)
+        elif args.mode in ("tls", "tls-then-stall"):
             target, targs = serve_tls, (conn, ctx)
         elif args.mode == "plain":
             target, targs = serve_plain, (conn,)
