@@ -114,7 +114,7 @@ $(printf '%s\n' "${get_ms[@]}" | sort -n | sed -n 2p)"
 
 printf '\nhealthd %s at scale: tcp checks every %s ms, timeout %s ms, half behind a DROP rule; %ss per N, %s cores\n\n' \
 	"$("$BIN" --version | awk '{print $2}')" "$INTERVAL_MS" "$TIMEOUT_MS" "$MEASURE_S" "$(nproc)"
-printf '%6s %7s %9s %8s %9s %9s %13s %9s %9s %10s %9s %11s %9s\n' N "cpu %" "cpu/chk" "RSS MiB" "RSS/chk" \
+printf '%6s %7s %8s %9s %8s %9s %9s %13s %9s %9s %10s %9s %11s %9s\n' N "cpu %" "us/att" "cpu/chk" "RSS MiB" "RSS/chk" \
 	"oldest ms" "timeouts" "p50/tmo" "max/tmo" "/health ms" "per chk" "/health/N/s" "ratio"
 ref=""
 for n in $SCALE_NS; do
@@ -125,15 +125,18 @@ for n in $SCALE_NS; do
 	# Per check at N against per check at the reference N: 1.00 = flat. The oldest result's age and a name
 	# lookup's rate are not per check: their ratios are against the reference directly.
 	awk -v n="$n" -v cpu="$cpu" -v rss="$rss" -v age="$age" -v t="$timeouts" -v p50="$p50" -v mx="$maxr" -v rps="$rps" \
-		-v hms="$health_ms" -v rn="$rn" -v rcpu="$rcpu" -v rrss="$rrss" -v rrps="$rrps" -v rhms="$rhealth" 'BEGIN {
-		printf "%6d %7.1f %9.2f %8.1f %9.2f %9d %6d/%-6d %9.3f %9.3f %10.1f %9.2f %11d %9.2f\n", n, cpu,
-			(rcpu > 0) ? (cpu / n) / (rcpu / rn) : 0, rss, (rrss > 0) ? (rss / n) / (rrss / rn) : 0,
+		-v hms="$health_ms" -v rn="$rn" -v rcpu="$rcpu" -v rrss="$rrss" -v rrps="$rrps" -v rhms="$rhealth" \
+		-v iv="$INTERVAL_MS" 'BEGIN {
+		printf "%6d %7.1f %8.1f %9.2f %8.1f %9.2f %9d %6d/%-6d %9.3f %9.3f %10.1f %9.2f %11d %9.2f\n", n, cpu,
+			cpu / 100 * 1e6 / (n * 1000 / iv), (rcpu > 0) ? (cpu / n) / (rcpu / rn) : 0, rss,
+			(rrss > 0) ? (rss / n) / (rrss / rn) : 0,
 			age, t, n / 2, p50, mx, hms, (rhms > 0) ? (hms / n) / (rhms / rn) : 0, rps,
 			(rrps > 0) ? rrps / rps : 0 }'
 done
-printf '\ncpu/chk and RSS/chk: cost per check against N=%s (1.00 = flat). oldest ms: the age of the oldest result\n' \
+printf '\nus/att: CPU microseconds per attempt. cpu/chk and RSS/chk: cost per check against N=%s (1.00 = flat).\n' \
 	"${ref%% *}"
-printf "when the answer's head arrived (at most about %s ms when nothing lags). p50/tmo, max/tmo: timed-out\n" \
+printf "oldest ms: the age of the oldest result when the answer's head arrived (at most about %s ms when nothing\n" \
 	"$INTERVAL_MS"
-printf 'attempts against timeout_ms (1.00 = on time). /health ms: one full GET /health (the median of three); per chk: against N=%s.\n' "${ref%% *}"
+printf 'lags). p50/tmo, max/tmo: timed-out attempts against timeout_ms (1.00 = on time). /health ms: one full GET\n'
+printf '/health (the median of three); per chk: against N=%s.\n' "${ref%% *}"
 printf 'ratio: the time of one GET /health/NAME against N=%s (1.00 = a lookup does not grow with N).\n' "${ref%% *}"
