@@ -162,8 +162,6 @@ static bool wants_health_json(const char *accept)
 static void serve_check(struct http_conn *c, const struct hd_http_head *req, const char *name)
 {
 	const struct hd_check *chk = engine_find(c->h->engine, name);
-	const char *body;
-	size_t len;
 	int code;
 
 	if (chk == NULL) {
@@ -172,8 +170,15 @@ static void serve_check(struct http_conn *c, const struct hd_http_head *req, con
 	}
 	code = chk->state == HD_STATE_UP ? 200 : 503;
 	if (c->full_details) {
-		body = status_check_json(c->h->status, chk, &len);
-		send_answer(c, req, code, "application/json", body, len, false);
+		struct evbuffer *body = evbuffer_new();
+		size_t len = body != NULL ? status_check_body(c->h->status, chk, body) : 0;
+
+		if (len == 0)
+			send_error(c, req, 500, "out of memory");
+		else
+			send_reply(c, req, code, "application/json", NULL, len, body, false);
+		if (body != NULL)
+			evbuffer_free(body);
 	} else {
 		char brief[64];
 		int n = snprintf(brief, sizeof(brief), "{\"status\":\"%s\"}\n", hd_state_name(chk->state));

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
+#include <event2/buffer.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,14 +17,12 @@ struct check_pieces {
 	struct check_pieces *same_bucket;
 	uint64_t serial;           /* the check's (hd_check.serial) */
 	unsigned seen_generation;  /* the engine's checks generation at which the check was last listed */
-	char *json;                /* /health/NAME */
-	size_t json_len;
-	unsigned json_version;
 	/* its "name":{...} member of the /health body, rendered when its result arrives (spread over the schedule),
 	 * so that a /health body is only copies: at 10,000 checks, rendering them all on a request held the loop
 	 * 20-70 ms and made the deadlines that fell due meanwhile late */
 	char *member;
 	size_t member_len, member_cap;
+	size_t member_key_len;     /* "name", quoted: /health/NAME is the value with it appended as "name" */
 	unsigned member_version;
 	bool member_valid;
 };
@@ -91,7 +90,6 @@ const char *hd_admin_name(enum hd_admin_mode m)
 
 static void pieces_free(struct check_pieces *p)
 {
-	free(p->json);
 	free(p->member);
 	free(p);
 }
@@ -389,6 +387,7 @@ static void update_member(const struct hd_check *c, struct check_pieces *p)
 	p->member[klen] = ':';
 	memcpy(p->member + klen + 1, v, vlen);
 	p->member_len = klen + 1 + vlen;
+	p->member_key_len = klen;
 	p->member_version = c->version;
 	p->member_valid = true;
 	cJSON_free(k);
@@ -568,19 +567,19 @@ const char *status_health_ietf_json(struct hd_status *s, bool full_details, size
 	return s->ietf_json;
 }
 
-const char *status_check_json(struct hd_status *s, const struct hd_check *c, size_t *len)
+size_t status_check_body(struct hd_status *s, const struct hd_check *c, struct evbuffer *out)
 {
 	struct check_pieces *p = pieces_of(s, c);
+	const char *value;
+	size_t value_len;
 
-	if (p->json == NULL || p->json_version != c->version) {
-		cJSON *o = hd_check_to_json(c);
-		cJSON_AddStringToObject(o, "name", c->conf->name);
-		free(p->json);
-		p->json = print_owned(o, &p->json_len);
-		p->json_version = c->version;
-	}
-	*len = p->json_len;
-	return p->json;
+	update_member(c, p); /* current unless the check has had no result yet */
+	value = p->member + p->member_key_len + 1;
+	value_len = p->member_len - p->member_key_len - 1; /* {...}: its closing brace is written after "name" */
+	if (evbuffer_add(out, value, value_len - 1) < 0 || evbuffer_add(out, ",\"name\":", 8) < 0 ||
+	    evbuffer_add(out, p->member, p->member_key_len) < 0 || evbuffer_add(out, "}\n", 2) < 0)
+		return 0;
+	return value_len - 1 + 8 + p->member_key_len + 2;
 }
 
 const char *status_deps_body(struct hd_status *s, size_t *len)

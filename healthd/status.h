@@ -20,6 +20,7 @@ struct hd_admin {
 	int64_t since_wall_ms;
 };
 
+struct evbuffer;
 struct hd_status;
 
 struct hd_status *status_new(struct hd_engine *e);
@@ -38,7 +39,9 @@ const char *status_admin_word(const struct hd_status *s);
 const char *status_health_json(struct hd_status *s, size_t *len);
 const char *status_ready_body(struct hd_status *s, size_t *len);
 const char *status_deps_body(struct hd_status *s, size_t *len);
-const char *status_check_json(struct hd_status *s, const struct hd_check *c, size_t *len);
+/* /health/NAME's body added to out: the check's /health member with its "name" (copies, rendered when its result
+ * arrived). Returns its length, 0 when out of memory. */
+size_t status_check_body(struct hd_status *s, const struct hd_check *c, struct evbuffer *out);
 /* The same for clients outside http.details_from: the status (and admin state) only. */
 const char *status_health_summary_json(struct hd_status *s, size_t *len);
 const char *status_ready_summary(struct hd_status *s, size_t *len);

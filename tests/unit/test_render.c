@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <cjson/cJSON.h>
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,6 +192,20 @@ static const char two_checks[] =
 
 /* body is, byte for byte, what cJSON prints for its own parse (a newline after): members in order, cJSON's
  * escapes and numbers. */
+/* /health/NAME's body, as a string the caller frees. */
+static char *check_body(struct hd_status *s, const struct hd_check *c)
+{
+	struct evbuffer *b = evbuffer_new();
+	size_t len = status_check_body(s, c, b);
+	char *out = malloc(len + 1);
+
+	assert_int_equal(evbuffer_get_length(b), len);
+	assert_int_equal(evbuffer_remove(b, out, len), (int)len);
+	out[len] = '\0';
+	evbuffer_free(b);
+	return out;
+}
+
 static void assert_prints_as_cjson(const cJSON *root, const char *body, size_t len)
 {
 	char *printed = cJSON_PrintUnformatted(root);
@@ -209,7 +224,7 @@ static void health_and_ready_bodies(void **unused)
 	struct hd_engine *e = engine_new(base, NULL);
 	struct hd_status *s;
 	struct hd_check *cache, *data;
-	const char *cache_member, *data_json;
+	char *cache_member, *data_json, *again;
 	const cJSON *checks, *one;
 	cJSON *root;
 	const char *body;
@@ -250,25 +265,39 @@ static void health_and_ready_bodies(void **unused)
 	cJSON_Delete(root);
 	assert_int_equal(status_http_code(s), 200);
 
-	body = status_check_json(s, data, &len);
-	root = cJSON_Parse(body);
+	data_json = check_body(s, data);
+	root = cJSON_Parse(data_json);
 	one = root;
 	has_string(one, "name", "data");
 	has_string(one, "detail", "/var/lib/mysql: 41.0% used (29.5 GiB free of 50 GiB)");
+	/* the member of /health with its name: the bytes cJSON prints for the check's object with "name" last */
+	cJSON_DetachItemFromObjectCaseSensitive(root, "name");
+	cJSON_AddStringToObject(root, "name", "data");
+	assert_prints_as_cjson(root, data_json, strlen(data_json));
 	cJSON_Delete(root);
+	free(data_json);
 
 	assert_string_equal(status_ready_body(s, &len), "degraded #cache refused\n");
 
-	/* A result renders that check again, and only that one: each check's pieces are cached by status.c. */
-	cache_member = status_check_json(s, cache, &len);
-	data_json = status_check_json(s, data, &len);
-	assert_ptr_equal(status_check_json(s, data, &len), data_json); /* no result: the same bytes, not rebuilt */
+	/* A result renders that check again, and only that one: each check's member is cached by status.c, so a
+	 * change made without a result (no version bump) is not seen, and one with a result is. */
+	cache_member = check_body(s, cache);
+	data_json = check_body(s, data);
 	hd_strlcpy(data->last.detail, "/var/lib/mysql: \"42%\" used\\", sizeof(data->last.detail));
+	again = check_body(s, data);
+	assert_string_equal(again, data_json); /* no result: the same bytes, not rebuilt */
+	free(again);
 	data->version++;
-	assert_ptr_equal(status_check_json(s, cache, &len), cache_member);
-	root = cJSON_Parse(status_check_json(s, data, &len));
+	again = check_body(s, cache);
+	assert_string_equal(again, cache_member);
+	free(again);
+	again = check_body(s, data);
+	root = cJSON_Parse(again);
 	has_string(root, "detail", "/var/lib/mysql: \"42%\" used\\");
 	cJSON_Delete(root);
+	free(again);
+	free(cache_member);
+	free(data_json);
 	status_free(s);
 	s = status_new(e); /* the whole body is cached by the engine's results version, which this test cannot bump */
 	body = status_health_json(s, &len);
