@@ -271,7 +271,7 @@ static void health_and_ready_bodies(void **unused)
 	has_string(one, "name", "data");
 	has_string(one, "detail", "/var/lib/mysql: 41.0% used (29.5 GiB free of 50 GiB)");
 	/* the member of /health with its name: the bytes cJSON prints for the check's object with "name" last */
-	cJSON_DetachItemFromObjectCaseSensitive(root, "name");
+	cJSON_DeleteItemFromObjectCaseSensitive(root, "name");
 	cJSON_AddStringToObject(root, "name", "data");
 	assert_prints_as_cjson(root, data_json, strlen(data_json));
 	cJSON_Delete(root);
