@@ -20,14 +20,8 @@
 #include "engine.h"
 #include "http_api.h"
 #include "nagios.h"
+#include "refbuf.h"
 #include "status.h"
-
-/* The per-check families as rendered once: shared by the cache and every reply still sending them. */
-struct checks_block {
-	unsigned refs;
-	size_t len;
-	char text[];
-};
 
 struct hd_metrics {
 	struct hd_engine *engine;
@@ -35,7 +29,7 @@ struct hd_metrics {
 	struct hd_agent *agent;
 	struct hd_alerts *alerts;
 	struct hd_status *status;
-	struct checks_block *block; /* every per-check family, as rendered at checks_version */
+	struct hd_refbuf *block; /* every per-check family, as rendered at checks_version */
 	unsigned checks_version;
 	bool checks_valid;
 };
@@ -195,27 +189,12 @@ void hd_prom_render_checks(struct evbuffer *out, const struct hd_check *const *c
 	}
 }
 
-static void block_unref(struct checks_block *b)
-{
-	if (b != NULL && --b->refs == 0)
-		free(b);
-}
-
-/* libevent's cleanup of a reply's reference, once its bytes have left (or the connection was dropped). */
-static void block_sent(const void *data, size_t len, void *arg)
-{
-	(void)data;
-	(void)len;
-	block_unref(arg);
-}
-
 static void refresh_checks_block(struct hd_metrics *m)
 {
 	unsigned version = engine_results_version(m->engine);
 	size_t n = engine_n_checks(m->engine);
 	const struct hd_check **checks;
 	struct evbuffer *buf;
-	size_t len;
 
 	if (m->checks_valid && m->checks_version == version)
 		return;
@@ -226,13 +205,8 @@ static void refresh_checks_block(struct hd_metrics *m)
 	if (buf == NULL)
 		hd_fatal("metrics: out of memory");
 	hd_prom_render_checks(buf, checks, n);
-	block_unref(m->block);
-	len = evbuffer_get_length(buf);
-	m->block = xmalloc(sizeof(*m->block) + len + 1);
-	m->block->refs = 1;
-	m->block->len = len;
-	evbuffer_remove(buf, m->block->text, len);
-	m->block->text[len] = '\0';
+	hd_refbuf_unref(m->block);
+	m->block = hd_refbuf_take(buf);
 	evbuffer_free(buf);
 	free(checks);
 	m->checks_version = version;
@@ -437,11 +411,7 @@ static int serve_metrics(const struct hd_http_request *req, struct evbuffer *bod
 	refresh_checks_block(m);
 	/* A reference, not a copy (megabytes for many checks): the block stays until this reply has left, even when
 	 * the cache moves on to a newer one meanwhile. */
-	m->block->refs++;
-	if (evbuffer_add_reference(body, m->block->text, m->block->len, block_sent, m->block) != 0) {
-		m->block->refs--;
-		evbuffer_add(body, m->block->text, m->block->len);
-	}
+	hd_refbuf_add(body, m->block);
 	render_process(m, body);
 	render_state(m, body);
 	render_webhooks(m, body);
@@ -476,6 +446,6 @@ void metrics_free(struct hd_metrics *m)
 {
 	if (m == NULL)
 		return;
-	block_unref(m->block); /* a reply still sending holds its own reference */
+	hd_refbuf_unref(m->block); /* a reply still sending holds its own reference */
 	free(m);
 }

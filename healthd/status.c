@@ -11,6 +11,7 @@
 
 #include "cert.h"
 #include "config.h"
+#include "refbuf.h"
 
 /* What status.c keeps of one check: its rendered pieces, each with the check's version it was rendered at. */
 struct check_pieces {
@@ -50,8 +51,7 @@ struct hd_status {
 	char ready_summary[16];
 	char deps_summary[16];
 	/* caches and the versions they were built at */
-	char *health_json;
-	size_t health_len;
+	struct hd_refbuf *health; /* the /health body, shared with the replies still sending it */
 	unsigned health_results_version, health_admin_version;
 	char ready_body[320];
 	size_t ready_len;
@@ -182,7 +182,7 @@ void status_free(struct hd_status *s)
 			pieces_free(p);
 		}
 	free(s->pieces);
-	free(s->health_json);
+	hd_refbuf_unref(s->health);
 	free(s->ietf_json);
 	free(s);
 }
@@ -405,13 +405,14 @@ static void on_result(const struct hd_check *c, void *arg)
 
 /* The body cJSON would print for the whole tree, built from the head (an empty "checks", printed last) and each
  * check's member, current already unless the check has had no result yet (or a reload changed it). */
-static char *render_health(struct hd_status *s, size_t *len)
+static struct hd_refbuf *render_health(struct hd_status *s)
 {
 	static const char tail[] = "}}\n";
 	const struct hd_check *first;
 	cJSON *root = cJSON_CreateObject();
 	size_t n = engine_n_checks(s->engine), head_len, total, used;
 	struct check_pieces **pieces = xcalloc(n + 1, sizeof(*pieces));
+	struct hd_refbuf *body;
 	char *head, *out;
 
 	cJSON_AddStringToObject(root, "status", hd_overall_name(status_overall(s, &first)));
@@ -426,14 +427,15 @@ static char *render_health(struct hd_status *s, size_t *len)
 	if (head_len < 3 || strcmp(head + head_len - 3, "{}}") != 0)
 		hd_fatal("status: /health head does not end with its empty checks object");
 	head_len -= 2; /* up to and with the opening brace of "checks" */
-	total = head_len + sizeof(tail);
+	total = head_len + sizeof(tail) - 1;
 	for (size_t i = 0; i < n; i++) {
 		const struct hd_check *c = engine_check(s->engine, i);
 		pieces[i] = pieces_of(s, c);
 		update_member(c, pieces[i]);
 		total += pieces[i]->member_len + 1;
 	}
-	out = xmalloc(total);
+	body = hd_refbuf_new(total - (n > 0)); /* n members and n - 1 commas */
+	out = body->data;
 	memcpy(out, head, head_len);
 	used = head_len;
 	cJSON_free(head);
@@ -443,26 +445,38 @@ static char *render_health(struct hd_status *s, size_t *len)
 		memcpy(out + used, pieces[i]->member, pieces[i]->member_len);
 		used += pieces[i]->member_len;
 	}
-	memcpy(out + used, tail, sizeof(tail));
-	*len = used + sizeof(tail) - 1;
+	memcpy(out + used, tail, sizeof(tail) - 1);
 	free(pieces);
-	return out;
+	return body;
 }
 
-const char *status_health_json(struct hd_status *s, size_t *len)
+static struct hd_refbuf *health_body(struct hd_status *s)
 {
 	unsigned rv = engine_results_version(s->engine);
 
 	if (!s->health_valid || s->health_results_version != rv || s->health_admin_version != s->admin_version) {
-		char *body = render_health(s, &s->health_len);
-		free(s->health_json);
-		s->health_json = body;
+		hd_refbuf_unref(s->health);
+		s->health = render_health(s);
 		s->health_results_version = rv;
 		s->health_admin_version = s->admin_version;
 		s->health_valid = true;
 	}
-	*len = s->health_len;
-	return s->health_json;
+	return s->health;
+}
+
+const char *status_health_json(struct hd_status *s, size_t *len)
+{
+	struct hd_refbuf *b = health_body(s);
+
+	*len = b->len;
+	return b->data;
+}
+
+size_t status_health_add(struct hd_status *s, struct evbuffer *out)
+{
+	struct hd_refbuf *b = health_body(s);
+
+	return hd_refbuf_add(out, b) == 0 ? b->len : 0;
 }
 
 /* The draft's componentType: a datastore, the system itself, or any other component. */

@@ -37,6 +37,8 @@ const char *status_admin_word(const struct hd_status *s);
 /* Cached bodies; valid until the next result. /ready's body is the admin word and reason when not ready
  * ("drain #deploy 42"), else the dependencies' line, which is always /ready/deps's body ("down #db timeout"). */
 const char *status_health_json(struct hd_status *s, size_t *len);
+/* The same /health body added to out by reference (no copy per reply). Returns its length, 0 when out of memory. */
+size_t status_health_add(struct hd_status *s, struct evbuffer *out);
 const char *status_ready_body(struct hd_status *s, size_t *len);
 const char *status_deps_body(struct hd_status *s, size_t *len);
 /* /health/NAME's body added to out: the check's /health member with its "name" (copies, rendered when its result
