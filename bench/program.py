@@ -83,7 +83,9 @@ def run(kind, target_port, work):
         checks = [{"name": "p%03d" % i, "type": "program", "command": [PLUGIN, "0", "fine"]} for i in range(N)]
     else:
         checks = [{"name": "t%03d" % i, "type": "tcp", "host": "127.0.0.1", "port": target_port} for i in range(N)]
-    cfg = {"listen": {"http": "127.0.0.1:%d" % port, "agent": "127.0.0.1:%d" % free_port(),
+    state = os.path.join(work, kind + ".state")
+    os.makedirs(state, exist_ok=True)
+    cfg = {"state_dir": state, "listen": {"http": "127.0.0.1:%d" % port, "agent": "127.0.0.1:%d" % free_port(),
                       "admin_socket": os.path.join(work, kind + ".sock")},
            "defaults": {"interval_ms": 1000, "timeout_ms": 900, "rise": 1, "fall": 1},
            "checks": checks}

@@ -30,8 +30,8 @@ http_port=$(free_port); agent_port=$(free_port); nginx_port=$(free_port)
 
 # healthd with CHECKS tcp checks, all up, so that /health carries a realistic body.
 {
-	printf '{"listen":{"http":"127.0.0.1:%s","agent":"127.0.0.1:%s","admin_socket":"%s/ctl.sock"},\n' \
-		"$http_port" "$agent_port" "$work"
+	printf '{"state_dir":"%s","listen":{"http":"127.0.0.1:%s","agent":"127.0.0.1:%s","admin_socket":"%s/ctl.sock"},\n' \
+		"$work" "$http_port" "$agent_port" "$work"
 	printf ' "http":{"max_connections":1024},"agent":{"max_connections":1024},\n'
 	printf ' "defaults":{"interval_ms":1000,"timeout_ms":500,"rise":1,"fall":1},\n "checks":['
 	for i in $(seq 1 "$CHECKS"); do
@@ -69,32 +69,57 @@ NGINX
 nginx -c "$work/nginx.conf" & pids+=($!)
 sleep 0.5
 
-# wrk: prints "Requests/sec" and a latency distribution; returns "rps p50 p99".
+# The CPU a process has used, in clock ticks (utime + stime).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+tck=$(getconf CLK_TCK)
+healthd_pid=${pids[2]}
+ref_agent_pid=${pids[1]}
+nginx_worker=$(pgrep -P "${pids[3]}" | head -1)
+
+# wrk against the server whose process is PID: "rps p50 p99 cpu_us_per_request".
 run_wrk() {
+	local pid=$1 t0 t1
+	shift
+	t0=$(cpu_ticks "$pid")
 	wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$@" >"$work/wrk.out"
-	awk '/Requests\/sec/ {rps=$2}
+	t1=$(cpu_ticks "$pid")
+	awk -v ticks=$((t1 - t0)) -v tck="$tck" '/Requests\/sec/ {rps=$2}
+	     / requests in / {n=$1}
 	     /^ +50%/ {p50=$2} /^ +99%/ {p99=$2}
-	     END {print rps, p50, p99}' "$work/wrk.out"
+	     END {print rps, p50, p99, (n > 0) ? ticks * 1e6 / tck / n : 0}' "$work/wrk.out"
 }
-run_agent() { "$work/agent_load" "$1" 2000000 "$CONNS" "$DURATION" | awk '{print $1, $2"ms", $3"ms"}'; }
+run_agent() {
+	local pid=$1 t0 t1
+	t0=$(cpu_ticks "$pid")
+	"$work/agent_load" "$2" 2000000 "$CONNS" "$DURATION" >"$work/agent.out"
+	t1=$(cpu_ticks "$pid")
+	awk -v ticks=$((t1 - t0)) -v tck="$tck" -v d="$DURATION" \
+		'{print $1, $2"ms", $3"ms", ($1 > 0) ? ticks * 1e6 / tck / ($1 * d) : 0}' "$work/agent.out"
+}
 
 printf '\nhealthd %s benchmark: %s checks, %s connections, %ss per run, %s cores (reference measured in the same run)\n\n' \
 	"$("$BIN" --version | awk '{print $2}')" "$CHECKS" "$CONNS" "$DURATION" "$(nproc)"
-printf '%-22s %14s %14s %8s   %-20s %-20s\n' "answer" "healthd req/s" "ref req/s" "ratio" "healthd p50/p99" "ref p50/p99"
+printf '%-20s %11s %10s %6s %8s %8s %6s   %-20s %-20s\n' "answer" "healthd r/s" "ref r/s" "ratio" \
+	"us/req" "ref" "ratio" "healthd p50/p99" "ref p50/p99"
 row() {
-	read -r h_rps h_p50 h_p99 <<<"$2"
-	read -r r_rps r_p50 r_p99 <<<"$3"
-	printf '%-22s %14.0f %14.0f %8.2f   %-20s %-20s\n' "$1" "$h_rps" "$r_rps" \
-		"$(awk -v a="$h_rps" -v b="$r_rps" 'BEGIN{print (b>0)? a/b : 0}')" "$h_p50/$h_p99" "$r_p50/$r_p99"
+	read -r h_rps h_p50 h_p99 h_cpu <<<"$2"
+	read -r r_rps r_p50 r_p99 r_cpu <<<"$3"
+	printf '%-20s %11.0f %10.0f %6.2f %8.1f %8.1f %6.2f   %-20s %-20s\n' "$1" "$h_rps" "$r_rps" \
+		"$(awk -v a="$h_rps" -v b="$r_rps" 'BEGIN{print (b>0)? a/b : 0}')" "$h_cpu" "$r_cpu" \
+		"$(awk -v a="$h_cpu" -v b="$r_cpu" 'BEGIN{print (b>0)? a/b : 0}')" "$h_p50/$h_p99" "$r_p50/$r_p99"
 }
-row "/health ($(wc -c <"$work/www/health") B)" "$(run_wrk "http://127.0.0.1:$http_port/health")" \
-	"$(run_wrk "http://127.0.0.1:$nginx_port/health")"
-row "/ page ($(wc -c <"$work/www/page") B)" "$(run_wrk -H 'Accept: text/html' "http://127.0.0.1:$http_port/")" \
-	"$(run_wrk -H 'Accept: text/html' "http://127.0.0.1:$nginx_port/page")"
-row "/history ($(wc -c <"$work/www/history") B)" "$(run_wrk "http://127.0.0.1:$http_port/history")" \
-	"$(run_wrk "http://127.0.0.1:$nginx_port/history")"
-row "/ready" "$(run_wrk "http://127.0.0.1:$http_port/ready")" "$(run_wrk "http://127.0.0.1:$nginx_port/ready")"
-row "agent port" "$(run_agent "$agent_port")" "$(run_agent "$ref_agent_port")"
+row "/health ($(wc -c <"$work/www/health") B)" "$(run_wrk "$healthd_pid" "http://127.0.0.1:$http_port/health")" \
+	"$(run_wrk "$nginx_worker" "http://127.0.0.1:$nginx_port/health")"
+row "/ page ($(wc -c <"$work/www/page") B)" \
+	"$(run_wrk "$healthd_pid" -H 'Accept: text/html' "http://127.0.0.1:$http_port/")" \
+	"$(run_wrk "$nginx_worker" -H 'Accept: text/html' "http://127.0.0.1:$nginx_port/page")"
+row "/history ($(wc -c <"$work/www/history") B)" "$(run_wrk "$healthd_pid" "http://127.0.0.1:$http_port/history")" \
+	"$(run_wrk "$nginx_worker" "http://127.0.0.1:$nginx_port/history")"
+row "/ready" "$(run_wrk "$healthd_pid" "http://127.0.0.1:$http_port/ready")" \
+	"$(run_wrk "$nginx_worker" "http://127.0.0.1:$nginx_port/ready")"
+row "agent port" "$(run_agent "$healthd_pid" "$agent_port")" "$(run_agent "$ref_agent_pid" "$ref_agent_port")"
 printf '\nreference: nginx %s (1 worker, static files) for HTTP; bench/line_server.c for the agent port.\n' \
 	"$(nginx -v 2>&1 | sed 's/.*nginx\///')"
 printf 'healthd ran %s checks at 1/s during the load; a ratio near 1 means answering costs what serving a file costs.\n' "$CHECKS"
+printf 'us/req: CPU microseconds the server process used per answer (its own, not the load client'"'"'s); steadier than r/s on a\n'
+printf 'shared machine, where the client and the server compete for the same cores.\n'
