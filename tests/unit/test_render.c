@@ -248,6 +248,16 @@ static void health_and_ready_bodies(void **unused)
 
 	body = status_health_json(s, &len);
 	assert_int_equal(body[len - 1], '\n');
+	assert_int_equal(body[len], '\0');
+	{
+		/* what a reply sends: the same bytes, by reference to the cached body (no second rendering) */
+		struct evbuffer *reply = evbuffer_new();
+		assert_int_equal(status_health_add(s, reply), len);
+		assert_int_equal(evbuffer_get_length(reply), len);
+		assert_memory_equal(evbuffer_pullup(reply, -1), body, len);
+		assert_ptr_equal(status_health_json(s, &len), body);
+		evbuffer_free(reply);
+	}
 	root = cJSON_Parse(body);
 	assert_non_null(root);
 	has_string(root, "status", "degraded");
