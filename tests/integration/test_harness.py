@@ -41,6 +41,10 @@ def test_free_port_wait_until_and_parsing():
     s = socket.socket()
     s.bind(("127.0.0.1", p))  # really free
     s.close()
+    # never the same port twice, although each probe's socket is closed before the next (the kernel often
+    # hands the same free port out again: a daemon given one port for two listeners cannot start)
+    ports = [free_port() for _ in range(200)]
+    assert len(set(ports)) == len(ports) and p not in ports
     calls = []
     assert wait_until(lambda: calls.append(1) or len(calls) >= 3, 2, interval=0.01) is True
     with pytest.raises(AssertionError, match="the sky to fall"):

@@ -71,21 +71,31 @@ def wait_until(pred, timeout, interval=0.05, what="condition"):
 
 # --------------------------------------------------------------------------- ports
 
+# Every port free_port has handed out in this test process: the kernel may give the same free port to two binds
+# in a row (each socket is closed before the next), and a daemon given it twice cannot start.
+_handed_out = set()
+
+
 def free_port(host="127.0.0.1", netns=None):
-    """Return a TCP port that nothing listens on right now.
+    """Return a TCP port that nothing listens on right now, and that no earlier call returned.
 
     With `netns`, the port is probed inside that namespace (a new namespace has
     every port free, so the host's answer is usually fine too).
     """
-    if netns is not None:
-        s = netns.socket(socket.AF_INET, socket.SOCK_STREAM)
-    else:
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+    for _ in range(1000):
+        if netns is not None:
+            s = netns.socket(socket.AF_INET, socket.SOCK_STREAM)
+        else:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        finally:
+            s.close()
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise HarnessError("no TCP port left that was not handed out already (%d given)" % len(_handed_out))
 
 
 def parse_hostport(text):
