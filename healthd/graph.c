@@ -4,18 +4,20 @@
 #include <event2/buffer.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "config.h"
 #include "engine.h"
 #include "fleet.h"
 #include "http_api.h"
+#include "refbuf.h"
 #include "status.h"
 #include "util.h"
 
 struct hd_graph {
 	struct hd_engine *engine;
 	struct hd_status *status;
-	struct evbuffer *dot; /* never modified once built: answers reference its bytes */
+	struct hd_refbuf *dot; /* never modified once built: answers reference its bytes */
 	unsigned results_version, state_version;
 };
 
@@ -33,11 +35,9 @@ static void render(struct hd_graph *g)
 	reply.body = status_health_json(g->status, &reply.body_len);
 	hd_fleet_report(&reply, 1, HD_FLEET_DOT, out);
 	fclose(out);
-	if (g->dot != NULL)
-		evbuffer_free(g->dot); /* answers still queued keep their references to its bytes */
-	g->dot = evbuffer_new();
-	if (g->dot == NULL || evbuffer_add(g->dot, text, len) < 0)
-		hd_fatal("out of memory");
+	hd_refbuf_unref(g->dot); /* answers still queued keep their references to its bytes */
+	g->dot = hd_refbuf_new(len);
+	memcpy(g->dot->data, text, len);
 	free(text);
 	g->results_version = engine_results_version(g->engine);
 	g->state_version = engine_state_version(g->engine);
@@ -57,7 +57,7 @@ static int serve_graph(const struct hd_http_request *req, struct evbuffer *body,
 	    g->state_version != engine_state_version(g->engine))
 		render(g);
 	*content_type = "text/vnd.graphviz; charset=utf-8";
-	evbuffer_add_buffer_reference(body, g->dot);
+	hd_refbuf_add(body, g->dot);
 	return 200;
 }
 
@@ -75,7 +75,6 @@ void graph_free(struct hd_graph *g)
 {
 	if (g == NULL)
 		return;
-	if (g->dot != NULL)
-		evbuffer_free(g->dot);
+	hd_refbuf_unref(g->dot);
 	free(g);
 }

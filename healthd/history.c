@@ -15,6 +15,7 @@
 #include "engine.h"
 #include "fileio.h"
 #include "http_api.h"
+#include "refbuf.h"
 #include "util.h"
 #include "worker.h"
 
@@ -60,7 +61,7 @@ struct hd_history {
 	struct check_hist **table; /* hash chains of the per-check states, as many as states (doubled when full) */
 	size_t table_size, n_checks;
 	unsigned generation; /* the engine's checks generation the table was last swept at */
-	struct evbuffer *json;    /* the /history body (also the file's text), a new one on each change; never modified */
+	struct hd_refbuf *json;   /* the /history body (also the file's text), a new one on each change; never modified */
 	struct event *flush;      /* coalesces the changes of one loop turn into one rebuild and write */
 	/* the writer thread */
 	struct hd_worker *writer;
@@ -224,19 +225,17 @@ static void rebuild_json(struct hd_history *h)
 	}
 	h->n = kept; /* what did not fit is gone from memory too, so that /history and the file agree */
 	evbuffer_add(buf, "]}\n", 3);
-	if (h->json != NULL)
-		evbuffer_free(h->json); /* answers still queued keep their references to its bytes */
-	evbuffer_pullup(buf, -1); /* one chain: each answer then references it whole, not chain by chain */
-	h->json = buf;
+	hd_refbuf_unref(h->json); /* answers still queued keep their references to its bytes */
+	h->json = hd_refbuf_take(buf);
+	evbuffer_free(buf);
 }
 
 static void queue_write(struct hd_history *h)
 {
 	pthread_mutex_lock(&h->lock);
 	free(h->pending);
-	h->pending = xmalloc(evbuffer_get_length(h->json) + 1);
-	evbuffer_copyout(h->json, h->pending, evbuffer_get_length(h->json));
-	h->pending[evbuffer_get_length(h->json)] = '\0';
+	h->pending = xmalloc(h->json->len + 1);
+	memcpy(h->pending, h->json->data, h->json->len + 1); /* with its NUL */
 	pthread_mutex_unlock(&h->lock);
 	hd_worker_kick(h->writer);
 }
@@ -450,7 +449,7 @@ static int serve_history(const struct hd_http_request *req, struct evbuffer *bod
 		evbuffer_add_printf(body, "{\"error\":\"the history is shown to http.details_from only\"}\n");
 		return 403;
 	}
-	evbuffer_add_buffer_reference(body, h->json);
+	hd_refbuf_add(body, h->json);
 	return 200;
 }
 
@@ -556,8 +555,7 @@ void history_free(struct hd_history *h)
 	event_free(h->flush);
 	pthread_mutex_destroy(&h->lock);
 	free(h->pending);
-	if (h->json != NULL)
-		evbuffer_free(h->json);
+	hd_refbuf_unref(h->json);
 	free(h->events);
 	free(h->dir);
 	free(h);

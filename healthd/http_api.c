@@ -211,7 +211,7 @@ static bool serve_route(struct http_conn *c, const struct hd_http_head *req, con
 		evbuffer_free(body);
 		return false;
 	}
-	/* moved, not copied: a route may answer with a reference to bytes it keeps (evbuffer_add_buffer_reference) */
+	/* moved, not copied: a route may answer with a reference to bytes it keeps (hd_refbuf_add) */
 	send_reply(c, req, code, type, NULL, evbuffer_get_length(body), body, false);
 	evbuffer_free(body);
 	return true;

@@ -34,8 +34,8 @@ struct hd_http_request {
 
 /*
  * An extra endpoint served by another module (e.g. /metrics): fills body, may set *content_type, returns the status
- * (0: not this route's request). A cached answer goes in by evbuffer_add_buffer_reference from an evbuffer the module
- * never changes again (it renders a new one and frees the old): queued answers keep their bytes alive.
+ * (0: not this route's request). A cached answer goes in by reference (hd_refbuf_add, refbuf.h) to bytes the module
+ * never changes again (it renders new ones and drops its reference to the old): queued answers keep them alive.
  */
 typedef int (*hd_http_handler)(const struct hd_http_request *req, struct evbuffer *body, const char **content_type,
 			       void *arg);

@@ -10,6 +10,7 @@
 #include "engine.h"
 #include "history.h"
 #include "http_api.h"
+#include "refbuf.h"
 #include "status.h"
 #include "util.h"
 
@@ -21,7 +22,7 @@ struct hd_page {
 	struct hd_engine *engine;
 	struct hd_status *status;
 	struct hd_history *history;
-	struct evbuffer *html; /* the rendered page, a new one on each change; never modified */
+	struct hd_refbuf *html; /* the rendered page, a new one on each change; never modified */
 	/* what the cached page was rendered from */
 	unsigned results_version, state_version, history_version;
 	struct hd_admin admin;
@@ -288,10 +289,9 @@ static void render(struct hd_page *p)
 	history_each_event(p->history, PAGE_EVENTS, add_event_row, b);
 	evbuffer_add_printf(b, "</table>\n</body></html>\n");
 	free(order);
-	if (p->html != NULL)
-		evbuffer_free(p->html); /* answers still queued keep their references to its bytes */
-	evbuffer_pullup(b, -1); /* one chain: each answer then references it whole, not chain by chain */
-	p->html = b;
+	hd_refbuf_unref(p->html); /* answers still queued keep their references to its bytes */
+	p->html = hd_refbuf_take(b);
+	evbuffer_free(b);
 }
 
 /* Accept names text/html (a browser): the page; anything else keeps the JSON index at /. */
@@ -325,7 +325,7 @@ static int serve_page(const struct hd_http_request *req, struct evbuffer *body, 
 		p->admin = *admin;
 	}
 	*content_type = "text/html; charset=utf-8";
-	evbuffer_add_buffer_reference(body, p->html);
+	hd_refbuf_add(body, p->html);
 	return 200;
 }
 
@@ -345,7 +345,6 @@ void page_free(struct hd_page *p)
 {
 	if (p == NULL)
 		return;
-	if (p->html != NULL)
-		evbuffer_free(p->html);
+	hd_refbuf_unref(p->html);
 	free(p);
 }

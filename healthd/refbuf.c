@@ -20,7 +20,6 @@ struct hd_refbuf *hd_refbuf_new(size_t len)
 struct hd_refbuf *hd_refbuf_take(struct evbuffer *src)
 {
 	struct hd_refbuf *b = hd_refbuf_new(evbuffer_get_length(src));
-
 	int n = evbuffer_remove(src, b->data, b->len);
 
 	if (n < 0 || (size_t)n != b->len)
